@@ -1,0 +1,131 @@
+// GEMV/GEMM throughput of matmul() per weight type on the TinyLlama-1.1B layer shapes, next to a
+// streaming-read baseline: decode (M = 1) should approach the baseline's GB/s, prefill (M ≥ 32)
+// is compute-bound and is reported in GOP/s (2·M·N·K per call).
+//
+// Weights are replicated until they exceed the last-level cache and each iteration uses the next
+// copy, so M = 1 numbers are DRAM numbers, as in a real forward pass, not L3 ones.
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "kernels/dispatch.h"
+#include "kernels/fp16.h"
+#include "kernels/matmul.h"
+#include "kernels/quantize.h"
+#include "kernels/tensor_type.h"
+
+namespace {
+
+using nibble::TensorType;
+
+constexpr int kThreads = 2;
+constexpr size_t kColdBytes = 256u << 20;  // well above a 32 MiB L3
+
+struct WeightCopies {
+  std::vector<uint8_t> bytes;
+  uint64_t matrix_bytes = 0;
+  size_t copies = 0;
+};
+
+WeightCopies make_weights(TensorType t, int64_t N, int64_t K, bool cold) {
+  const uint64_t rb = nibble::row_bytes(static_cast<uint32_t>(t), static_cast<uint64_t>(K));
+  WeightCopies w;
+  w.matrix_bytes = rb * N;
+  w.copies = cold ? std::max<size_t>(1, kColdBytes / w.matrix_bytes) : 1;
+  w.bytes.resize(w.matrix_bytes);
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+  const nibble::TypeTraits* tr = nibble::type_traits(t);
+  if (tr->block_elems == 1 || nibble::can_quantize(t)) {
+    std::vector<float> row(K);
+    for (int64_t n = 0; n < N; ++n) {
+      for (float& x : row) x = value(rng);
+      nibble::quantize_row(t, row.data(), K, w.bytes.data() + n * rb);
+    }
+  } else {  // Q6_K: random codes, finite scale
+    std::uniform_int_distribution<int> byte(0, 255);
+    for (uint8_t& b : w.bytes) b = static_cast<uint8_t>(byte(rng));
+    for (uint64_t off = 0; off < w.bytes.size(); off += tr->block_bytes) {
+      const uint16_t d = nibble::fp32_to_fp16(0.01f);
+      std::memcpy(w.bytes.data() + off + 208, &d, 2);
+    }
+  }
+  const std::vector<uint8_t> one = w.bytes;
+  w.bytes.resize(w.matrix_bytes * w.copies);
+  for (size_t c = 1; c < w.copies; ++c) std::memcpy(w.bytes.data() + c * w.matrix_bytes, one.data(), one.size());
+  return w;
+}
+
+void BM_Matmul(benchmark::State& state, TensorType t) {
+  const int64_t K = state.range(0), N = state.range(1), M = state.range(2);
+  const bool cold = M == 1;
+  WeightCopies w = make_weights(t, N, K, cold);
+  std::vector<float> x(M * K), y(M * N);
+  std::mt19937 rng(2);
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+  for (float& v : x) v = value(rng);
+  nibble::MatmulWorkspace ws;
+  ws.n_threads = kThreads;
+  nibble::WeightMatrix W;
+  W.type = t;
+  W.rows = N;
+  W.cols = K;
+  W.row_bytes = nibble::row_bytes(static_cast<uint32_t>(t), static_cast<uint64_t>(K));
+  size_t copy = 0;
+  for (auto _ : state) {
+    W.data = w.bytes.data() + copy * w.matrix_bytes;
+    copy = (copy + 1) % w.copies;
+    nibble::matmul(W, x.data(), M, y.data(), N, ws);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  state.counters["W_GB/s"] = benchmark::Counter(static_cast<double>(w.matrix_bytes) / 1e9,
+                                                benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GOP/s"] = benchmark::Counter(2.0 * static_cast<double>(M * N * K) / 1e9,
+                                               benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(nibble::active_isa());
+}
+
+void Shapes(benchmark::internal::Benchmark* b) {
+  const int64_t kn[][2] = {{2048, 2048}, {2048, 5632}, {5632, 2048}};
+  for (const auto& s : kn) {
+    for (int64_t m : {1, 32, 128}) b->Args({s[0], s[1], m});
+  }
+  b->ArgNames({"K", "N", "M"})->UseRealTime()->Unit(benchmark::kMicrosecond);
+}
+
+BENCHMARK_CAPTURE(BM_Matmul, Q4_0, TensorType::Q4_0)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_Matmul, Q8_0, TensorType::Q8_0)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_Matmul, Q6_K, TensorType::Q6_K)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_Matmul, F16, TensorType::F16)->Apply(Shapes);
+
+// What DRAM gives two threads streaming reads: the ceiling for M = 1.
+void BM_StreamRead(benchmark::State& state) {
+  const size_t n = kColdBytes / sizeof(uint64_t);
+  std::vector<uint64_t> buf(n);
+  for (size_t i = 0; i < n; ++i) buf[i] = i;
+  for (auto _ : state) {
+    uint64_t total = 0;
+#pragma omp parallel for schedule(static) num_threads(kThreads) reduction(+ : total)
+    for (size_t i = 0; i < n; ++i) total += buf[i];
+    benchmark::DoNotOptimize(total);
+  }
+  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(kColdBytes) / 1e9,
+                                              benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_StreamRead)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  nibble::apply_isa_from_env();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,313 @@
+// run-model: stream a completion from a model file and report honest speeds.
+//   run-model -m model.gguf -p "And God said" [-n 128] [-t N] [--temp 0] ...
+//   run-model tokenize -m model.gguf -p "text" [--no-bos] [--pieces]
+// Uses nothing but the public C API, like any app embedding nibble.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli_args.h"
+#include "nibble/nibble.h"
+
+namespace {
+
+const char* kUsage = R"(usage: run-model [generate] -m FILE (-p PROMPT | -f FILE) [options]
+       run-model tokenize -m FILE (-p TEXT | -f FILE) [--no-bos] [--pieces] [--special]
+       run-model perplexity -m FILE -f TEXT [-c 512] [--chunks N] [--ref FILE] [--json]
+
+Generates text after a prompt, streaming it as it is produced, then prints load time,
+prompt processing speed (pp, tokens/s) and generation speed (tg, tokens/s) to stderr.
+
+model:
+  -m, --model FILE         GGUF file or llama2.c checkpoint
+  --tokenizer FILE         sentencepiece tokenizer.model (for files without a vocabulary)
+  --no-mmap                read the file into memory instead of mapping it
+prompt:
+  -p, --prompt TEXT        prompt text
+  -f, --file FILE          read the prompt from FILE
+generation:
+  -n, --n-predict N        tokens to generate (default 128; -1: until end of text or context)
+  -c, --ctx-size N         context size in tokens (default: the model's trained context)
+  -b, --batch-size N       prompt tokens per forward pass (default 512)
+  -t, --threads N          threads (default: physical cores)
+sampling (llama.cpp's defaults):
+  --temp T                 temperature (default 0.8; 0 = greedy, all other samplers off)
+  --top-k K                keep the K most likely tokens (default 40; 0 = off)
+  --top-p P                nucleus sampling threshold (default 0.95; 1 = off)
+  --min-p P                drop tokens below P x the top probability (default 0.05; 0 = off)
+  --repeat-penalty R       penalty for recent tokens (default 1.0 = off)
+  --repeat-last-n N        how many recent tokens the penalty considers (default 64)
+  --seed S                 random seed (default: random, printed)
+tokenize:
+  --no-bos                 leave out the BOS/EOS the model would add
+  --pieces                 print each token's text next to its id
+  --special                parse control-token text such as <s> as tokens
+perplexity (llama.cpp's method: chunks of -c tokens, second half of each scored):
+  --chunks N               evaluate at most N chunks (default: all)
+  --ref FILE               the same model at higher precision: adds dPPL, KL divergence,
+                           top-1 agreement (--tokenizer applies to it too)
+  --json                   print one JSON object instead of text
+other:
+  -h, --help               this text
+environment:
+  NIBBLE_ISA=NAME          force a kernel instruction set (e.g. AVX2, SSE4, SCALAR)
+)";
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw cli::UsageError("cannot read prompt file '" + path + "'");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct Options {
+  std::string mode = "generate";
+  std::string model, tokenizer, prompt;
+  bool have_prompt = false, use_mmap = true;
+  int32_t n_predict = 128, n_ctx = 0, n_batch = 512, n_threads = 0;
+  nibble_sampler_params sampler = nibble_sampler_default_params();
+  bool seed_given = false;
+  bool no_bos = false, pieces = false, special = false;
+  int32_t n_chunks = -1;
+  std::string ref;
+  bool json = false;
+  bool ctx_given = false;
+};
+
+Options parse(int argc, char** argv) {
+  Options o;
+  int first = 1;
+  if (argc > 1 && argv[1][0] != '-') {
+    o.mode = argv[1];
+    if (o.mode != "generate" && o.mode != "tokenize" && o.mode != "perplexity") {
+      throw cli::UsageError("unknown command '" + o.mode +
+                            "' (commands: generate, tokenize, perplexity)");
+    }
+    first = 2;
+  }
+  cli::Args a(argc, argv, first);
+  while (!a.done()) {
+    const std::string f = a.next();
+    if (f == "-h" || f == "--help") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    } else if (f == "-m" || f == "--model") {
+      o.model = a.value(f);
+    } else if (f == "--tokenizer") {
+      o.tokenizer = a.value(f);
+    } else if (f == "--no-mmap") {
+      o.use_mmap = false;
+    } else if (f == "-p" || f == "--prompt") {
+      o.prompt = a.value(f);
+      o.have_prompt = true;
+    } else if (f == "-f" || f == "--file") {
+      o.prompt = read_text_file(a.value(f));
+      o.have_prompt = true;
+    } else if (f == "-n" || f == "--n-predict") {
+      o.n_predict = static_cast<int32_t>(cli::parse_int(f, a.value(f), -1, 1 << 30));
+    } else if (f == "-c" || f == "--ctx-size") {
+      o.n_ctx = static_cast<int32_t>(cli::parse_int(f, a.value(f), 0, 1 << 24));
+      o.ctx_given = true;
+    } else if (f == "-b" || f == "--batch-size") {
+      o.n_batch = static_cast<int32_t>(cli::parse_int(f, a.value(f), 1, 1 << 16));
+    } else if (f == "-t" || f == "--threads") {
+      o.n_threads = static_cast<int32_t>(cli::parse_int(f, a.value(f), 1, 1024));
+    } else if (f == "--temp") {
+      o.sampler.temperature = cli::parse_float(f, a.value(f), 0.0f, 100.0f);
+    } else if (f == "--top-k") {
+      o.sampler.top_k = static_cast<int32_t>(cli::parse_int(f, a.value(f), 0, 1 << 30));
+    } else if (f == "--top-p") {
+      o.sampler.top_p = cli::parse_float(f, a.value(f), 0.0f, 1.0f);
+    } else if (f == "--min-p") {
+      o.sampler.min_p = cli::parse_float(f, a.value(f), 0.0f, 1.0f);
+    } else if (f == "--repeat-penalty") {
+      o.sampler.repeat_penalty = cli::parse_float(f, a.value(f), 0.0f, 100.0f);
+    } else if (f == "--repeat-last-n") {
+      o.sampler.repeat_last_n = static_cast<int32_t>(cli::parse_int(f, a.value(f), 0, 1 << 20));
+    } else if (f == "--seed") {
+      o.sampler.seed = cli::parse_u64(f, a.value(f));
+      o.seed_given = true;
+    } else if (f == "--chunks") {
+      o.n_chunks = static_cast<int32_t>(cli::parse_int(f, a.value(f), 1, 1 << 30));
+    } else if (f == "--ref") {
+      o.ref = a.value(f);
+    } else if (f == "--json") {
+      o.json = true;
+    } else if (f == "--no-bos") {
+      o.no_bos = true;
+    } else if (f == "--pieces") {
+      o.pieces = true;
+    } else if (f == "--special") {
+      o.special = true;
+    } else {
+      throw cli::UsageError("unknown flag '" + f + "' (see --help)");
+    }
+  }
+  if (o.model.empty()) throw cli::UsageError("no model given (-m FILE)");
+  if (!o.have_prompt) throw cli::UsageError("no prompt given (-p TEXT or -f FILE)");
+  if (!o.seed_given) o.sampler.seed = std::random_device{}();
+  return o;
+}
+
+int fail(const std::string& msg) {
+  std::fprintf(stderr, "run-model: %s\n", msg.c_str());
+  return 1;
+}
+
+int run_tokenize(const Options& o, nibble_model* model) {
+  std::vector<int32_t> ids(o.prompt.size() + 8);
+  int32_t n = 0;
+  nibble_status s = nibble_tokenize(model, o.prompt.data(), o.prompt.size(), !o.no_bos, o.special,
+                                    ids.data(), static_cast<int32_t>(ids.size()), &n);
+  if (s == NIBBLE_ERR_BUFFER_TOO_SMALL) {
+    ids.resize(n);
+    s = nibble_tokenize(model, o.prompt.data(), o.prompt.size(), !o.no_bos, o.special, ids.data(),
+                        n, &n);
+  }
+  if (s != NIBBLE_OK) return fail(nibble_last_error());
+  std::string out;
+  char piece[256];
+  for (int32_t i = 0; i < n; ++i) {
+    if (i) out += o.pieces ? "\n" : " ";
+    out += std::to_string(ids[i]);
+    if (o.pieces) {
+      int32_t len = 0;
+      if (nibble_token_to_piece(model, ids[i], piece, sizeof piece, &len) != NIBBLE_OK) {
+        return fail(nibble_last_error());
+      }
+      out += " '" + std::string(piece, len) + "'";
+    }
+  }
+  std::printf("%s\n", out.c_str());
+  return 0;
+}
+
+int on_chunk(int32_t chunk, int32_t n_chunks, double ppl, void* user) {
+  if (!*static_cast<bool*>(user)) {
+    std::fprintf(stderr, "[%d/%d]%.4f%s", chunk + 1, n_chunks, ppl, chunk + 1 == n_chunks ? "\n" : ",");
+    std::fflush(stderr);
+  }
+  return 1;
+}
+
+int run_perplexity(const Options& o, nibble_model* model, const nibble_model_params& mp) {
+  nibble_model* ref = nullptr;
+  if (!o.ref.empty() && nibble_model_load(o.ref.c_str(), &mp, &ref) != NIBBLE_OK) {
+    return fail(nibble_last_error());
+  }
+  nibble_perplexity_params pp = nibble_perplexity_default_params();
+  if (o.ctx_given && o.n_ctx > 0) pp.n_ctx = o.n_ctx;
+  pp.n_chunks = o.n_chunks;
+  pp.n_threads = o.n_threads;
+  pp.n_batch = std::min(o.n_batch, pp.n_ctx);
+  bool quiet = o.json;
+  pp.on_chunk = on_chunk;
+  pp.user = &quiet;
+  nibble_perplexity_result r{};
+  const nibble_status s =
+      nibble_perplexity(model, ref, o.prompt.data(), o.prompt.size(), &pp, &r);
+  nibble_model_free(ref);
+  if (s != NIBBLE_OK) return fail(nibble_last_error());
+  if (o.json) {
+    std::printf("{\"ppl\": %.6f, \"ppl_stderr\": %.6f, \"n_scored\": %lld, \"n_chunks\": %d, "
+                "\"n_ctx\": %d, \"tokens_per_s\": %.2f",
+                r.ppl, r.ppl_stderr, static_cast<long long>(r.n_scored), r.n_chunks, pp.n_ctx,
+                r.tokens_per_s);
+    if (r.has_ref) {
+      std::printf(", \"ref_ppl\": %.6f, \"ppl_ratio\": %.6f, \"delta_ppl\": %.6f, "
+                  "\"kld_mean\": %.8f, \"kld_p90\": %.8f, \"kld_p99\": %.8f, \"kld_max\": %.8f, "
+                  "\"top1_agreement\": %.6f, \"dp_rms\": %.6f",
+                  r.ref_ppl, r.ppl_ratio, r.delta_ppl, r.kld_mean, r.kld_p90, r.kld_p99,
+                  r.kld_max, r.top1_agreement, r.dp_rms);
+    }
+    std::printf("}\n");
+    return 0;
+  }
+  std::printf("PPL = %.4f +/- %.4f  (%lld tokens scored in %d chunks of %d, %.1f tokens/s)\n",
+              r.ppl, r.ppl_stderr, static_cast<long long>(r.n_scored), r.n_chunks, pp.n_ctx,
+              r.tokens_per_s);
+  if (r.has_ref) {
+    std::printf("reference PPL = %.4f +/- %.4f\n", r.ref_ppl, r.ref_ppl_stderr);
+    std::printf("PPL ratio = %.6f, dPPL = %+.6f\n", r.ppl_ratio, r.delta_ppl);
+    std::printf("KLD mean = %.6f, p90 = %.6f, p99 = %.6f, max = %.6f\n", r.kld_mean, r.kld_p90,
+                r.kld_p99, r.kld_max);
+    std::printf("top-1 agreement = %.2f %%, RMS dp = %.4f %%\n", 100 * r.top1_agreement,
+                100 * r.dp_rms);
+  }
+  return 0;
+}
+
+int on_piece(const char* text, size_t len, void*) {
+  std::fwrite(text, 1, len, stdout);
+  std::fflush(stdout);
+  return 1;
+}
+
+int run_generate(const Options& o, nibble_model* model, double load_ms) {
+  nibble_context_params cp = nibble_context_default_params();
+  cp.n_ctx = o.n_ctx;
+  cp.n_batch = o.n_batch;
+  cp.n_threads = o.n_threads;
+  nibble_context* ctx = nullptr;
+  if (nibble_context_create(model, &cp, &ctx) != NIBBLE_OK) return fail(nibble_last_error());
+  std::fprintf(stderr, "threads %d, context %d, isa %s, seed %llu\n", nibble_context_threads(ctx),
+               nibble_context_size(ctx), nibble_isa(),
+               static_cast<unsigned long long>(o.sampler.seed));
+
+  std::fwrite(o.prompt.data(), 1, o.prompt.size(), stdout);
+  std::fflush(stdout);
+  nibble_generate_stats st{};
+  const nibble_status s =
+      nibble_generate(ctx, o.prompt.c_str(), o.n_predict, &o.sampler, on_piece, nullptr, &st);
+  std::printf("\n");
+  if (s != NIBBLE_OK) {
+    const std::string msg = nibble_context_last_error(ctx);
+    nibble_context_free(ctx);
+    return fail(msg);
+  }
+  if (st.hit_context_limit) {
+    std::fprintf(stderr, "stopped: the context of %d tokens is full\n", nibble_context_size(ctx));
+  } else if (st.hit_end_of_generation) {
+    std::fprintf(stderr, "stopped: end of text\n");
+  }
+  std::fprintf(stderr, "load: %.1f ms\n", load_ms);
+  std::fprintf(stderr, "prompt: %d tokens in %.1f ms, %.2f tokens/s (pp)\n", st.n_prompt,
+               st.prompt_seconds * 1e3, st.n_prompt / std::max(st.prompt_seconds, 1e-9));
+  std::fprintf(stderr, "generation: %d tokens in %.1f ms, %.2f tokens/s (tg)\n", st.n_generated,
+               st.gen_seconds * 1e3,
+               st.n_generated > 0 ? st.n_generated / std::max(st.gen_seconds, 1e-9) : 0.0);
+  nibble_context_free(ctx);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  try {
+    o = parse(argc, argv);
+  } catch (const cli::UsageError& e) {
+    return fail(e.what());
+  }
+  nibble_model_params mp = nibble_model_default_params();
+  mp.tokenizer_path = o.tokenizer.empty() ? nullptr : o.tokenizer.c_str();
+  mp.use_mmap = o.use_mmap;
+  mp.vocab_only = o.mode == "tokenize";
+  nibble_model* model = nullptr;
+  const auto t0 = std::chrono::steady_clock::now();
+  if (nibble_model_load(o.model.c_str(), &mp, &model) != NIBBLE_OK) return fail(nibble_last_error());
+  const double load_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  const int rc = o.mode == "tokenize"     ? run_tokenize(o, model)
+                 : o.mode == "perplexity" ? run_perplexity(o, model, mp)
+                                          : run_generate(o, model, load_ms);
+  nibble_model_free(model);
+  return rc;
+}

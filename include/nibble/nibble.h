@@ -1,0 +1,176 @@
+/* nibble — run quantized transformer language models on the CPU.
+ *
+ * The stable C interface: apps and nibble's own command-line tools include only this header.
+ * Every function returns a status (or a value documented below) and never throws or aborts;
+ * on failure the message is available from nibble_last_error() (per thread) or
+ * nibble_context_last_error() (per context). Handles are opaque. A model is read-only once
+ * loaded and may be shared by several contexts, each used by one thread at a time. */
+#ifndef NIBBLE_NIBBLE_H_
+#define NIBBLE_NIBBLE_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define NIBBLE_API __attribute__((visibility("default")))
+#else
+#define NIBBLE_API
+#endif
+
+typedef enum nibble_status {
+  NIBBLE_OK = 0,
+  NIBBLE_ERR_INVALID_ARGUMENT = 1, /* null handle, bad size, out-of-range value */
+  NIBBLE_ERR_FILE = 2,             /* model/tokenizer file missing, corrupt or unsupported */
+  NIBBLE_ERR_CONTEXT_FULL = 3,     /* tokens do not fit in the context */
+  NIBBLE_ERR_ABORTED = 4,          /* a callback asked to stop */
+  NIBBLE_ERR_BUFFER_TOO_SMALL = 5, /* output capacity too small; *n_out holds the size needed */
+  NIBBLE_ERR_INTERNAL = 6          /* anything else (out of memory, ...) */
+} nibble_status;
+
+typedef struct nibble_model nibble_model;
+typedef struct nibble_context nibble_context;
+
+/* Log messages (warnings such as a context larger than the model was trained for). */
+typedef enum nibble_log_level { NIBBLE_LOG_INFO = 0, NIBBLE_LOG_WARN = 1 } nibble_log_level;
+typedef void (*nibble_log_fn)(nibble_log_level level, const char* message, void* user);
+
+typedef struct nibble_model_params {
+  const char* tokenizer_path; /* sentencepiece .model for files without a vocabulary, or NULL */
+  int use_mmap;               /* 1 (default): map the file; 0: read it into memory */
+  int vocab_only;             /* 1: load only the tokenizer (vocabulary-only GGUF files) */
+  nibble_log_fn log;          /* NULL: warnings go to stderr */
+  void* log_user;
+} nibble_model_params;
+
+typedef struct nibble_context_params {
+  int32_t n_ctx;     /* 0: the model's trained context length */
+  int32_t n_threads; /* 0: physical cores */
+  int32_t n_batch;   /* prompt tokens per forward pass (default 512) */
+} nibble_context_params;
+
+typedef struct nibble_sampler_params {
+  float temperature;    /* default 0.8; <= 0 is greedy argmax with all else bypassed */
+  int32_t top_k;        /* default 40; <= 0 off */
+  float top_p;          /* default 0.95; >= 1 off */
+  float min_p;          /* default 0.05; <= 0 off */
+  float repeat_penalty; /* default 1.0 (off) */
+  int32_t repeat_last_n;/* default 64 */
+  uint64_t seed;        /* random seed */
+} nibble_sampler_params;
+
+typedef struct nibble_model_info {
+  const char* architecture; /* e.g. "llama"; valid while the model lives */
+  const char* name;         /* general.name or "" */
+  int32_t n_vocab, n_embd, n_layer, n_head, n_head_kv, n_ff, n_ctx_train;
+  uint64_t file_bytes;
+} nibble_model_info;
+
+typedef struct nibble_generate_stats {
+  int32_t n_prompt, n_generated;
+  double prompt_seconds, gen_seconds;
+  int hit_context_limit, hit_end_of_generation, aborted;
+} nibble_generate_stats;
+
+/* Receives each piece of generated text (complete UTF-8); return 0 to stop generating. */
+typedef int (*nibble_piece_fn)(const char* text, size_t len, void* user);
+
+NIBBLE_API const char* nibble_version(void);
+/* Message of the last failed call on this thread (load, tokenize, model-level calls). */
+NIBBLE_API const char* nibble_last_error(void);
+/* Name of the instruction set the kernels use on this CPU ("AVX3_DL", "AVX2", ...). */
+NIBBLE_API const char* nibble_isa(void);
+
+NIBBLE_API nibble_model_params nibble_model_default_params(void);
+NIBBLE_API nibble_context_params nibble_context_default_params(void);
+NIBBLE_API nibble_sampler_params nibble_sampler_default_params(void);
+
+NIBBLE_API nibble_status nibble_model_load(const char* path, const nibble_model_params* params,
+                                           nibble_model** out);
+NIBBLE_API void nibble_model_free(nibble_model* model);
+NIBBLE_API nibble_status nibble_model_get_info(const nibble_model* model, nibble_model_info* out);
+
+/* Token ids of text. add_special: BOS/EOS as the vocabulary says; parse_special: text like
+ * "<s>" becomes the control token. NIBBLE_ERR_BUFFER_TOO_SMALL sets *n_out to the count. */
+NIBBLE_API nibble_status nibble_tokenize(const nibble_model* model, const char* text, size_t len,
+                                         int add_special, int parse_special, int32_t* tokens,
+                                         int32_t capacity, int32_t* n_out);
+/* Bytes of one token as it reads after other text (may be a partial UTF-8 character). */
+NIBBLE_API nibble_status nibble_token_to_piece(const nibble_model* model, int32_t token,
+                                               char* buf, int32_t capacity, int32_t* n_out);
+NIBBLE_API int32_t nibble_token_bos(const nibble_model* model);
+NIBBLE_API int32_t nibble_token_eos(const nibble_model* model);
+NIBBLE_API int nibble_token_is_end_of_generation(const nibble_model* model, int32_t token);
+
+NIBBLE_API nibble_status nibble_context_create(nibble_model* model,
+                                               const nibble_context_params* params,
+                                               nibble_context** out);
+NIBBLE_API void nibble_context_free(nibble_context* ctx);
+NIBBLE_API const char* nibble_context_last_error(const nibble_context* ctx);
+NIBBLE_API int32_t nibble_context_size(const nibble_context* ctx);
+NIBBLE_API int32_t nibble_context_used(const nibble_context* ctx);
+NIBBLE_API int32_t nibble_context_threads(const nibble_context* ctx);
+/* Forgets the conversation; the context can be reused. */
+NIBBLE_API nibble_status nibble_context_reset(nibble_context* ctx);
+
+/* Appends tokens to the context and computes the logits of the last one. */
+NIBBLE_API nibble_status nibble_eval(nibble_context* ctx, const int32_t* tokens, int32_t n);
+/* Logits after the last nibble_eval (n_vocab floats, valid until the next eval), or NULL. */
+NIBBLE_API const float* nibble_get_logits(const nibble_context* ctx);
+
+/* Tokenizes prompt (BOS added as the vocabulary says), evaluates it after what the context
+ * holds, then generates up to n_predict tokens (< 0: until end of generation or a full
+ * context), streaming text through on_piece. stats may be NULL. */
+NIBBLE_API nibble_status nibble_generate(nibble_context* ctx, const char* prompt,
+                                         int32_t n_predict, const nibble_sampler_params* sampler,
+                                         nibble_piece_fn on_piece, void* user,
+                                         nibble_generate_stats* stats);
+
+/* Perplexity the way llama.cpp's perplexity tool computes it (chunks of n_ctx tokens, BOS at
+ * each chunk's start when the vocabulary adds BOS, second half of each chunk scored). With a
+ * reference model (the same model at higher precision) also KL divergence and agreement. */
+typedef struct nibble_perplexity_params {
+  int32_t n_ctx;      /* chunk length (default 512) */
+  int32_t n_chunks;   /* < 0: all whole chunks of the text */
+  int32_t n_threads;  /* 0: physical cores */
+  int32_t n_batch;    /* 0: n_ctx */
+  /* Progress after each chunk; return 0 to stop. May be NULL. */
+  int (*on_chunk)(int32_t chunk, int32_t n_chunks, double running_ppl, void* user);
+  void* user;
+} nibble_perplexity_params;
+
+typedef struct nibble_perplexity_result {
+  double ppl, ppl_stderr;
+  int64_t n_scored;
+  int32_t n_chunks;
+  double tokens_per_s;
+  int has_ref;
+  double ref_ppl, ref_ppl_stderr, ppl_ratio, delta_ppl; /* delta = ppl - ref_ppl */
+  double kld_mean, kld_p90, kld_p99, kld_max;
+  double top1_agreement; /* fraction 0..1 */
+  double dp_rms;         /* RMS of p(correct) - p_ref(correct) */
+} nibble_perplexity_result;
+
+NIBBLE_API nibble_perplexity_params nibble_perplexity_default_params(void);
+/* ref may be NULL. Both models must share the vocabulary; the text is tokenized with model's. */
+NIBBLE_API nibble_status nibble_perplexity(nibble_model* model, nibble_model* ref,
+                                           const char* text, size_t len,
+                                           const nibble_perplexity_params* params,
+                                           nibble_perplexity_result* out);
+
+/* Quantization: writes `out` from the model file `in` with a recipe (GGUF type names such as
+ * "Q8_0", "Q4_0", "F16" when out ends in .gguf). tokenizer_path: sentencepiece .model to embed
+ * when `in` has no vocabulary (llama2.c checkpoints), else NULL. */
+NIBBLE_API nibble_status nibble_quantize(const char* in, const char* out, const char* recipe,
+                                         const char* tokenizer_path);
+/* Recipe names and one-line descriptions, i = 0, 1, ... until it returns 0. */
+NIBBLE_API int nibble_quantize_recipe(int32_t i, const char** name, const char** description);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NIBBLE_NIBBLE_H_ */

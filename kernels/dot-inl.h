@@ -1,0 +1,744 @@
+// Per-target matmul kernels, compiled once per Highway target via foreach_target.h (included by
+// matmul.cpp). Three int8 paths:
+//   AVX3_DL  512-bit, vpdpbusd (AVX-512 VNNI)             two 32-blocks per vector (Q4_0: four,
+//   AVX3     512-bit, vpmaddubsw + vpmaddwd (AVX-512BW)   as low/high nibble halves)
+//   AVX2     256-bit, vpmaddubsw + vpmaddwd               one 32-block per vector
+//   others   portable Highway (int8 → int32 promote, multiply, add), weights unpacked per block
+// The x86 paths feed the unsigned operand with weights made non-negative (nibble q for Q4_0,
+// q+32 for Q6_K, |q| with the sign moved onto the activation for Q8_0) and remove the offset with
+// the activation block sums, subtracted in the integer domain before the one float conversion
+// per block.
+//
+// Tiling: 4 weight rows × one activation row at a time; the driver walks all M activation rows
+// for each 4-row tile, so the tile's weights stay in L1 while activations stream.
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/fp16.h"
+#include "kernels/matmul_internal.h"
+
+// Target-independent helpers (normal include guard).
+#ifndef NIBBLE_KERNELS_DOT_COMMON_
+#define NIBBLE_KERNELS_DOT_COMMON_
+namespace nibble::detail {
+
+inline uint16_t load_u16(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+
+// Weights of one 32-block as signed integers plus the scale of each 16-element half, for the
+// portable path.
+struct UnpackedBlock {
+  alignas(64) int8_t w[32];
+  float half_scale[2];
+};
+
+inline void unpack_q8_0(const uint8_t* row, int64_t b, UnpackedBlock& u) {
+  const uint8_t* blk = row + 34 * b;
+  std::memcpy(u.w, blk + 2, 32);
+  u.half_scale[0] = u.half_scale[1] = fp16_to_fp32(load_u16(blk));
+}
+
+inline void unpack_q4_0(const uint8_t* row, int64_t b, UnpackedBlock& u) {
+  const uint8_t* blk = row + 18 * b;
+  for (int j = 0; j < 16; ++j) {
+    u.w[j] = static_cast<int8_t>((blk[2 + j] & 0x0F) - 8);
+    u.w[j + 16] = static_cast<int8_t>((blk[2 + j] >> 4) - 8);
+  }
+  u.half_scale[0] = u.half_scale[1] = fp16_to_fp32(load_u16(blk));
+}
+
+inline void unpack_q6_k(const uint8_t* row, int64_t b, UnpackedBlock& u) {
+  const uint8_t* sb = row + 210 * (b / 8);
+  const int jb = static_cast<int>(b % 8), h = jb / 4, j = jb % 4;
+  const uint8_t* ql = sb + 64 * h + 32 * (j % 2);
+  const uint8_t* qh = sb + 128 + 32 * h;
+  for (int l = 0; l < 32; ++l) {
+    const int low4 = j < 2 ? (ql[l] & 0x0F) : (ql[l] >> 4);
+    const int high2 = (qh[l] >> (2 * j)) & 3;
+    u.w[l] = static_cast<int8_t>((low4 | high2 << 4) - 32);
+  }
+  const float d = fp16_to_fp32(load_u16(sb + 208));
+  const int8_t* scales = reinterpret_cast<const int8_t*>(sb + 192);
+  u.half_scale[0] = d * static_cast<float>(scales[2 * jb]);
+  u.half_scale[1] = d * static_cast<float>(scales[2 * jb + 1]);
+}
+
+}  // namespace nibble::detail
+#endif  // NIBBLE_KERNELS_DOT_COMMON_
+
+// Per-target part.
+#if defined(NIBBLE_KERNELS_DOT_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef NIBBLE_KERNELS_DOT_INL_H_
+#undef NIBBLE_KERNELS_DOT_INL_H_
+#else
+#define NIBBLE_KERNELS_DOT_INL_H_
+#endif
+
+#include "hwy/highway.h"
+
+#undef NIBBLE_X86_512
+#undef NIBBLE_X86_256
+#undef NIBBLE_INT_ATTR
+#if HWY_TARGET == HWY_AVX3_DL
+#define NIBBLE_X86_512 1
+// Highway's AVX3_DL attribute string lacks avx512vnni (toolchain-facts.md). Only EVEX 512-bit
+// VNNI intrinsics are used under it, so no VEX-only AVX-VNNI instruction can be emitted by us.
+#define NIBBLE_INT_ATTR __attribute__((target("avx512vnni")))
+#elif HWY_TARGET == HWY_AVX3
+#define NIBBLE_X86_512 1
+#define NIBBLE_INT_ATTR
+#elif HWY_TARGET == HWY_AVX2
+#define NIBBLE_X86_256 1
+#define NIBBLE_INT_ATTR
+#else
+#define NIBBLE_INT_ATTR
+#endif
+
+#if defined(NIBBLE_X86_512) || defined(NIBBLE_X86_256)
+#include <immintrin.h>
+#endif
+
+HWY_BEFORE_NAMESPACE();
+namespace nibble {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using detail::MatmulArgs;
+
+// One activation row as the tile kernels read it.
+struct ActRow {
+  const float* x;        // float activations (float weight types)
+  const int8_t* q;       // int8 activations, K of them
+  const float* d;        // K/32 block scales
+  const int32_t* sum;    // K/32 block sums
+  const int32_t* sum16;  // K/16 half-block sums
+  int64_t K;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Activation quantisation: bit-identical to quantize_input_reference. Rounding is half away from
+// zero like roundf: trunc, then step away from zero when the dropped fraction is ≥ 0.5 (the
+// fraction v − trunc(v) is exact in float).
+
+void QuantizeBlocks(const float* X, int64_t b0, int64_t b1, QuantizedInput* qx) {
+  const hn::CappedTag<float, 16> df;
+  const hn::RebindToSigned<decltype(df)> di;
+  const hn::Rebind<int8_t, decltype(df)> d8;
+  const size_t N = hn::Lanes(df);
+  for (int64_t b = b0; b < b1; ++b) {
+    const float* x = X + 32 * b;
+    auto vmax = hn::Zero(df);
+    for (size_t i = 0; i < 32; i += N) vmax = hn::Max(vmax, hn::Abs(hn::LoadU(df, x + i)));
+    const float amax = hn::GetLane(hn::MaxOfLanes(df, vmax));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const auto vid = hn::Set(df, id);
+    const auto half = hn::Set(df, 0.5f);
+    const auto one = hn::Set(df, 1.0f);
+    int8_t* q = qx->q.data() + 32 * b;
+    int32_t half_sums[2];
+    for (size_t h = 0; h < 2; ++h) {
+      auto acc = hn::Zero(di);
+      for (size_t i = 16 * h; i < 16 * (h + 1); i += N) {
+        const auto v = hn::Mul(hn::LoadU(df, x + i), vid);
+        const auto t = hn::Trunc(v);
+        const auto away = hn::IfThenElseZero(hn::Ge(hn::Abs(hn::Sub(v, t)), half), hn::CopySign(one, v));
+        const auto qi = hn::ConvertTo(di, hn::Add(t, away));
+        acc = hn::Add(acc, qi);
+        hn::StoreU(hn::DemoteTo(d8, qi), d8, q + i);
+      }
+      half_sums[h] = hn::GetLane(hn::SumOfLanes(di, acc));
+    }
+    qx->d[b] = d;
+    qx->sum16[2 * b] = half_sums[0];
+    qx->sum16[2 * b + 1] = half_sums[1];
+    qx->sum[b] = half_sums[0] + half_sums[1];
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Float weights (F32/F16/BF16): FMA in f32, Highway on every target.
+
+struct LoadF32 {
+  template <class D>
+  static HWY_INLINE hn::Vec<D> Load(D df, const uint8_t* row, int64_t k) {
+    return hn::LoadU(df, reinterpret_cast<const float*>(row) + k);
+  }
+  static float Scalar(const uint8_t* row, int64_t k) {
+    float f;
+    std::memcpy(&f, row + 4 * k, 4);
+    return f;
+  }
+};
+struct LoadF16 {
+  template <class D>
+  static HWY_INLINE hn::Vec<D> Load(D df, const uint8_t* row, int64_t k) {
+    const hn::Rebind<hwy::float16_t, D> dh;
+    return hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(row) + k));
+  }
+  static float Scalar(const uint8_t* row, int64_t k) { return fp16_to_fp32(detail::load_u16(row + 2 * k)); }
+};
+struct LoadBF16 {
+  template <class D>
+  static HWY_INLINE hn::Vec<D> Load(D df, const uint8_t* row, int64_t k) {
+    const hn::Rebind<hwy::bfloat16_t, D> dh;
+    return hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::bfloat16_t*>(row) + k));
+  }
+  static float Scalar(const uint8_t* row, int64_t k) { return bf16_to_fp32(detail::load_u16(row + 2 * k)); }
+};
+
+// Four named accumulators rather than an array: sizeless vector types (SVE) cannot be array
+// elements.
+template <class WeightLoad>
+HWY_INLINE void FloatTile(const uint8_t* const* rows, const ActRow& a, float* out) {
+  const hn::ScalableTag<float> df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  auto acc0 = hn::Zero(df), acc1 = hn::Zero(df), acc2 = hn::Zero(df), acc3 = hn::Zero(df);
+  int64_t k = 0;
+  for (; k + N <= a.K; k += N) {
+    const auto xv = hn::LoadU(df, a.x + k);
+    acc0 = hn::MulAdd(WeightLoad::Load(df, rows[0], k), xv, acc0);
+    acc1 = hn::MulAdd(WeightLoad::Load(df, rows[1], k), xv, acc1);
+    acc2 = hn::MulAdd(WeightLoad::Load(df, rows[2], k), xv, acc2);
+    acc3 = hn::MulAdd(WeightLoad::Load(df, rows[3], k), xv, acc3);
+  }
+  out[0] = hn::GetLane(hn::SumOfLanes(df, acc0));
+  out[1] = hn::GetLane(hn::SumOfLanes(df, acc1));
+  out[2] = hn::GetLane(hn::SumOfLanes(df, acc2));
+  out[3] = hn::GetLane(hn::SumOfLanes(df, acc3));
+  for (; k < a.K; ++k) {
+    for (int r = 0; r < 4; ++r) out[r] += WeightLoad::Scalar(rows[r], k) * a.x[k];
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Int8 kernels.
+//
+// Each Tile<MA> computes a 4-weight-row × MA-activation-row block of outputs,
+// out[m·4 + r]: the weights are unpacked once per tile and reused for MA activation rows, which
+// is what makes prefill (M > 1) cheaper per product than decode.
+
+#if defined(NIBBLE_X86_512)
+
+constexpr int kActRows = 4;  // 16 accumulators of the 32 zmm registers
+
+// u8 × s8, groups of 4 adjacent products summed into each int32 lane: lanes 0..7 hold the first
+// 32 bytes, lanes 8..15 the second. The maddubs form saturates int16 pairs only above 32767,
+// which our operands (u ≤ 128, |s| ≤ 127, so ≤ 2·128·127 = 32512) never reach.
+NIBBLE_INT_ATTR HWY_INLINE __m512i DotU8S8(__m512i u, __m512i s) {
+#if HWY_TARGET == HWY_AVX3_DL
+  return _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, s);
+#else
+  return _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1));
+#endif
+}
+
+NIBBLE_INT_ATTR HWY_INLINE __m512i DotU8S8Acc(__m512i acc, __m512i u, __m512i s) {
+#if HWY_TARGET == HWY_AVX3_DL
+  return _mm512_dpbusd_epi32(acc, u, s);
+#else
+  return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1)));
+#endif
+}
+
+// Lanes 4i..4i+3 ← f[i] for i < 4.
+NIBBLE_INT_ATTR HWY_INLINE __m512 QuadSpread(__m128 f) {
+  const __m512i quad_index = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+  return _mm512_permutexvar_ps(quad_index, _mm512_castps128_ps512(f));
+}
+
+// Lanes 0..7 ← f[0], lanes 8..15 ← f[1].
+NIBBLE_INT_ATTR HWY_INLINE __m512 PairScale(const float* f) {
+  const __m512i pair_index = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  const __m128 two = _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(f)));
+  return _mm512_permutexvar_ps(pair_index, _mm512_castps128_ps512(two));
+}
+
+// Two fp16 scales (at p0, p1) as lanes 0..7 / 8..15.
+NIBBLE_INT_ATTR HWY_INLINE __m512 PairScaleF16(const uint8_t* p0, const uint8_t* p1) {
+  const __m512i pair_index = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  const __m128i h = _mm_insert_epi16(_mm_cvtsi32_si128(detail::load_u16(p0)), detail::load_u16(p1), 1);
+  return _mm512_permutexvar_ps(pair_index, _mm512_castps128_ps512(_mm_cvtph_ps(h)));
+}
+
+NIBBLE_INT_ATTR HWY_INLINE float F16(const uint8_t* p) { return _cvtsh_ss(detail::load_u16(p)); }
+
+NIBBLE_INT_ATTR HWY_INLINE __m512i Load32Zext(const void* p) {
+  return _mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+template <int MA>
+NIBBLE_INT_ATTR HWY_INLINE void StoreTile(__m512 (&acc)[MA][4], float* out) {
+  for (int m = 0; m < MA; ++m) {
+    for (int r = 0; r < 4; ++r) out[4 * m + r] = _mm512_reduce_add_ps(acc[m][r]);
+  }
+}
+
+template <int MA>
+NIBBLE_INT_ATTR HWY_INLINE void TileQ4_0(const uint8_t* const* rows, const ActRow* a, float* out) {
+  const int64_t nb = a[0].K / 32;
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  __m512 acc[MA][4];
+  for (int m = 0; m < MA; ++m) {
+    for (int r = 0; r < 4; ++r) acc[m][r] = _mm512_setzero_ps();
+  }
+  int64_t b = 0;
+  // Four blocks at a time: the 4×16 qs bytes fill one register, whose low nibbles (elements
+  // 0..15 of each block) and high nibbles (16..31) meet the activations regrouped the same way,
+  // so no weight shuffles are needed and each int32 lane group 4i..4i+3 is block b+i.
+  for (; b + 4 <= nb; b += 4) {
+    __m512i a_lo[MA], a_hi[MA], corr[MA];
+    __m512 da[MA];
+    for (int m = 0; m < MA; ++m) {
+      const __m512i a01 = _mm512_loadu_si512(a[m].q + 32 * b);
+      const __m512i a23 = _mm512_loadu_si512(a[m].q + 32 * b + 64);
+      a_lo[m] = _mm512_shuffle_i64x2(a01, a23, _MM_SHUFFLE(2, 0, 2, 0));
+      a_hi[m] = _mm512_shuffle_i64x2(a01, a23, _MM_SHUFFLE(3, 1, 3, 1));
+      da[m] = QuadSpread(_mm_loadu_ps(a[m].d + b));
+      const __m128i sums = _mm_slli_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a[m].sum + b)), 3);
+      corr[m] = _mm512_maskz_expand_epi32(0x1111, _mm512_castsi128_si512(sums));
+    }
+    for (int r = 0; r < 4; ++r) {
+      const uint8_t* blk = rows[r] + 18 * b;
+      __m512i v = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2)));
+      v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 20)), 1);
+      v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 38)), 2);
+      v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 56)), 3);
+      const __m512i lo = _mm512_and_si512(v, low4);
+      const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+      __m128i h = _mm_cvtsi32_si128(detail::load_u16(blk));
+      h = _mm_insert_epi16(h, detail::load_u16(blk + 18), 1);
+      h = _mm_insert_epi16(h, detail::load_u16(blk + 36), 2);
+      h = _mm_insert_epi16(h, detail::load_u16(blk + 54), 3);
+      const __m512 dw = QuadSpread(_mm_cvtph_ps(h));
+      for (int m = 0; m < MA; ++m) {
+        const __m512i dot = _mm512_sub_epi32(DotU8S8Acc(DotU8S8(lo, a_lo[m]), hi, a_hi[m]), corr[m]);
+        acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, da[m]), acc[m][r]);
+      }
+    }
+  }
+  for (; b + 2 <= nb; b += 2) {
+    __m512i av[MA], corr[MA];
+    __m512 da[MA];
+    for (int m = 0; m < MA; ++m) {
+      av[m] = _mm512_loadu_si512(a[m].q + 32 * b);
+      da[m] = PairScale(a[m].d + b);
+      // 8·Σa of each block into lanes 0 and 8: removes the +8 offset of the stored nibbles.
+      const __m128i sums = _mm_slli_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(a[m].sum + b)), 3);
+      corr[m] = _mm512_maskz_expand_epi32(0x0101, _mm512_castsi128_si512(sums));
+    }
+    for (int r = 0; r < 4; ++r) {
+      const uint8_t* blk = rows[r] + 18 * b;
+      const __m128i q0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
+      const __m128i q1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 20));
+      const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(q0), q1, 1);
+      // 128-bit lanes [lo q0, lo q1, hi q0, hi q1] reordered to element order.
+      __m512i t = _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1);
+      t = _mm512_and_si512(t, low4);
+      const __m512i u = _mm512_shuffle_i64x2(t, t, _MM_SHUFFLE(3, 1, 2, 0));
+      const __m512 dw = PairScaleF16(blk, blk + 18);
+      for (int m = 0; m < MA; ++m) {
+        const __m512i dot = _mm512_sub_epi32(DotU8S8(u, av[m]), corr[m]);
+        acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, da[m]), acc[m][r]);
+      }
+    }
+  }
+  if (b < nb) {  // odd block count: the upper half of every operand is zero
+    for (int r = 0; r < 4; ++r) {
+      const uint8_t* blk = rows[r] + 18 * b;
+      const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
+      const __m128i m4 = _mm_set1_epi8(0x0F);
+      const __m256i u = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m4), _mm_and_si128(q, m4));
+      const float dw = F16(blk);
+      for (int m = 0; m < MA; ++m) {
+        const __m512i corr = _mm512_zextsi128_si512(_mm_cvtsi32_si128(8 * a[m].sum[b]));
+        const __m512i dot = _mm512_sub_epi32(DotU8S8(_mm512_zextsi256_si512(u), Load32Zext(a[m].q + 32 * b)), corr);
+        acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_set1_ps(dw * a[m].d[b]), acc[m][r]);
+      }
+    }
+  }
+  StoreTile<MA>(acc, out);
+}
+
+template <int MA>
+NIBBLE_INT_ATTR HWY_INLINE void TileQ8_0(const uint8_t* const* rows, const ActRow* a, float* out) {
+  const int64_t nb = a[0].K / 32;
+  const __m512i zero = _mm512_setzero_si512();
+  __m512 acc[MA][4];
+  for (int m = 0; m < MA; ++m) {
+    for (int r = 0; r < 4; ++r) acc[m][r] = _mm512_setzero_ps();
+  }
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    __m512i av[MA];
+    __m512 da[MA];
+    for (int m = 0; m < MA; ++m) {
+      av[m] = _mm512_loadu_si512(a[m].q + 32 * b);
+      da[m] = PairScale(a[m].d + b);
+    }
+    for (int r = 0; r < 4; ++r) {
+      const uint8_t* blk = rows[r] + 34 * b;
+      const __m512i w = _mm512_inserti64x4(
+          _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2))),
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 36)), 1);
+      // w·a = |w|·(a with w's sign): the unsigned operand must be non-negative.
+      const __mmask64 negative = _mm512_movepi8_mask(w);
+      const __m512i abs_w = _mm512_abs_epi8(w);
+      const __m512 dw = PairScaleF16(blk, blk + 34);
+      for (int m = 0; m < MA; ++m) {
+        const __m512i s = _mm512_mask_sub_epi8(av[m], negative, zero, av[m]);
+        const __m512i dot = DotU8S8(abs_w, s);
+        acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, da[m]), acc[m][r]);
+      }
+    }
+  }
+  if (b < nb) {
+    for (int r = 0; r < 4; ++r) {
+      const uint8_t* blk = rows[r] + 34 * b;
+      const __m512i w = Load32Zext(blk + 2);
+      const __mmask64 negative = _mm512_movepi8_mask(w);
+      const __m512i abs_w = _mm512_abs_epi8(w);
+      const float dw = F16(blk);
+      for (int m = 0; m < MA; ++m) {
+        const __m512i av = Load32Zext(a[m].q + 32 * b);
+        const __m512i dot = DotU8S8(abs_w, _mm512_mask_sub_epi8(av, negative, zero, av));
+        acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_set1_ps(dw * a[m].d[b]), acc[m][r]);
+      }
+    }
+  }
+  StoreTile<MA>(acc, out);
+}
+
+// Q6_K: a pair of activation blocks is one 64-element quarter of a super-block (4 sub-blocks of
+// 16). Its low nibbles come from 64 consecutive ql bytes, its 2 high bits from 32 qh bytes shifted
+// by 2j (j = 0,1 for even quarters, 2,3 for odd ones, one j per 256-bit half).
+template <int MA>
+NIBBLE_INT_ATTR HWY_INLINE void TileQ6_K(const uint8_t* const* rows, const ActRow* a, float* out) {
+  const int64_t n_super = a[0].K / 256;
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  const __m512i bits45 = _mm512_set1_epi8(0x30);
+  // Lane group g (4 int32 lanes = 16 elements) of quarter p belongs to sub-block 4p + g.
+  const __m512i sub_of_lane = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+  __m512 acc[MA][4];
+  for (int m = 0; m < MA; ++m) {
+    for (int r = 0; r < 4; ++r) acc[m][r] = _mm512_setzero_ps();
+  }
+  for (int64_t s = 0; s < n_super; ++s) {
+    __m512 sub_scale[4];  // d · scales[0..15] per row
+    for (int r = 0; r < 4; ++r) {
+      const uint8_t* sb = rows[r] + 210 * s;
+      const __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sb + 192)));
+      sub_scale[r] = _mm512_mul_ps(_mm512_cvtepi32_ps(sc), _mm512_set1_ps(F16(sb + 208)));
+    }
+    for (int p = 0; p < 4; ++p) {
+      const int64_t b = 8 * s + 2 * p;
+      const int h = p >> 1;
+      __m512i av[MA], corr[MA];
+      __m512 da[MA];
+      for (int m = 0; m < MA; ++m) {
+        av[m] = _mm512_loadu_si512(a[m].q + 32 * b);
+        da[m] = PairScale(a[m].d + b);
+        // 32·Σa of each 16-element sub-block into lanes 0, 4, 8, 12: removes the +32 offset.
+        const __m128i sums = _mm_slli_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a[m].sum16 + 2 * b)), 5);
+        corr[m] = _mm512_maskz_expand_epi32(0x1111, _mm512_castsi128_si512(sums));
+      }
+      const __m512i lane_sub = _mm512_add_epi32(sub_of_lane, _mm512_set1_epi32(4 * p));
+      for (int r = 0; r < 4; ++r) {
+        const uint8_t* sb = rows[r] + 210 * s;
+        const __m512i ql = _mm512_loadu_si512(sb + 64 * h);
+        const __m512i lo = (p & 1) ? _mm512_and_si512(_mm512_srli_epi16(ql, 4), low4) : _mm512_and_si512(ql, low4);
+        // Both halves need qh's bit pair j at bits 4-5: [qh, qh >> 2] serves j0 = 2 as is and
+        // j0 = 0 shifted left by 4.
+        const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 128 + 32 * h)));
+        const __m512i qh_pair = _mm512_mask_srli_epi16(qh, 0xFFFF0000u, qh, 2);
+        const __m512i hi = (p & 1) ? _mm512_and_si512(qh_pair, bits45) : _mm512_and_si512(_mm512_slli_epi16(qh_pair, 4), bits45);
+        const __m512i u = _mm512_or_si512(lo, hi);
+        const __m512 dw = _mm512_permutexvar_ps(lane_sub, sub_scale[r]);
+        for (int m = 0; m < MA; ++m) {
+          const __m512i dot = _mm512_sub_epi32(DotU8S8(u, av[m]), corr[m]);
+          acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, da[m]), acc[m][r]);
+        }
+      }
+    }
+  }
+  StoreTile<MA>(acc, out);
+}
+
+#elif defined(NIBBLE_X86_256)
+
+constexpr int kActRows = 2;  // 8 accumulators of the 16 ymm registers
+
+// u8 × s8 → 8 int32 lanes of 4 products each (no saturation for our operand ranges, see above).
+HWY_INLINE __m256i DotU8S8(__m256i u, __m256i s) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+
+HWY_INLINE float F16(const uint8_t* p) { return _cvtsh_ss(detail::load_u16(p)); }
+
+HWY_INLINE float Sum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+template <int MA>
+HWY_INLINE void StoreTile(__m256 (&acc)[MA][4], float* out) {
+  for (int m = 0; m < MA; ++m) {
+    for (int r = 0; r < 4; ++r) out[4 * m + r] = Sum8(acc[m][r]);
+  }
+}
+
+template <int MA>
+HWY_INLINE void TileQ4_0(const uint8_t* const* rows, const ActRow* a, float* out) {
+  const int64_t nb = a[0].K / 32;
+  const __m128i low4 = _mm_set1_epi8(0x0F);
+  __m256 acc[MA][4];
+  for (int m = 0; m < MA; ++m) {
+    for (int r = 0; r < 4; ++r) acc[m][r] = _mm256_setzero_ps();
+  }
+  for (int64_t b = 0; b < nb; ++b) {
+    __m256i av[MA], corr[MA];
+    for (int m = 0; m < MA; ++m) {
+      av[m] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[m].q + 32 * b));
+      corr[m] = _mm256_zextsi128_si256(_mm_cvtsi32_si128(8 * a[m].sum[b]));
+    }
+    for (int r = 0; r < 4; ++r) {
+      const uint8_t* blk = rows[r] + 18 * b;
+      const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
+      const __m256i u = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), low4), _mm_and_si128(q, low4));
+      const float dw = F16(blk);
+      for (int m = 0; m < MA; ++m) {
+        const __m256i dot = _mm256_sub_epi32(DotU8S8(u, av[m]), corr[m]);
+        acc[m][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(dw * a[m].d[b]), acc[m][r]);
+      }
+    }
+  }
+  StoreTile<MA>(acc, out);
+}
+
+template <int MA>
+HWY_INLINE void TileQ8_0(const uint8_t* const* rows, const ActRow* a, float* out) {
+  const int64_t nb = a[0].K / 32;
+  __m256 acc[MA][4];
+  for (int m = 0; m < MA; ++m) {
+    for (int r = 0; r < 4; ++r) acc[m][r] = _mm256_setzero_ps();
+  }
+  for (int64_t b = 0; b < nb; ++b) {
+    __m256i av[MA];
+    for (int m = 0; m < MA; ++m) av[m] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[m].q + 32 * b));
+    for (int r = 0; r < 4; ++r) {
+      const uint8_t* blk = rows[r] + 34 * b;
+      const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+      const __m256i abs_w = _mm256_sign_epi8(w, w);  // −128 becomes the unsigned 128
+      const float dw = F16(blk);
+      for (int m = 0; m < MA; ++m) {
+        const __m256i dot = DotU8S8(abs_w, _mm256_sign_epi8(av[m], w));
+        acc[m][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(dw * a[m].d[b]), acc[m][r]);
+      }
+    }
+  }
+  StoreTile<MA>(acc, out);
+}
+
+template <int MA>
+HWY_INLINE void TileQ6_K(const uint8_t* const* rows, const ActRow* a, float* out) {
+  const int64_t n_super = a[0].K / 256;
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  const __m256i two_bits = _mm256_set1_epi8(0x03);
+  __m256 acc[MA][4];
+  for (int m = 0; m < MA; ++m) {
+    for (int r = 0; r < 4; ++r) acc[m][r] = _mm256_setzero_ps();
+  }
+  for (int64_t s = 0; s < n_super; ++s) {
+    __m256 sub_scale[4][2];  // d · scales[0..7], d · scales[8..15] per row
+    for (int r = 0; r < 4; ++r) {
+      const uint8_t* sb = rows[r] + 210 * s;
+      const __m256 d = _mm256_set1_ps(F16(sb + 208));
+      for (int h = 0; h < 2; ++h) {
+        const __m128i sc8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sb + 192 + 8 * h));
+        sub_scale[r][h] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc8)), d);
+      }
+    }
+    for (int jb = 0; jb < 8; ++jb) {
+      const int64_t b = 8 * s + jb;
+      const int h = jb / 4, j = jb % 4;
+      __m256i av[MA], corr[MA];
+      __m256 da[MA];
+      for (int m = 0; m < MA; ++m) {
+        av[m] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[m].q + 32 * b));
+        da[m] = _mm256_set1_ps(a[m].d[b]);
+        corr[m] = _mm256_setr_epi32(32 * a[m].sum16[2 * b], 0, 0, 0, 32 * a[m].sum16[2 * b + 1], 0, 0, 0);
+      }
+      const __m256i lane_sub = _mm256_setr_epi32(2 * j, 2 * j, 2 * j, 2 * j, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1);
+      const __m128i shift = _mm_cvtsi32_si128(2 * j);
+      for (int r = 0; r < 4; ++r) {
+        const uint8_t* sb = rows[r] + 210 * s;
+        const __m256i ql = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 64 * h + 32 * (j & 1)));
+        const __m256i lo = j < 2 ? _mm256_and_si256(ql, low4) : _mm256_and_si256(_mm256_srli_epi16(ql, 4), low4);
+        const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 128 + 32 * h));
+        const __m256i hi = _mm256_and_si256(_mm256_srl_epi16(qh, shift), two_bits);
+        const __m256i u = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
+        const __m256 dw = _mm256_permutevar8x32_ps(sub_scale[r][h], lane_sub);
+        for (int m = 0; m < MA; ++m) {
+          const __m256i dot = _mm256_sub_epi32(DotU8S8(u, av[m]), corr[m]);
+          acc[m][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(dw, da[m]), acc[m][r]);
+        }
+      }
+    }
+  }
+  StoreTile<MA>(acc, out);
+}
+
+#else  // portable Highway path
+
+constexpr int kActRows = 1;
+
+// Σ w·a over 16 int8 pairs, exact.
+HWY_INLINE int32_t Dot16(const int8_t* w, const int8_t* a) {
+  const hn::CappedTag<int32_t, 16> d32;
+  const hn::Rebind<int8_t, decltype(d32)> d8;
+  const size_t N = hn::Lanes(d32);
+  auto acc = hn::Zero(d32);
+  for (size_t i = 0; i < 16; i += N) {
+    acc = hn::Add(acc, hn::Mul(hn::PromoteTo(d32, hn::LoadU(d8, w + i)), hn::PromoteTo(d32, hn::LoadU(d8, a + i))));
+  }
+  return hn::GetLane(hn::SumOfLanes(d32, acc));
+}
+
+template <int MA, void (*Unpack)(const uint8_t*, int64_t, detail::UnpackedBlock&)>
+HWY_INLINE void PortableTile(const uint8_t* const* rows, const ActRow* a, float* out) {
+  const int64_t nb = a[0].K / 32;
+  detail::UnpackedBlock blk;
+  for (int r = 0; r < 4; ++r) {
+    float acc[MA] = {};
+    for (int64_t b = 0; b < nb; ++b) {
+      Unpack(rows[r], b, blk);
+      for (int m = 0; m < MA; ++m) {
+        const int8_t* aq = a[m].q + 32 * b;
+        const float block = blk.half_scale[0] * static_cast<float>(Dot16(blk.w, aq)) +
+                            blk.half_scale[1] * static_cast<float>(Dot16(blk.w + 16, aq + 16));
+        acc[m] += a[m].d[b] * block;
+      }
+    }
+    for (int m = 0; m < MA; ++m) out[4 * m + r] = acc[m];
+  }
+}
+
+template <int MA>
+HWY_INLINE void TileQ4_0(const uint8_t* const* rows, const ActRow* a, float* out) {
+  PortableTile<MA, detail::unpack_q4_0>(rows, a, out);
+}
+template <int MA>
+HWY_INLINE void TileQ8_0(const uint8_t* const* rows, const ActRow* a, float* out) {
+  PortableTile<MA, detail::unpack_q8_0>(rows, a, out);
+}
+template <int MA>
+HWY_INLINE void TileQ6_K(const uint8_t* const* rows, const ActRow* a, float* out) {
+  PortableTile<MA, detail::unpack_q6_k>(rows, a, out);
+}
+
+#endif
+
+// Float weights use one activation row per tile: their loads are already the cheap part.
+template <class WeightLoad>
+struct FloatKernel {
+  static constexpr int kRows = 1;
+  template <int MA>
+  static HWY_INLINE void Tile(const uint8_t* const* rows, const ActRow* a, float* out) {
+    static_assert(MA == 1);
+    FloatTile<WeightLoad>(rows, a[0], out);
+  }
+};
+
+#define NIBBLE_INT_KERNEL(NAME, TILE)                                                       \
+  struct NAME {                                                                             \
+    static constexpr int kRows = kActRows;                                                  \
+    template <int MA>                                                                       \
+    static NIBBLE_INT_ATTR HWY_INLINE void Tile(const uint8_t* const* rows, const ActRow* a, \
+                                                float* out) {                               \
+      TILE<MA>(rows, a, out);                                                               \
+    }                                                                                       \
+  };
+NIBBLE_INT_KERNEL(KernelQ4_0, TileQ4_0)
+NIBBLE_INT_KERNEL(KernelQ8_0, TileQ8_0)
+NIBBLE_INT_KERNEL(KernelQ6_K, TileQ6_K)
+#undef NIBBLE_INT_KERNEL
+
+// ---------------------------------------------------------------------------------------------
+// Row-range drivers: output rows [n0, n1) for every activation row, in tiles of 4 weight rows ×
+// Kernel::kRows activation rows (single rows for the M tail). A tile always reads 4 weight rows;
+// at the N tail the last real row stands in for the missing ones and their results are dropped.
+
+template <bool kQuantized>
+HWY_INLINE ActRow MakeActRow(const MatmulArgs& args, int64_t m) {
+  ActRow a{};
+  const int64_t K = args.K;
+  a.K = K;
+  if constexpr (kQuantized) {
+    const QuantizedInput& qx = *args.qx;
+    a.q = qx.q.data() + m * K;
+    a.d = qx.d.data() + m * (K / 32);
+    a.sum = qx.sum.data() + m * (K / 32);
+    a.sum16 = qx.sum16.data() + m * (K / 16);
+  } else {
+    a.x = args.x + m * K;
+  }
+  return a;
+}
+
+template <class Kernel, bool kQuantized>
+NIBBLE_INT_ATTR HWY_INLINE void RowRange(const MatmulArgs& args, int64_t n0, int64_t n1) {
+  constexpr int MA = Kernel::kRows;
+  for (int64_t n = n0; n < n1; n += 4) {
+    const int64_t nr = std::min<int64_t>(4, n1 - n);
+    const uint8_t* rows[4];
+    for (int64_t r = 0; r < 4; ++r) rows[r] = args.w + (n + std::min(r, nr - 1)) * args.w_row_bytes;
+    float out[4 * MA];
+    ActRow a[MA];
+    int64_t m = 0;
+    for (; m + MA <= args.M; m += MA) {
+      for (int i = 0; i < MA; ++i) a[i] = MakeActRow<kQuantized>(args, m + i);
+      Kernel::template Tile<MA>(rows, a, out);
+      for (int i = 0; i < MA; ++i) {
+        for (int64_t r = 0; r < nr; ++r) args.y[(m + i) * args.ldy + n + r] = out[4 * i + r];
+      }
+    }
+    if constexpr (MA > 1) {
+      for (; m < args.M; ++m) {
+        a[0] = MakeActRow<kQuantized>(args, m);
+        Kernel::template Tile<1>(rows, a, out);
+        for (int64_t r = 0; r < nr; ++r) args.y[m * args.ldy + n + r] = out[r];
+      }
+    }
+  }
+}
+
+NIBBLE_INT_ATTR void MatmulRowsQ4_0(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  RowRange<KernelQ4_0, true>(a, n0, n1);
+}
+NIBBLE_INT_ATTR void MatmulRowsQ8_0(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  RowRange<KernelQ8_0, true>(a, n0, n1);
+}
+NIBBLE_INT_ATTR void MatmulRowsQ6_K(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  RowRange<KernelQ6_K, true>(a, n0, n1);
+}
+NIBBLE_INT_ATTR void MatmulRowsF32(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  RowRange<FloatKernel<LoadF32>, false>(a, n0, n1);
+}
+NIBBLE_INT_ATTR void MatmulRowsF16(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  RowRange<FloatKernel<LoadF16>, false>(a, n0, n1);
+}
+NIBBLE_INT_ATTR void MatmulRowsBF16(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  RowRange<FloatKernel<LoadBF16>, false>(a, n0, n1);
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace nibble
+HWY_AFTER_NAMESPACE();
+
+#endif  // NIBBLE_KERNELS_DOT_INL_H_

@@ -1,0 +1,154 @@
+// Matmul driver: validates, quantises X once, splits output rows between OpenMP threads and
+// calls the per-type kernel of the dispatched Highway target (dot-inl.h).
+#include "kernels/matmul.h"
+
+#include <stdexcept>
+#include <string>
+
+#include "kernels/matmul_internal.h"
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/dot-inl.h"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "kernels/dot-inl.h"
+
+#if HWY_ONCE
+namespace nibble {
+
+HWY_EXPORT(QuantizeBlocks);
+HWY_EXPORT(MatmulRowsF32);
+HWY_EXPORT(MatmulRowsF16);
+HWY_EXPORT(MatmulRowsBF16);
+HWY_EXPORT(MatmulRowsQ8_0);
+HWY_EXPORT(MatmulRowsQ4_0);
+HWY_EXPORT(MatmulRowsQ6_K);
+
+namespace {
+
+using detail::MatmulArgs;
+using RowsFn = void (*)(const MatmulArgs&, int64_t, int64_t);
+
+// HWY_DYNAMIC_DISPATCH resolves the target at each call, so the table holds thin forwarders
+// (set_isa / NIBBLE_ISA changes take effect immediately).
+void rows_f32(const MatmulArgs& a, int64_t n0, int64_t n1) { HWY_DYNAMIC_DISPATCH(MatmulRowsF32)(a, n0, n1); }
+void rows_f16(const MatmulArgs& a, int64_t n0, int64_t n1) { HWY_DYNAMIC_DISPATCH(MatmulRowsF16)(a, n0, n1); }
+void rows_bf16(const MatmulArgs& a, int64_t n0, int64_t n1) { HWY_DYNAMIC_DISPATCH(MatmulRowsBF16)(a, n0, n1); }
+void rows_q8_0(const MatmulArgs& a, int64_t n0, int64_t n1) { HWY_DYNAMIC_DISPATCH(MatmulRowsQ8_0)(a, n0, n1); }
+void rows_q4_0(const MatmulArgs& a, int64_t n0, int64_t n1) { HWY_DYNAMIC_DISPATCH(MatmulRowsQ4_0)(a, n0, n1); }
+void rows_q6_k(const MatmulArgs& a, int64_t n0, int64_t n1) { HWY_DYNAMIC_DISPATCH(MatmulRowsQ6_K)(a, n0, n1); }
+
+// The one per-type table: adding a weight format adds a row here.
+struct MatmulKernel {
+  TensorType type;
+  bool int8_input;  // activations quantised to QuantizedInput first
+  RowsFn rows;
+};
+constexpr MatmulKernel kKernels[] = {
+    {TensorType::F32, false, rows_f32},  {TensorType::F16, false, rows_f16},
+    {TensorType::BF16, false, rows_bf16}, {TensorType::Q8_0, true, rows_q8_0},
+    {TensorType::Q4_0, true, rows_q4_0},  {TensorType::Q6_K, true, rows_q6_k},
+};
+
+const MatmulKernel* find_kernel(TensorType type) {
+  for (const MatmulKernel& k : kKernels) {
+    if (k.type == type) return &k;
+  }
+  return nullptr;
+}
+
+const MatmulKernel& checked_kernel(const WeightMatrix& W) {
+  const MatmulKernel* kernel = find_kernel(W.type);
+  if (kernel == nullptr) {
+    throw std::invalid_argument("matmul: no kernel for " + type_name(static_cast<uint32_t>(W.type)));
+  }
+  const TypeTraits* traits = type_traits(W.type);
+  if (W.cols <= 0 || W.cols % traits->block_elems != 0) {
+    throw std::invalid_argument("matmul: K=" + std::to_string(W.cols) + " is not a positive multiple of the " +
+                                traits->name + " block (" + std::to_string(traits->block_elems) + ")");
+  }
+  if (W.data == nullptr || W.rows < 0 || W.row_bytes < row_bytes(static_cast<uint32_t>(W.type), W.cols)) {
+    throw std::invalid_argument("matmul: weight matrix has no data or rows shorter than K");
+  }
+  return *kernel;
+}
+
+// Output rows go to threads in 4-row tiles (the kernels' tile height), statically: every thread
+// streams a contiguous slice of W.
+constexpr int64_t kTileRows = 4;
+
+void run_rows(const MatmulKernel& kernel, const MatmulArgs& args, int64_t N, int n_threads) {
+  const int64_t n_tiles = (N + kTileRows - 1) / kTileRows;
+  if (n_threads <= 1 || n_tiles < 2) {
+    kernel.rows(args, 0, N);
+    return;
+  }
+#pragma omp parallel for schedule(static) num_threads(n_threads)
+  for (int64_t t = 0; t < n_tiles; ++t) {
+    kernel.rows(args, t * kTileRows, std::min(N, (t + 1) * kTileRows));
+  }
+}
+
+void quantize_blocks_parallel(const float* X, int64_t M, int64_t K, QuantizedInput& q, int n_threads) {
+  detail::resize_quantized_input(M, K, q);
+  const int64_t n_blocks = M * K / 32;
+  // Chunks of 64 blocks keep each thread's writes on its own cache lines.
+  const int64_t n_chunks = (n_blocks + 63) / 64;
+  if (n_threads <= 1 || n_chunks < 4) {
+    HWY_DYNAMIC_DISPATCH(QuantizeBlocks)(X, 0, n_blocks, &q);
+    return;
+  }
+#pragma omp parallel for schedule(static) num_threads(n_threads)
+  for (int64_t c = 0; c < n_chunks; ++c) {
+    HWY_DYNAMIC_DISPATCH(QuantizeBlocks)(X, 64 * c, std::min(n_blocks, 64 * (c + 1)), &q);
+  }
+}
+
+MatmulArgs make_args(const WeightMatrix& W, const float* X, int64_t M, float* Y, int64_t ldy,
+                     const QuantizedInput* qx) {
+  MatmulArgs a;
+  a.w = W.data;
+  a.w_row_bytes = W.row_bytes;
+  a.K = W.cols;
+  a.M = M;
+  a.x = X;
+  a.qx = qx;
+  a.y = Y;
+  a.ldy = ldy;
+  return a;
+}
+
+}  // namespace
+
+bool matmul_supports(TensorType type) { return find_kernel(type) != nullptr; }
+
+void quantize_input(const float* X, int64_t M, int64_t K, QuantizedInput& q) {
+  quantize_blocks_parallel(X, M, K, q, 1);
+}
+
+void matmul(const WeightMatrix& W, const float* X, int64_t M, float* Y, int64_t ldy, MatmulWorkspace& ws) {
+  const MatmulKernel& kernel = checked_kernel(W);
+  if (M <= 0 || W.rows == 0) return;
+  if (ldy < W.rows) throw std::invalid_argument("matmul: ldy smaller than N");
+  if (kernel.int8_input) quantize_blocks_parallel(X, M, W.cols, ws.qx, ws.n_threads);
+  run_rows(kernel, make_args(W, X, M, Y, ldy, &ws.qx), W.rows, ws.n_threads);
+}
+
+void matmul_shared_input(const WeightMatrix* const* Ws, float* const* Ys, const int64_t* ldys, int n_weights,
+                         const float* X, int64_t M, MatmulWorkspace& ws) {
+  if (n_weights <= 0 || M <= 0) return;
+  bool any_int8 = false;
+  for (int i = 0; i < n_weights; ++i) {
+    any_int8 |= checked_kernel(*Ws[i]).int8_input;
+    if (Ws[i]->cols != Ws[0]->cols) throw std::invalid_argument("matmul_shared_input: weights differ in K");
+    if (ldys[i] < Ws[i]->rows) throw std::invalid_argument("matmul_shared_input: ldy smaller than N");
+  }
+  if (any_int8) quantize_blocks_parallel(X, M, Ws[0]->cols, ws.qx, ws.n_threads);
+  for (int i = 0; i < n_weights; ++i) {
+    const MatmulKernel& kernel = *find_kernel(Ws[i]->type);
+    run_rows(kernel, make_args(*Ws[i], X, M, Ys[i], ldys[i], &ws.qx), Ws[i]->rows, ws.n_threads);
+  }
+}
+
+}  // namespace nibble
+#endif  // HWY_ONCE

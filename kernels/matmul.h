@@ -1,0 +1,65 @@
+// Y = X · Wᵀ for every weight format nibble runs: the one entry point models use.
+//
+// W has `rows` (N) output rows of `cols` (K) elements in the weight type's own block layout
+// (GGUF order: a row is K/block_elems consecutive blocks). X is M rows of K floats, Y is M rows
+// of N floats. Integer formats quantise X once per call to int8 blocks of 32 with a float scale
+// and a block sum (QuantizedInput), then take integer dot products per block and apply both
+// scales inside the loop — weights are never expanded to floats.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "kernels/tensor_type.h"
+
+namespace nibble {
+
+struct WeightMatrix {
+  TensorType type = TensorType::F32;
+  const uint8_t* data = nullptr;
+  int64_t rows = 0;        // N, output features
+  int64_t cols = 0;        // K, input features
+  uint64_t row_bytes = 0;  // bytes between consecutive rows
+};
+
+// X quantised to int8 blocks of 32 along K (Q8_0-style, float scale), with each block's integer
+// sum so kernels can use unsigned×signed dot products (vpdpbusd) on offset weights.
+struct QuantizedInput {
+  int64_t M = 0, K = 0;                 // K is a multiple of 32
+  std::vector<int8_t> q;                // M × K
+  std::vector<float> d;                 // M × K/32 scales
+  std::vector<int32_t> sum;             // M × K/32 Σq per block
+  // M × K/16 Σq per half block: Q6_K scales 16-element sub-blocks, and its offset correction
+  // (q+32 stored unsigned) needs the activation sum of each one separately.
+  std::vector<int32_t> sum16;
+};
+
+// Scratch owned by the caller (one per session), so per-token work allocates nothing once warm.
+struct MatmulWorkspace {
+  int n_threads = 1;
+  QuantizedInput qx;
+};
+
+// True when matmul() has a kernel for this type.
+bool matmul_supports(TensorType type);
+
+// Y[m*ldy + n] = Σ_k X[m*K + k] · W[n, k] for m < M, n < N. Threads: ws.n_threads (OpenMP),
+// output rows split statically between them. Throws std::invalid_argument on an unsupported type
+// or K not a multiple of the type's block.
+void matmul(const WeightMatrix& W, const float* X, int64_t M, float* Y, int64_t ldy,
+            MatmulWorkspace& ws);
+
+// Several weights that read the same X (q/k/v, gate/up): X is quantised once.
+void matmul_shared_input(const WeightMatrix* const* Ws, float* const* Ys, const int64_t* ldys,
+                         int n_weights, const float* X, int64_t M, MatmulWorkspace& ws);
+
+// Reference path (scalar, double accumulation of the same integer block products): what the
+// tests hold every target against.
+void matmul_reference(const WeightMatrix& W, const float* X, int64_t M, float* Y, int64_t ldy);
+
+// Quantise M rows of X into q (scalar reference rounding: half away from zero). Dispatched to
+// the best Highway target, bit-identical to quantize_input_reference on every target.
+void quantize_input(const float* X, int64_t M, int64_t K, QuantizedInput& q);
+void quantize_input_reference(const float* X, int64_t M, int64_t K, QuantizedInput& q);
+
+}  // namespace nibble

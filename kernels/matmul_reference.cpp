@@ -1,0 +1,182 @@
+// Scalar reference for matmul and activation quantisation: the definition every dispatched
+// kernel is tested against. Integer block products are formed exactly as the fast paths form
+// them (int8 activations, signed weight integers, per-block and per-sub-block scales) and only
+// the final accumulation differs (double here, float there).
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/fp16.h"
+#include "kernels/matmul.h"
+#include "kernels/matmul_internal.h"
+
+namespace nibble {
+namespace detail {
+
+void resize_quantized_input(int64_t M, int64_t K, QuantizedInput& q) {
+  if (K % 32 != 0) throw std::invalid_argument("quantize_input: K must be a multiple of 32");
+  q.M = M;
+  q.K = K;
+  q.q.resize(static_cast<size_t>(M * K));
+  q.d.resize(static_cast<size_t>(M * K / 32));
+  q.sum.resize(static_cast<size_t>(M * K / 32));
+  q.sum16.resize(static_cast<size_t>(M * K / 16));
+}
+
+}  // namespace detail
+
+void quantize_input_reference(const float* X, int64_t M, int64_t K, QuantizedInput& q) {
+  detail::resize_quantized_input(M, K, q);
+  for (int64_t b = 0; b < M * K / 32; ++b) {
+    const float* x = X + 32 * b;
+    float amax = 0.0f;
+    for (int j = 0; j < 32; ++j) amax = std::fmax(amax, std::fabs(x[j]));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    int8_t* qb = q.q.data() + 32 * b;
+    int32_t half_sum[2] = {0, 0};
+    for (int j = 0; j < 32; ++j) {
+      qb[j] = static_cast<int8_t>(std::roundf(x[j] * id));
+      half_sum[j / 16] += qb[j];
+    }
+    q.d[b] = d;
+    q.sum16[2 * b] = half_sum[0];
+    q.sum16[2 * b + 1] = half_sum[1];
+    q.sum[b] = half_sum[0] + half_sum[1];
+  }
+}
+
+namespace {
+
+float load_f16(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return fp16_to_fp32(h);
+}
+
+// Σ w·a over one 32-block of activations as two 16-element integer halves, with the weight
+// integers already signed (q−8, q−32, …), plus the scale each half carries.
+struct BlockProduct {
+  int32_t half[2];
+  double half_scale[2];
+};
+
+BlockProduct block_q8_0(const uint8_t* row, int64_t b, const int8_t* a) {
+  const uint8_t* blk = row + 34 * b;
+  const int8_t* qs = reinterpret_cast<const int8_t*>(blk + 2);
+  BlockProduct p{{0, 0}, {0, 0}};
+  for (int e = 0; e < 32; ++e) p.half[e / 16] += qs[e] * a[e];
+  p.half_scale[0] = p.half_scale[1] = load_f16(blk);
+  return p;
+}
+
+BlockProduct block_q4_0(const uint8_t* row, int64_t b, const int8_t* a) {
+  const uint8_t* blk = row + 18 * b;
+  const uint8_t* qs = blk + 2;
+  BlockProduct p{{0, 0}, {0, 0}};
+  for (int e = 0; e < 32; ++e) {
+    const int q = e < 16 ? (qs[e] & 0x0F) : (qs[e - 16] >> 4);
+    p.half[e / 16] += (q - 8) * a[e];
+  }
+  p.half_scale[0] = p.half_scale[1] = load_f16(blk);
+  return p;
+}
+
+BlockProduct block_q6_k(const uint8_t* row, int64_t b, const int8_t* a) {
+  const uint8_t* sb = row + 210 * (b / 8);
+  const uint8_t* ql = sb;
+  const uint8_t* qh = sb + 128;
+  const int8_t* scales = reinterpret_cast<const int8_t*>(sb + 192);
+  const double d = load_f16(sb + 208);
+  BlockProduct p{{0, 0}, {0, 0}};
+  for (int i = 0; i < 32; ++i) {
+    const int e = static_cast<int>(b % 8) * 32 + i;  // element inside the super-block
+    const int h = e / 128, j = (e % 128) / 32, l = e % 32;
+    const uint8_t byte = ql[64 * h + 32 * (j % 2) + l];
+    const int low4 = j < 2 ? (byte & 0x0F) : (byte >> 4);
+    const int high2 = (qh[32 * h + l] >> (2 * j)) & 3;
+    p.half[i / 16] += ((low4 | high2 << 4) - 32) * a[i];
+  }
+  const int sub = static_cast<int>(b % 8) * 2;
+  p.half_scale[0] = d * scales[sub];
+  p.half_scale[1] = d * scales[sub + 1];
+  return p;
+}
+
+using BlockFn = BlockProduct (*)(const uint8_t*, int64_t, const int8_t*);
+
+struct RefKernel {
+  TensorType type;
+  BlockFn block;  // nullptr: float weights, float activations
+};
+constexpr RefKernel kRefKernels[] = {
+    {TensorType::F32, nullptr},      {TensorType::F16, nullptr},
+    {TensorType::BF16, nullptr},     {TensorType::Q8_0, block_q8_0},
+    {TensorType::Q4_0, block_q4_0},  {TensorType::Q6_K, block_q6_k},
+};
+
+float float_weight(TensorType type, const uint8_t* row, int64_t k) {
+  uint16_t h;
+  switch (type) {
+    case TensorType::F32: {
+      float f;
+      std::memcpy(&f, row + 4 * k, 4);
+      return f;
+    }
+    case TensorType::F16:
+      std::memcpy(&h, row + 2 * k, 2);
+      return fp16_to_fp32(h);
+    default:
+      std::memcpy(&h, row + 2 * k, 2);
+      return bf16_to_fp32(h);
+  }
+}
+
+}  // namespace
+
+void matmul_reference(const WeightMatrix& W, const float* X, int64_t M, float* Y, int64_t ldy) {
+  const RefKernel* kernel = nullptr;
+  for (const RefKernel& k : kRefKernels) {
+    if (k.type == W.type) kernel = &k;
+  }
+  const TypeTraits* traits = type_traits(W.type);
+  if (kernel == nullptr || traits == nullptr) {
+    throw std::invalid_argument("matmul_reference: no kernel for " +
+                                type_name(static_cast<uint32_t>(W.type)));
+  }
+  const int64_t K = W.cols, N = W.rows;
+  if (K % traits->block_elems != 0) {
+    throw std::invalid_argument("matmul_reference: K=" + std::to_string(K) +
+                                " is not a multiple of the " + traits->name + " block");
+  }
+  if (kernel->block == nullptr) {
+    for (int64_t m = 0; m < M; ++m) {
+      for (int64_t n = 0; n < N; ++n) {
+        const uint8_t* row = W.data + n * W.row_bytes;
+        double acc = 0.0;
+        for (int64_t k = 0; k < K; ++k) {
+          acc += static_cast<double>(X[m * K + k]) * float_weight(W.type, row, k);
+        }
+        Y[m * ldy + n] = static_cast<float>(acc);
+      }
+    }
+    return;
+  }
+  QuantizedInput qx;
+  quantize_input_reference(X, M, K, qx);
+  const int64_t nb = K / 32;
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t n = 0; n < N; ++n) {
+      const uint8_t* row = W.data + n * W.row_bytes;
+      double acc = 0.0;
+      for (int64_t b = 0; b < nb; ++b) {
+        const BlockProduct p = kernel->block(row, b, qx.q.data() + (m * nb + b) * 32);
+        acc += qx.d[m * nb + b] * (p.half_scale[0] * p.half[0] + p.half_scale[1] * p.half[1]);
+      }
+      Y[m * ldy + n] = static_cast<float>(acc);
+    }
+  }
+}
+
+}  // namespace nibble

@@ -1,0 +1,23 @@
+// Row conversions between floats and stored weight formats (scalar reference code: used at
+// load time for embeddings, by writers and quantizers, and by tests).
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/tensor_type.h"
+
+namespace nibble {
+
+// True when dequantize_row() handles the type.
+bool can_dequantize(TensorType type);
+// True when quantize_row() can produce the type.
+bool can_quantize(TensorType type);
+
+// n elements (a whole number of blocks) from src in `type`'s layout to floats.
+void dequantize_row(TensorType type, const uint8_t* src, int64_t n, float* dst);
+
+// n floats to `type`'s block layout, bit-exact with llama.cpp's reference quantizers
+// (quantize_row_*_ref) for F32, F16, BF16, Q8_0, Q4_0. Writes row_bytes(type, n) bytes.
+void quantize_row(TensorType type, const float* src, int64_t n, uint8_t* dst);
+
+}  // namespace nibble

@@ -1,0 +1,54 @@
+// Weight and activation element types, numbered as GGML numbers them (enum ggml_type) so that
+// a GGUF tensor's type id is used as is. A type is a value described by TypeTraits: adding a
+// format touches the traits table and the kernel dispatch table, nothing else.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace nibble {
+
+enum class TensorType : uint32_t {
+  F32 = 0,
+  F16 = 1,
+  Q4_0 = 2,
+  Q4_1 = 3,
+  Q5_0 = 6,
+  Q5_1 = 7,
+  Q8_0 = 8,
+  Q8_1 = 9,
+  Q2_K = 10,
+  Q3_K = 11,
+  Q4_K = 12,
+  Q5_K = 13,
+  Q6_K = 14,
+  Q8_K = 15,
+  IQ4_NL = 20,
+  IQ4_XS = 23,
+  I8 = 24,
+  I16 = 25,
+  I32 = 26,
+  I64 = 27,
+  F64 = 28,
+  BF16 = 30,
+};
+
+struct TypeTraits {
+  const char* name;         // GGML's spelling: "Q4_0", "F16", ...
+  uint32_t block_elems;     // elements per block (1 for plain types)
+  uint32_t block_bytes;     // bytes per block
+  bool runnable;            // nibble has matmul/dequantize kernels for it
+};
+
+// Traits of a GGML type id, or nullptr when the id is not a known type.
+const TypeTraits* type_traits(uint32_t type_id);
+// "Q4_0", or "type 99" for an unknown id.
+std::string type_name(uint32_t type_id);
+inline const TypeTraits* type_traits(TensorType t) { return type_traits(static_cast<uint32_t>(t)); }
+
+// Bytes of one row of `elems` elements; 0 when the row is not a whole number of blocks
+// or the type is unknown (callers turn that into an error naming the tensor).
+uint64_t row_bytes(uint32_t type_id, uint64_t elems);
+
+}  // namespace nibble

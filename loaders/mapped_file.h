@@ -1,0 +1,37 @@
+// A read-only memory mapping of a whole file (RAII). Falls back to reading the file into an
+// owned buffer when mapping is not wanted or not possible (some filesystems). Only regular,
+// non-empty files are accepted: devices and pipes have no size to check offsets against.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace nibble {
+
+class MappedFile {
+ public:
+  // Throws FileError naming the path: missing, a directory, not a regular file, unreadable.
+  static std::shared_ptr<MappedFile> open(const std::string& path, bool use_mmap = true);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  const uint8_t* data() const { return data_; }
+  uint64_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+
+  // Tells the kernel the pages of [offset, offset+len) will not be read again (after a repack).
+  void release_pages(uint64_t offset, uint64_t len) const;
+
+ private:
+  MappedFile() = default;
+  std::string path_;
+  const uint8_t* data_ = nullptr;
+  uint64_t size_ = 0;
+  bool mapped_ = false;
+  std::vector<uint8_t> buffer_;
+};
+
+}  // namespace nibble

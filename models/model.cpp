@@ -1,0 +1,67 @@
+#include "models/model.h"
+
+#include <functional>
+#include <map>
+
+namespace nibble {
+
+std::unique_ptr<Model> make_llama(const ModelFile& file);
+
+namespace {
+
+using Factory = std::function<std::unique_ptr<Model>(const ModelFile&)>;
+
+// The family registry: a new family is one file plus one line here.
+const std::map<std::string, Factory>& registry() {
+  static const std::map<std::string, Factory> families = {
+      {"llama", make_llama},
+  };
+  return families;
+}
+
+}  // namespace
+
+KvCache::KvCache(int64_t n_layer, int64_t n_ctx, int64_t kv_dim)
+    : n_ctx_(n_ctx),
+      kv_dim_(kv_dim),
+      k_(static_cast<size_t>(n_layer * n_ctx * kv_dim)),
+      v_(static_cast<size_t>(n_layer * n_ctx * kv_dim)) {}
+
+ForwardScratch::ForwardScratch(const ModelConfig& c, int64_t max_tokens_, int n_threads,
+                               int64_t n_ctx)
+    : max_tokens(max_tokens_),
+      x(max_tokens_ * c.n_embd),
+      xb(max_tokens_ * std::max(c.n_embd, c.q_dim())),
+      xb2(max_tokens_ * c.n_embd),
+      q(max_tokens_ * c.q_dim()),
+      k(max_tokens_ * c.kv_dim()),
+      v(max_tokens_ * c.kv_dim()),
+      att(max_tokens_ * c.q_dim()),
+      hb(max_tokens_ * c.n_ff),
+      hb2(max_tokens_ * c.n_ff),
+      scores(static_cast<size_t>(n_threads) * n_ctx) {
+  ws.n_threads = n_threads;
+}
+
+std::unique_ptr<Model> load_model(const ModelFile& file) {
+  const std::string arch = file.architecture();
+  if (arch.empty()) {
+    throw FileError(file.path + ": no general.architecture in metadata (a vocabulary-only file?)");
+  }
+  const auto it = registry().find(arch);
+  if (it == registry().end()) {
+    std::string known;
+    for (const auto& [name, f] : registry()) known += (known.empty() ? "" : ", ") + name;
+    throw FileError(file.path + ": architecture '" + arch + "' is not supported (supported: " +
+                    known + ")");
+  }
+  return it->second(file);
+}
+
+std::vector<std::string> supported_architectures() {
+  std::vector<std::string> names;
+  for (const auto& [name, f] : registry()) names.push_back(name);
+  return names;
+}
+
+}  // namespace nibble

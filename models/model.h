@@ -1,0 +1,85 @@
+// What every model family provides: its hyperparameters and a forward pass over a batch of
+// tokens that appends to a KV cache and writes logits. Families know architectures, nothing
+// about files beyond reading tensors and keys by name from a ModelFile.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/matmul.h"
+#include "kernels/ops.h"
+#include "loaders/model_file.h"
+
+namespace nibble {
+
+struct ModelConfig {
+  std::string arch;          // general.architecture
+  std::string name;          // general.name, if any
+  int64_t n_vocab = 0;
+  int64_t n_embd = 0;
+  int64_t n_layer = 0;
+  int64_t n_head = 0;
+  int64_t n_head_kv = 0;
+  int64_t head_dim = 0;      // key/value length per head
+  int64_t n_ff = 0;
+  int64_t n_ctx_train = 0;   // context_length as the file states it
+  float norm_eps = 1e-5f;
+  float rope_base = 10000.0f;
+  float rope_freq_scale = 1.0f;
+  int64_t rope_dim = 0;
+  RopeStyle rope_style = RopeStyle::kAdjacent;
+
+  int64_t q_dim() const { return n_head * head_dim; }
+  int64_t kv_dim() const { return n_head_kv * head_dim; }
+};
+
+// Keys and values of every layer for n_ctx positions, F32, laid out [layer][pos][kv_dim] so a
+// head's keys are a strided walk of one contiguous block.
+class KvCache {
+ public:
+  KvCache(int64_t n_layer, int64_t n_ctx, int64_t kv_dim);
+  float* k(int64_t layer, int64_t pos) { return &k_[(layer * n_ctx_ + pos) * kv_dim_]; }
+  float* v(int64_t layer, int64_t pos) { return &v_[(layer * n_ctx_ + pos) * kv_dim_]; }
+  int64_t n_ctx() const { return n_ctx_; }
+  int64_t kv_dim() const { return kv_dim_; }
+  uint64_t bytes() const { return (k_.size() + v_.size()) * sizeof(float); }
+
+ private:
+  int64_t n_ctx_, kv_dim_;
+  std::vector<float> k_, v_;
+};
+
+// Activation buffers for batches of up to max_tokens tokens, allocated once per session.
+struct ForwardScratch {
+  ForwardScratch(const ModelConfig& c, int64_t max_tokens, int n_threads, int64_t n_ctx);
+  int64_t max_tokens;
+  std::vector<float> x, xb, xb2, q, k, v, att, hb, hb2;
+  std::vector<float> scores;  // n_threads × n_ctx attention scores
+  MatmulWorkspace ws;
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  const ModelConfig& config() const { return config_; }
+
+  // Evaluates tokens[0..n) at positions pos0..pos0+n−1 (n ≤ scratch.max_tokens, pos0+n ≤
+  // kv.n_ctx()), appending their keys/values to kv. Writes logits for every token
+  // (logits: n × n_vocab) when all_logits, else only for the last one (n_vocab floats).
+  virtual void forward(const int32_t* tokens, int64_t n, int64_t pos0, KvCache& kv,
+                       ForwardScratch& scratch, float* logits, bool all_logits) const = 0;
+
+ protected:
+  ModelConfig config_;
+};
+
+// Builds the family named by the file's general.architecture. Throws FileError naming the file
+// for an unknown architecture, missing tensors, wrong shapes or weight types nibble cannot run.
+std::unique_ptr<Model> load_model(const ModelFile& file);
+
+// Architectures load_model() knows.
+std::vector<std::string> supported_architectures();
+
+}  // namespace nibble

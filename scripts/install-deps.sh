@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs nibble's build and test dependencies from Debian 12's packages.
+set -euo pipefail
+pkgs=(cmake ninja-build g++ pkg-config
+      libhwy-dev libdnnl-dev libsentencepiece-dev libpcre2-dev
+      libgtest-dev libgmock-dev libbenchmark-dev)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"

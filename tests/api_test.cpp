@@ -1,0 +1,105 @@
+// The C API as an app sees it: misuse gives a status and a message, never a crash.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "nibble/nibble.h"
+
+namespace {
+
+const std::string kModel = std::string(NIBBLE_SOURCE_DIR) + "/assets/kjv-llama-q4_0.gguf";
+
+struct ModelHandle {
+  nibble_model* m = nullptr;
+  ~ModelHandle() { nibble_model_free(m); }
+};
+
+TEST(CApi, NullArgumentsAreRejected) {
+  nibble_model* m = nullptr;
+  EXPECT_EQ(nibble_model_load(nullptr, nullptr, &m), NIBBLE_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(nibble_model_load(kModel.c_str(), nullptr, nullptr), NIBBLE_ERR_INVALID_ARGUMENT);
+  nibble_context* c = nullptr;
+  EXPECT_EQ(nibble_context_create(nullptr, nullptr, &c), NIBBLE_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(nibble_eval(nullptr, nullptr, 0), NIBBLE_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(nibble_generate(nullptr, "x", 1, nullptr, nullptr, nullptr, nullptr),
+            NIBBLE_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(nibble_get_logits(nullptr), nullptr);
+  nibble_model_free(nullptr);
+  nibble_context_free(nullptr);
+}
+
+TEST(CApi, MissingAndBogusFilesGiveFileErrors) {
+  nibble_model* m = nullptr;
+  EXPECT_EQ(nibble_model_load("/nonexistent/model.gguf", nullptr, &m), NIBBLE_ERR_FILE);
+  EXPECT_NE(std::string(nibble_last_error()).find("/nonexistent/model.gguf"), std::string::npos);
+  EXPECT_EQ(m, nullptr);
+  EXPECT_EQ(nibble_model_load("/dev/zero", nullptr, &m), NIBBLE_ERR_FILE);
+  EXPECT_EQ(nibble_model_load(NIBBLE_SOURCE_DIR, nullptr, &m), NIBBLE_ERR_FILE);
+}
+
+TEST(CApi, TokenizeReportsTheSizeItNeeds) {
+  ModelHandle h;
+  ASSERT_EQ(nibble_model_load(kModel.c_str(), nullptr, &h.m), NIBBLE_OK) << nibble_last_error();
+  const std::string text = "In the beginning God created the heaven and the earth.";
+  int32_t n = 0;
+  int32_t one[1];
+  EXPECT_EQ(nibble_tokenize(h.m, text.data(), text.size(), 1, 0, one, 1, &n),
+            NIBBLE_ERR_BUFFER_TOO_SMALL);
+  ASSERT_GT(n, 5);
+  std::vector<int32_t> ids(n);
+  ASSERT_EQ(nibble_tokenize(h.m, text.data(), text.size(), 1, 0, ids.data(), n, &n), NIBBLE_OK);
+  EXPECT_EQ(ids[0], nibble_token_bos(h.m));
+  std::string back;
+  char buf[64];
+  for (int i = 1; i < n; ++i) {
+    int32_t len = 0;
+    ASSERT_EQ(nibble_token_to_piece(h.m, ids[i], buf, sizeof buf, &len), NIBBLE_OK);
+    back.append(buf, len);
+  }
+  EXPECT_EQ(back, " " + text);  // the sentencepiece dummy prefix
+  int32_t len = 0;
+  EXPECT_EQ(nibble_token_to_piece(h.m, -1, buf, sizeof buf, &len), NIBBLE_ERR_INVALID_ARGUMENT);
+}
+
+TEST(CApi, PromptLongerThanTheContextIsAnError) {
+  ModelHandle h;
+  ASSERT_EQ(nibble_model_load(kModel.c_str(), nullptr, &h.m), NIBBLE_OK);
+  nibble_context_params cp = nibble_context_default_params();
+  cp.n_ctx = 8;
+  nibble_context* c = nullptr;
+  ASSERT_EQ(nibble_context_create(h.m, &cp, &c), NIBBLE_OK);
+  const nibble_status s = nibble_generate(
+      c, "And God said, Let there be light: and there was light. And God saw the light", 4,
+      nullptr, nullptr, nullptr, nullptr);
+  EXPECT_EQ(s, NIBBLE_ERR_CONTEXT_FULL);
+  EXPECT_NE(std::string(nibble_context_last_error(c)).find("context"), std::string::npos);
+  std::vector<int32_t> bad = {1, 999999};
+  EXPECT_EQ(nibble_eval(c, bad.data(), 2), NIBBLE_ERR_INVALID_ARGUMENT);
+  nibble_context_free(c);
+}
+
+int collect(const char* text, size_t len, void* user) {
+  static_cast<std::string*>(user)->append(text, len);
+  return 1;
+}
+
+TEST(CApi, GreedyGenerationIsRepeatable) {
+  ModelHandle h;
+  ASSERT_EQ(nibble_model_load(kModel.c_str(), nullptr, &h.m), NIBBLE_OK);
+  nibble_context* c = nullptr;
+  ASSERT_EQ(nibble_context_create(h.m, nullptr, &c), NIBBLE_OK);
+  nibble_sampler_params sp = nibble_sampler_default_params();
+  sp.temperature = 0;
+  std::string a, b;
+  nibble_generate_stats st{};
+  ASSERT_EQ(nibble_generate(c, "And God said", 16, &sp, collect, &a, &st), NIBBLE_OK);
+  EXPECT_EQ(st.n_generated, 16);
+  ASSERT_EQ(nibble_context_reset(c), NIBBLE_OK);
+  ASSERT_EQ(nibble_generate(c, "And God said", 16, &sp, collect, &b, nullptr), NIBBLE_OK);
+  EXPECT_EQ(a, b);
+  EXPECT_GT(a.size(), 16u);
+  nibble_context_free(c);
+}
+
+}  // namespace

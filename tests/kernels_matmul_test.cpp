@@ -1,0 +1,296 @@
+// matmul on every Highway target against matmul_reference, quantize_input against its scalar
+// reference, and matmul_reference itself against plain double arithmetic on dequantized rows.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/fp16.h"
+#include "kernels/matmul.h"
+#include "kernels/quantize.h"
+#include "kernels/tensor_type.h"
+#include "tests/kernels_test_util.h"
+
+namespace nibble {
+namespace {
+
+struct Shape {
+  int64_t M, N, K;
+};
+
+// Random weights in the type's own layout. Integer formats get random quant bytes (every code,
+// including Q8_0's −128) with modest scales; `unit_scales` makes every scale 1 and Q6_K's
+// sub-scales small so results are exact integers (see IntegerPathIsExact).
+std::vector<uint8_t> random_weights(TensorType t, int64_t N, int64_t K, std::mt19937& rng, bool unit_scales = false) {
+  const uint64_t rb = row_bytes(static_cast<uint32_t>(t), static_cast<uint64_t>(K));
+  std::vector<uint8_t> w(rb * N);
+  std::uniform_int_distribution<int> byte(0, 255), small_scale(-4, 4);
+  std::uniform_real_distribution<float> scale(-0.05f, 0.05f), value(-1.0f, 1.0f);
+  auto put_f16 = [](uint8_t* p, float f) {
+    const uint16_t h = fp32_to_fp16(f);
+    std::memcpy(p, &h, 2);
+  };
+  const TypeTraits* tr = type_traits(t);
+  if (tr->block_elems == 1) {
+    std::vector<float> row(K);
+    for (int64_t n = 0; n < N; ++n) {
+      for (float& x : row) x = value(rng);
+      quantize_row(t, row.data(), K, w.data() + n * rb);
+    }
+    return w;
+  }
+  for (uint8_t& b : w) b = static_cast<uint8_t>(byte(rng));
+  const int64_t n_blocks = static_cast<int64_t>(w.size() / tr->block_bytes);
+  for (int64_t i = 0; i < n_blocks; ++i) {
+    uint8_t* blk = w.data() + i * tr->block_bytes;
+    const float d = unit_scales ? 1.0f : scale(rng);
+    if (t == TensorType::Q6_K) {
+      put_f16(blk + 208, d);
+      if (unit_scales) {
+        for (int s = 0; s < 16; ++s) blk[192 + s] = static_cast<uint8_t>(static_cast<int8_t>(small_scale(rng)));
+      }
+    } else {
+      put_f16(blk, d);
+    }
+  }
+  return w;
+}
+
+WeightMatrix matrix(TensorType t, const std::vector<uint8_t>& w, int64_t N, int64_t K) {
+  WeightMatrix m;
+  m.type = t;
+  m.data = w.data();
+  m.rows = N;
+  m.cols = K;
+  m.row_bytes = row_bytes(static_cast<uint32_t>(t), static_cast<uint64_t>(K));
+  return m;
+}
+
+const TensorType kTypes[] = {TensorType::F32, TensorType::F16, TensorType::BF16,
+                             TensorType::Q8_0, TensorType::Q4_0, TensorType::Q6_K};
+
+std::vector<Shape> shapes_for(TensorType t) {
+  const int64_t block = type_traits(t)->block_elems;
+  std::vector<Shape> all = {
+      {1, 1, 256},   {1, 7, 256},  {3, 33, 256},   {1, 64, 2048}, {5, 8, 2304}, {7, 13, 512},
+      {4, 5, 32},    {2, 9, 2080}, {1, 3, 96},     {6, 4, 37},    {3, 17, 5},   {130, 6, 256},
+  };
+  std::vector<Shape> out;
+  for (const Shape& s : all) {
+    if (s.K % block == 0) out.push_back(s);
+  }
+  return out;
+}
+
+TEST(Matmul, MatchesReferenceOnEveryTarget) {
+  std::mt19937 rng(11);
+  for (TensorType t : kTypes) {
+    SCOPED_TRACE(type_name(static_cast<uint32_t>(t)));
+    for (const Shape& s : shapes_for(t)) {
+      SCOPED_TRACE("M=" + std::to_string(s.M) + " N=" + std::to_string(s.N) + " K=" + std::to_string(s.K));
+      const auto w = random_weights(t, s.N, s.K, rng);
+      const auto x = test::random_floats(rng, static_cast<size_t>(s.M * s.K), -2.0f, 2.0f);
+      const WeightMatrix W = matrix(t, w, s.N, s.K);
+      const int64_t ldy = s.N + 3;  // a padded output stride
+      std::vector<float> ref(static_cast<size_t>(s.M * ldy), -7.0f);
+      matmul_reference(W, x.data(), s.M, ref.data(), ldy);
+      float max_ref = 0.0f;
+      for (int64_t m = 0; m < s.M; ++m) {
+        for (int64_t n = 0; n < s.N; ++n) max_ref = std::max(max_ref, std::fabs(ref[m * ldy + n]));
+      }
+      // Float accumulation of K/32 block products (or K products) in a different order than the
+      // double reference: relative to the typical output size.
+      const float tol = 1e-4f * std::max(max_ref, 1e-3f);
+      test::for_each_target([&](const std::string&) {
+        for (int threads : {1, 2}) {
+          MatmulWorkspace ws;
+          ws.n_threads = threads;
+          std::vector<float> y(ref.size(), -7.0f);
+          matmul(W, x.data(), s.M, y.data(), ldy, ws);
+          for (int64_t m = 0; m < s.M; ++m) {
+            for (int64_t n = 0; n < ldy; ++n) {
+              if (n >= s.N) {
+                ASSERT_EQ(y[m * ldy + n], -7.0f) << "wrote past N";
+                continue;
+              }
+              ASSERT_NEAR(y[m * ldy + n], ref[m * ldy + n], tol) << "m=" << m << " n=" << n << " threads=" << threads;
+            }
+          }
+        }
+      });
+    }
+  }
+}
+
+// Unit weight scales and activation blocks whose extreme is ±127 (so the activation scale is
+// exactly 1): every product and partial sum is an integer below 2^24, so any target's float
+// result must equal the reference exactly. This checks the integer block sums, offsets
+// (Q4_0 +8, Q6_K +32 with sub-block sums) and Q8_0's sign trick bit for bit.
+TEST(Matmul, IntegerPathIsExact) {
+  std::mt19937 rng(12);
+  std::uniform_int_distribution<int> small(-20, 20), pos(0, 31);
+  for (TensorType t : {TensorType::Q8_0, TensorType::Q4_0, TensorType::Q6_K}) {
+    SCOPED_TRACE(type_name(static_cast<uint32_t>(t)));
+    for (const Shape& s : shapes_for(t)) {
+      const auto w = random_weights(t, s.N, s.K, rng, /*unit_scales=*/true);
+      std::vector<float> x(static_cast<size_t>(s.M * s.K));
+      for (float& v : x) v = static_cast<float>(small(rng));
+      for (size_t b = 0; b < x.size() / 32; ++b) x[32 * b + pos(rng)] = (b % 2) ? 127.0f : -127.0f;
+      const WeightMatrix W = matrix(t, w, s.N, s.K);
+      std::vector<float> ref(static_cast<size_t>(s.M * s.N));
+      matmul_reference(W, x.data(), s.M, ref.data(), s.N);
+      test::for_each_target([&](const std::string&) {
+        MatmulWorkspace ws;
+        std::vector<float> y(ref.size());
+        matmul(W, x.data(), s.M, y.data(), s.N, ws);
+        for (size_t i = 0; i < y.size(); ++i) ASSERT_EQ(y[i], ref[i]) << "i=" << i << " K=" << s.K;
+      });
+    }
+  }
+}
+
+TEST(Matmul, SharedInputEqualsSeparateCalls) {
+  std::mt19937 rng(13);
+  const int64_t M = 3, K = 512;
+  const auto wq = random_weights(TensorType::Q4_0, 10, K, rng);
+  const auto wh = random_weights(TensorType::F16, 6, K, rng);
+  const auto w6 = random_weights(TensorType::Q6_K, 5, K, rng);
+  const WeightMatrix A = matrix(TensorType::Q4_0, wq, 10, K), B = matrix(TensorType::F16, wh, 6, K),
+                     C = matrix(TensorType::Q6_K, w6, 5, K);
+  const auto x = test::random_floats(rng, M * K, -1.0f, 1.0f);
+  MatmulWorkspace ws;
+  ws.n_threads = 2;
+  std::vector<float> ya(M * 10), yb(M * 6), yc(M * 5), sa(M * 10), sb(M * 6), sc(M * 5);
+  const WeightMatrix* ws_list[] = {&A, &B, &C};
+  float* ys[] = {ya.data(), yb.data(), yc.data()};
+  const int64_t ldys[] = {10, 6, 5};
+  matmul_shared_input(ws_list, ys, ldys, 3, x.data(), M, ws);
+  matmul(A, x.data(), M, sa.data(), 10, ws);
+  matmul(B, x.data(), M, sb.data(), 6, ws);
+  matmul(C, x.data(), M, sc.data(), 5, ws);
+  EXPECT_EQ(ya, sa);
+  EXPECT_EQ(yb, sb);
+  EXPECT_EQ(yc, sc);
+}
+
+TEST(Matmul, RejectsBadShapesAndTypes) {
+  std::vector<uint8_t> w(4096);
+  std::vector<float> x(512), y(64);
+  MatmulWorkspace ws;
+  WeightMatrix W = matrix(TensorType::Q4_0, w, 2, 48);
+  W.row_bytes = 100;
+  EXPECT_THROW(matmul(W, x.data(), 1, y.data(), 2, ws), std::invalid_argument);
+  W = matrix(TensorType::Q6_K, w, 2, 128);
+  W.row_bytes = 210;
+  EXPECT_THROW(matmul(W, x.data(), 1, y.data(), 2, ws), std::invalid_argument);
+  W = matrix(TensorType::Q4_K, w, 2, 256);
+  EXPECT_THROW(matmul(W, x.data(), 1, y.data(), 2, ws), std::invalid_argument);
+  EXPECT_THROW(matmul_reference(W, x.data(), 1, y.data(), 2), std::invalid_argument);
+  EXPECT_FALSE(matmul_supports(TensorType::Q4_K));
+  EXPECT_TRUE(matmul_supports(TensorType::Q6_K));
+  QuantizedInput q;
+  EXPECT_THROW(quantize_input(x.data(), 1, 40, q), std::invalid_argument);
+}
+
+TEST(QuantizeInput, BitIdenticalToReferenceOnEveryTarget) {
+  std::mt19937 rng(14);
+  const int64_t M = 5, K = 2304;
+  auto x = test::random_floats(rng, M * K, -3.0f, 3.0f);
+  // Exact .5 ties: a block whose extreme is 127 has d = 1, so x itself is the quantised value.
+  const float ties[] = {127.0f, 2.5f, -2.5f, 0.5f, -0.5f, 1.5f, -126.5f, 0.49999997f, -0.49999997f, 3.5f};
+  for (int j = 0; j < 10; ++j) x[j] = ties[j];
+  for (int j = 32; j < 64; ++j) x[j] = 0.0f;     // all-zero block
+  for (int j = 64; j < 96; ++j) x[j] = 1e-30f;   // tiny block
+  x[100] = 1e30f;                                // huge element
+  QuantizedInput ref;
+  quantize_input_reference(x.data(), M, K, ref);
+  EXPECT_EQ(ref.q[1], 3);
+  EXPECT_EQ(ref.q[2], -3);
+  EXPECT_EQ(ref.q[4], -1);
+  EXPECT_EQ(ref.q[7], 0);
+  EXPECT_EQ(ref.d[1], 0.0f);
+  test::for_each_target([&](const std::string&) {
+    QuantizedInput q;
+    quantize_input(x.data(), M, K, q);
+    ASSERT_EQ(q.M, M);
+    ASSERT_EQ(q.K, K);
+    EXPECT_EQ(q.q, ref.q);
+    EXPECT_EQ(q.sum, ref.sum);
+    EXPECT_EQ(q.sum16, ref.sum16);
+    ASSERT_EQ(q.d.size(), ref.d.size());
+    for (size_t i = 0; i < q.d.size(); ++i) ASSERT_EQ(q.d[i], ref.d[i]) << i;
+  });
+  // Sums are the sums of the stored q.
+  for (int64_t b = 0; b < M * K / 32; ++b) {
+    int s0 = 0, s1 = 0;
+    for (int j = 0; j < 16; ++j) {
+      s0 += ref.q[32 * b + j];
+      s1 += ref.q[32 * b + 16 + j];
+    }
+    ASSERT_EQ(ref.sum16[2 * b], s0);
+    ASSERT_EQ(ref.sum16[2 * b + 1], s1);
+    ASSERT_EQ(ref.sum[b], s0 + s1);
+  }
+}
+
+// matmul_reference for the integer formats equals Σ dequantize_row(W)·(d_a·q_a) in double (the
+// block math is right), and is within activation-quantisation error of Σ dequantize_row(W)·x.
+TEST(MatmulReference, AgreesWithDequantizedDoubleDot) {
+  std::mt19937 rng(15);
+  const int64_t M = 3, N = 9, K = 2304;
+  for (TensorType t : {TensorType::Q8_0, TensorType::Q4_0, TensorType::Q6_K}) {
+    SCOPED_TRACE(type_name(static_cast<uint32_t>(t)));
+    const auto w = random_weights(t, N, K, rng);
+    const auto x = test::random_floats(rng, M * K, -2.0f, 2.0f);
+    const WeightMatrix W = matrix(t, w, N, K);
+    std::vector<float> ref(M * N);
+    matmul_reference(W, x.data(), M, ref.data(), N);
+    QuantizedInput q;
+    quantize_input_reference(x.data(), M, K, q);
+    std::vector<float> wrow(K);
+    for (int64_t n = 0; n < N; ++n) {
+      dequantize_row(t, w.data() + n * W.row_bytes, K, wrow.data());
+      for (int64_t m = 0; m < M; ++m) {
+        double dot_q = 0, abs_q = 0, dot_x = 0, quant_err = 0;
+        for (int64_t k = 0; k < K; ++k) {
+          const double a = static_cast<double>(q.d[(m * K + k) / 32]) * q.q[m * K + k];
+          dot_q += wrow[k] * a;
+          abs_q += std::fabs(wrow[k] * a);
+          dot_x += static_cast<double>(wrow[k]) * x[m * K + k];
+          quant_err += std::fabs(wrow[k]) * 0.5001 * q.d[(m * K + k) / 32];
+        }
+        const double r = ref[m * N + n];
+        // dequantize_row rounds d·sc·q to float (Q6_K) and ref is stored as float.
+        EXPECT_NEAR(r, dot_q, 1e-6 * abs_q + 1e-6 * std::fabs(dot_q)) << "m=" << m << " n=" << n;
+        EXPECT_NEAR(r, dot_x, quant_err + 1e-6 * abs_q) << "m=" << m << " n=" << n;
+      }
+    }
+  }
+}
+
+TEST(MatmulReference, FloatTypesAreDoubleDots) {
+  std::mt19937 rng(16);
+  const int64_t M = 2, N = 5, K = 37;
+  for (TensorType t : {TensorType::F32, TensorType::F16, TensorType::BF16}) {
+    const auto w = random_weights(t, N, K, rng);
+    const auto x = test::random_floats(rng, M * K, -2.0f, 2.0f);
+    const WeightMatrix W = matrix(t, w, N, K);
+    std::vector<float> ref(M * N), wrow(K);
+    matmul_reference(W, x.data(), M, ref.data(), N);
+    for (int64_t n = 0; n < N; ++n) {
+      dequantize_row(t, w.data() + n * W.row_bytes, K, wrow.data());
+      for (int64_t m = 0; m < M; ++m) {
+        double dot = 0;
+        for (int64_t k = 0; k < K; ++k) dot += static_cast<double>(wrow[k]) * x[m * K + k];
+        EXPECT_EQ(ref[m * N + n], static_cast<float>(dot));
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace nibble

@@ -1,0 +1,137 @@
+// Every op on every Highway target against its scalar reference.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/ops.h"
+#include "tests/kernels_test_util.h"
+
+namespace nibble {
+namespace {
+
+// |got − want| ≤ abs_tol + rel_tol·|want|, element by element.
+void expect_close(const std::vector<float>& got, const std::vector<float>& want, float rel_tol, float abs_tol,
+                  const std::string& what) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_NEAR(got[i], want[i], abs_tol + rel_tol * std::fabs(want[i])) << what << " i=" << i;
+  }
+}
+
+TEST(Ops, RmsNorm) {
+  std::mt19937 rng(21);
+  for (int64_t n : {1, 7, 33, 4096, 5120}) {
+    const auto x = test::random_floats(rng, n, -3.0f, 3.0f);
+    const auto w = test::random_floats(rng, n, 0.5f, 1.5f);
+    std::vector<float> want(n);
+    ref::rms_norm(x.data(), w.data(), n, 1e-5f, want.data());
+    test::for_each_target([&](const std::string&) {
+      std::vector<float> got(n);
+      rms_norm(x.data(), w.data(), n, 1e-5f, got.data());
+      expect_close(got, want, 2e-6f, 1e-7f, "n=" + std::to_string(n));
+      std::vector<float> in_place = x;  // out may alias x
+      rms_norm(in_place.data(), w.data(), n, 1e-5f, in_place.data());
+      EXPECT_EQ(in_place, got);
+    });
+  }
+}
+
+TEST(Ops, RopeBothStyles) {
+  std::mt19937 rng(22);
+  struct Case {
+    int64_t n_heads, head_dim, rot_dim, pos;
+    float base, freq_scale;
+  };
+  const Case cases[] = {{4, 64, 64, 0, 10000.0f, 1.0f},   {3, 128, 128, 1, 10000.0f, 1.0f},
+                        {2, 128, 128, 4095, 500000.0f, 0.25f}, {5, 64, 32, 17, 10000.0f, 1.0f},
+                        {1, 6, 6, 3, 10000.0f, 1.0f},     {2, 200, 136, 1000, 1e6f, 1.0f}};
+  for (RopeStyle style : {RopeStyle::kAdjacent, RopeStyle::kNeox}) {
+    for (const Case& c : cases) {
+      const std::string what = std::string(style == RopeStyle::kAdjacent ? "adjacent" : "neox") +
+                               " head_dim=" + std::to_string(c.head_dim) + " rot=" + std::to_string(c.rot_dim) +
+                               " pos=" + std::to_string(c.pos);
+      const auto x = test::random_floats(rng, c.n_heads * c.head_dim, -2.0f, 2.0f);
+      std::vector<float> want = x;
+      ref::rope(want.data(), c.n_heads, c.head_dim, c.rot_dim, c.pos, c.base, c.freq_scale, style);
+      test::for_each_target([&](const std::string&) {
+        std::vector<float> got = x;
+        rope(got.data(), c.n_heads, c.head_dim, c.rot_dim, c.pos, c.base, c.freq_scale, style);
+        expect_close(got, want, 1e-6f, 1e-6f, what);
+      });
+    }
+  }
+  // Position 0 is the identity; a quarter turn of pair 0 at angle π/2 swaps with a sign.
+  std::vector<float> x = {1.0f, 2.0f, 3.0f, 4.0f};
+  rope(x.data(), 1, 4, 4, 0, 10000.0f, 1.0f, RopeStyle::kAdjacent);
+  EXPECT_EQ(x, (std::vector<float>{1.0f, 2.0f, 3.0f, 4.0f}));
+  std::vector<float> y = {1.0f, 0.0f, 0.0f, 0.0f};
+  rope(y.data(), 1, 4, 2, 1, 10000.0f, static_cast<float>(M_PI / 2), RopeStyle::kNeox);
+  EXPECT_NEAR(y[0], 0.0f, 1e-7f);
+  EXPECT_NEAR(y[1], 1.0f, 1e-7f);
+  EXPECT_THROW(rope(y.data(), 1, 4, 3, 1, 10000.0f, 1.0f, RopeStyle::kNeox), std::invalid_argument);
+}
+
+TEST(Ops, Softmax) {
+  std::mt19937 rng(23);
+  for (int64_t n : {1, 5, 17, 1000, 32000}) {
+    auto x = test::random_floats(rng, n, -20.0f, 20.0f);
+    if (n > 3) x[2] = -1e30f;  // a masked-out position
+    std::vector<float> want = x;
+    ref::softmax(want.data(), n);
+    test::for_each_target([&](const std::string&) {
+      std::vector<float> got = x;
+      softmax(got.data(), n);
+      expect_close(got, want, 1e-5f, 1e-9f, "n=" + std::to_string(n));
+      double sum = 0;
+      for (float v : got) sum += v;
+      EXPECT_NEAR(sum, 1.0, 1e-5);
+    });
+  }
+}
+
+TEST(Ops, SiluMul) {
+  std::mt19937 rng(24);
+  for (int64_t n : {1, 7, 33, 5632}) {
+    auto gate = test::random_floats(rng, n, -30.0f, 30.0f);
+    if (n > 4) {
+      gate[0] = -100.0f;  // e^100 overflows: silu → −0
+      gate[1] = 100.0f;
+      gate[2] = 0.0f;
+    }
+    const auto up = test::random_floats(rng, n, -2.0f, 2.0f);
+    std::vector<float> want(n);
+    ref::silu_mul(gate.data(), up.data(), n, want.data());
+    test::for_each_target([&](const std::string&) {
+      std::vector<float> got(n);
+      silu_mul(gate.data(), up.data(), n, got.data());
+      expect_close(got, want, 1e-5f, 1e-30f, "n=" + std::to_string(n));
+    });
+  }
+}
+
+TEST(Ops, AttentionHead) {
+  std::mt19937 rng(25);
+  struct Case {
+    int64_t n_kv, head_dim, kv_stride;
+  };
+  for (const Case& c : {Case{1, 64, 64}, Case{5, 64, 256}, Case{37, 128, 512}, Case{300, 7, 9}, Case{2, 1, 1}}) {
+    const auto q = test::random_floats(rng, c.head_dim, -1.0f, 1.0f);
+    const auto k = test::random_floats(rng, c.n_kv * c.kv_stride, -1.0f, 1.0f);
+    const auto v = test::random_floats(rng, c.n_kv * c.kv_stride, -1.0f, 1.0f);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+    std::vector<float> want(c.head_dim), scores(c.n_kv);
+    ref::attention_head(q.data(), k.data(), v.data(), c.n_kv, c.head_dim, c.kv_stride, scale, scores.data(),
+                        want.data());
+    test::for_each_target([&](const std::string&) {
+      std::vector<float> got(c.head_dim), s(c.n_kv);
+      attention_head(q.data(), k.data(), v.data(), c.n_kv, c.head_dim, c.kv_stride, scale, s.data(), got.data());
+      expect_close(got, want, 1e-5f, 1e-6f, "n_kv=" + std::to_string(c.n_kv));
+    });
+  }
+}
+
+}  // namespace
+}  // namespace nibble

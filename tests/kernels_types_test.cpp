@@ -1,0 +1,378 @@
+// Type table, fp16/bf16 conversions, quantize_row/dequantize_row.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "kernels/fp16.h"
+#include "kernels/quantize.h"
+#include "kernels/tensor_type.h"
+#include "tests/kernels_test_util.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define NIBBLE_TEST_F16C 1
+__attribute__((target("f16c"))) static uint16_t hw_fp32_to_fp16(float f) {
+  return static_cast<uint16_t>(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT));
+}
+__attribute__((target("f16c"))) static float hw_fp16_to_fp32(uint16_t h) { return _cvtsh_ss(h); }
+#endif
+
+namespace nibble {
+namespace {
+
+uint32_t bits_of(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+float float_of(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+bool fp16_is_nan(uint16_t h) { return (h & 0x7C00u) == 0x7C00u && (h & 0x3FFu) != 0; }
+
+TEST(TypeTable, KnownSizes) {
+  struct Expect {
+    TensorType t;
+    uint32_t elems, bytes;
+    bool runnable;
+    const char* name;
+  };
+  const Expect expect[] = {
+      {TensorType::F32, 1, 4, true, "F32"},       {TensorType::F16, 1, 2, true, "F16"},
+      {TensorType::BF16, 1, 2, true, "BF16"},     {TensorType::Q4_0, 32, 18, true, "Q4_0"},
+      {TensorType::Q4_1, 32, 20, false, "Q4_1"},  {TensorType::Q5_0, 32, 22, false, "Q5_0"},
+      {TensorType::Q5_1, 32, 24, false, "Q5_1"},  {TensorType::Q8_0, 32, 34, true, "Q8_0"},
+      {TensorType::Q8_1, 32, 36, false, "Q8_1"},  {TensorType::Q2_K, 256, 84, false, "Q2_K"},
+      {TensorType::Q3_K, 256, 110, false, "Q3_K"}, {TensorType::Q4_K, 256, 144, false, "Q4_K"},
+      {TensorType::Q5_K, 256, 176, false, "Q5_K"}, {TensorType::Q6_K, 256, 210, true, "Q6_K"},
+      {TensorType::Q8_K, 256, 292, false, "Q8_K"}, {TensorType::IQ4_NL, 32, 18, false, "IQ4_NL"},
+      {TensorType::IQ4_XS, 256, 136, false, "IQ4_XS"}, {TensorType::I8, 1, 1, false, "I8"},
+      {TensorType::I64, 1, 8, false, "I64"},      {TensorType::F64, 1, 8, false, "F64"},
+  };
+  for (const Expect& e : expect) {
+    const TypeTraits* t = type_traits(e.t);
+    ASSERT_NE(t, nullptr) << e.name;
+    EXPECT_STREQ(t->name, e.name);
+    EXPECT_EQ(t->block_elems, e.elems) << e.name;
+    EXPECT_EQ(t->block_bytes, e.bytes) << e.name;
+    EXPECT_EQ(t->runnable, e.runnable) << e.name;
+  }
+  // Every bits/weight in gguf-facts.md's table is block_bytes·8/block_elems.
+  EXPECT_DOUBLE_EQ(type_traits(TensorType::Q6_K)->block_bytes * 8.0 / 256, 6.5625);
+}
+
+TEST(TypeTable, AllListedIdsKnownRetiredIdsNot) {
+  for (uint32_t id = 0; id <= 42; ++id) {
+    const bool retired = id == 4 || id == 5 || (id >= 31 && id <= 33) || (id >= 36 && id <= 38);
+    EXPECT_EQ(type_traits(id) == nullptr, retired) << "id " << id;
+  }
+  EXPECT_EQ(type_traits(43u), nullptr);
+  EXPECT_EQ(type_name(99), "type 99");
+  EXPECT_EQ(type_name(14), "Q6_K");
+  EXPECT_EQ(type_name(16), "IQ2_XXS");
+  EXPECT_EQ(type_name(39), "MXFP4");
+}
+
+TEST(TypeTable, RowBytes) {
+  EXPECT_EQ(row_bytes(2, 64), 36u);
+  EXPECT_EQ(row_bytes(2, 33), 0u);
+  EXPECT_EQ(row_bytes(14, 4096), 16u * 210u);
+  EXPECT_EQ(row_bytes(14, 128), 0u);
+  EXPECT_EQ(row_bytes(1, 7), 14u);
+  EXPECT_EQ(row_bytes(4, 32), 0u);  // retired id
+}
+
+TEST(Fp16, ExhaustiveRoundTrip) {
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const uint16_t half = static_cast<uint16_t>(h);
+    const float f = fp16_to_fp32(half);
+    if (fp16_is_nan(half)) {
+      EXPECT_TRUE(std::isnan(f)) << std::hex << h;
+      continue;
+    }
+    ASSERT_EQ(fp32_to_fp16(f), half) << std::hex << h;
+#ifdef NIBBLE_TEST_F16C
+    if (__builtin_cpu_supports("f16c")) {
+      ASSERT_EQ(bits_of(f), bits_of(hw_fp16_to_fp32(half))) << std::hex << h;
+    }
+#endif
+  }
+}
+
+#ifdef NIBBLE_TEST_F16C
+TEST(Fp16, RoundingMatchesF16C) {
+  if (!__builtin_cpu_supports("f16c")) GTEST_SKIP() << "no F16C";
+  std::mt19937 rng(1);
+  std::uniform_int_distribution<uint32_t> any_bits;
+  std::vector<float> cases = {0.0f, -0.0f, 65504.0f, 65519.99f, 65520.0f, -65520.0f, 1e10f,
+                              std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+                              5.9604645e-8f, 2.9802322e-8f, 2.9802326e-8f, 8.940697e-8f, 6.1035156e-5f,
+                              6.1035152e-5f, 1.0009766f, 1.0004883f, 1.0014648f};
+  for (int i = 0; i < 1000000; ++i) cases.push_back(float_of(any_bits(rng)));
+  // Values near and inside half's subnormal range, and near its overflow threshold.
+  std::uniform_real_distribution<float> small(-7e-5f, 7e-5f), big(60000.0f, 70000.0f);
+  for (int i = 0; i < 200000; ++i) {
+    cases.push_back(small(rng));
+    cases.push_back(big(rng));
+    cases.push_back(-big(rng));
+  }
+  // Exact ties between adjacent halves (normal and subnormal).
+  for (uint32_t h = 0; h < 0x7BFF; h += 7) {
+    const float a = fp16_to_fp32(static_cast<uint16_t>(h)), b = fp16_to_fp32(static_cast<uint16_t>(h + 1));
+    cases.push_back(static_cast<float>((static_cast<double>(a) + b) / 2));
+  }
+  for (float f : cases) {
+    const uint16_t want = hw_fp32_to_fp16(f);
+    const uint16_t got = fp32_to_fp16(f);
+    if (std::isnan(f)) {
+      EXPECT_TRUE(fp16_is_nan(got));
+    } else {
+      ASSERT_EQ(got, want) << "f=" << f << " bits=" << std::hex << bits_of(f);
+    }
+  }
+}
+#endif
+
+// Independent bf16 rounding: the nearer of the two candidates, ties to the even one.
+uint16_t bf16_reference(float f) {
+  const uint32_t u = bits_of(f);
+  const uint16_t lo = static_cast<uint16_t>(u >> 16);
+  if ((u & 0xFFFFu) == 0) return lo;
+  const uint16_t hi = static_cast<uint16_t>(lo + 1);
+  const double dlo = std::fabs(static_cast<double>(f) - bf16_to_fp32(lo));
+  const double dhi = std::fabs(static_cast<double>(f) - bf16_to_fp32(hi));
+  if (std::isinf(bf16_to_fp32(hi)) && !std::isinf(f)) {
+    // Rounding past the largest finite bf16 goes to inf exactly when f ≥ max + half an ulp.
+    return (u & 0xFFFFu) >= 0x8000u && !((u & 0xFFFFu) == 0x8000u && (lo & 1u) == 0) ? hi : lo;
+  }
+  if (dlo < dhi) return lo;
+  if (dhi < dlo) return hi;
+  return (lo & 1u) ? hi : lo;
+}
+
+TEST(Bf16, RoundTripAndRounding) {
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const float f = bf16_to_fp32(static_cast<uint16_t>(h));
+    if (std::isnan(f)) {
+      EXPECT_TRUE(std::isnan(bf16_to_fp32(fp32_to_bf16(f))));
+      continue;
+    }
+    ASSERT_EQ(fp32_to_bf16(f), h);
+  }
+  std::mt19937 rng(2);
+  std::uniform_int_distribution<uint32_t> any_bits;
+  for (int i = 0; i < 1000000; ++i) {
+    uint32_t u = any_bits(rng);
+    if (i % 4 == 0) u = (u & 0xFFFF0000u) | 0x8000u;  // exact ties
+    const float f = float_of(u);
+    if (std::isnan(f)) {
+      EXPECT_TRUE(std::isnan(bf16_to_fp32(fp32_to_bf16(f))));
+      continue;
+    }
+    ASSERT_EQ(fp32_to_bf16(f), bf16_reference(f)) << std::hex << u;
+  }
+}
+
+std::vector<uint8_t> quantize(TensorType t, const std::vector<float>& x) {
+  std::vector<uint8_t> out(row_bytes(static_cast<uint32_t>(t), x.size()));
+  quantize_row(t, x.data(), static_cast<int64_t>(x.size()), out.data());
+  return out;
+}
+std::vector<float> dequantize(TensorType t, const std::vector<uint8_t>& q, size_t n) {
+  std::vector<float> out(n);
+  dequantize_row(t, q.data(), static_cast<int64_t>(n), out.data());
+  return out;
+}
+uint16_t u16_at(const std::vector<uint8_t>& v, size_t off) {
+  uint16_t h;
+  std::memcpy(&h, v.data() + off, 2);
+  return h;
+}
+
+TEST(Quantize, Q8_0KnownValues) {
+  std::vector<float> x(64, 1.0f);
+  x[5] = -2.54f;
+  for (int j = 32; j < 64; ++j) x[j] = 0.0f;  // all-zero block → d = 0, q = 0
+  const auto q = quantize(TensorType::Q8_0, x);
+  ASSERT_EQ(q.size(), 68u);
+  EXPECT_EQ(u16_at(q, 0), fp32_to_fp16(2.54f / 127.0f));
+  const int8_t* qs = reinterpret_cast<const int8_t*>(q.data() + 2);
+  EXPECT_EQ(qs[5], -127);
+  EXPECT_EQ(qs[0], 50);  // 1.0 / 0.02
+  EXPECT_EQ(u16_at(q, 34), 0u);
+  for (int j = 0; j < 32; ++j) EXPECT_EQ(q[36 + j], 0);
+}
+
+TEST(Quantize, Q8_0RoundsHalfAwayFromZero) {
+  // amax 127 → d = 1 exactly, so x is its own quantised value and .5 is an exact tie.
+  std::vector<float> x(32, 0.0f);
+  x[0] = 127.0f;
+  x[1] = 2.5f;
+  x[2] = -2.5f;
+  x[3] = 0.5f;
+  x[4] = -0.49999997f;
+  const auto q = quantize(TensorType::Q8_0, x);
+  const int8_t* qs = reinterpret_cast<const int8_t*>(q.data() + 2);
+  EXPECT_EQ(u16_at(q, 0), 0x3C00u);
+  EXPECT_EQ(qs[1], 3);
+  EXPECT_EQ(qs[2], -3);
+  EXPECT_EQ(qs[3], 1);
+  EXPECT_EQ(qs[4], 0);
+}
+
+TEST(Quantize, Q4_0KnownValues) {
+  // x = j − 16: the extreme is −16, so d = −16/−8 = 2 and q = min(15, (int)(x/2 + 8.5)).
+  std::vector<float> x(32);
+  for (int j = 0; j < 32; ++j) x[j] = static_cast<float>(j - 16);
+  const auto q = quantize(TensorType::Q4_0, x);
+  ASSERT_EQ(q.size(), 18u);
+  EXPECT_EQ(u16_at(q, 0), 0x4000u);  // 2.0
+  auto nib = [&](int e) { return e < 16 ? (q[2 + e] & 0x0F) : (q[2 + e - 16] >> 4); };
+  EXPECT_EQ(nib(0), 0);    // −16 → 0.5 → 0
+  EXPECT_EQ(nib(1), 1);    // −15 → 1.0 → 1
+  EXPECT_EQ(nib(15), 8);   // −1 → 8.0
+  EXPECT_EQ(nib(17), 9);   // 1 → 9.0
+  EXPECT_EQ(nib(31), 15);  // 15 → 16.0, clamped
+  // A positive extreme gives a negative scale: 8 → d = −1, maps to q = 0.
+  std::vector<float> y(32, 1.0f);
+  y[7] = 8.0f;
+  const auto qy = quantize(TensorType::Q4_0, y);
+  EXPECT_EQ(u16_at(qy, 0), 0xBC00u);  // −1.0
+  EXPECT_EQ(qy[2 + 7] & 0x0F, 0);
+  EXPECT_EQ(qy[2 + 0] & 0x0F, 7);  // 1·(−1) + 8.5 = 7.5 → 7
+  const auto back = dequantize(TensorType::Q4_0, qy, 32);
+  EXPECT_EQ(back[7], 8.0f);
+  EXPECT_EQ(back[0], 1.0f);
+}
+
+TEST(Quantize, RoundTripsWithinQuantizationError) {
+  std::mt19937 rng(3);
+  const auto x = test::random_floats(rng, 4096, -3.0f, 3.0f);
+  for (TensorType t : {TensorType::Q8_0, TensorType::Q4_0}) {
+    const auto back = dequantize(t, quantize(t, x), x.size());
+    for (size_t b = 0; b < x.size() / 32; ++b) {
+      float amax = 0.0f;
+      for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[32 * b + j]));
+      // Q8_0: half a step of amax/127; Q4_0: one step of amax/8 (the clamped side can lose a
+      // full step); plus the fp16 rounding of d.
+      const float tol = t == TensorType::Q8_0 ? amax * (0.5f / 127 + 1e-3f) : amax * (1.0f / 8 + 1e-3f);
+      for (int j = 0; j < 32; ++j) ASSERT_NEAR(back[32 * b + j], x[32 * b + j], tol) << type_name(static_cast<uint32_t>(t));
+    }
+  }
+  for (TensorType t : {TensorType::F32, TensorType::F16, TensorType::BF16}) {
+    const auto back = dequantize(t, quantize(t, x), x.size());
+    for (size_t i = 0; i < x.size(); ++i) {
+      const float want = t == TensorType::F32   ? x[i]
+                         : t == TensorType::F16 ? fp16_to_fp32(fp32_to_fp16(x[i]))
+                                                : bf16_to_fp32(fp32_to_bf16(x[i]));
+      ASSERT_EQ(back[i], want);
+    }
+  }
+}
+
+TEST(Quantize, RejectsPartialBlocksAndUnknownTypes) {
+  std::vector<float> x(48);
+  std::vector<uint8_t> buf(1024);
+  EXPECT_THROW(quantize_row(TensorType::Q8_0, x.data(), 48, buf.data()), std::invalid_argument);
+  EXPECT_THROW(quantize_row(TensorType::Q4_K, x.data(), 256, buf.data()), std::invalid_argument);
+  EXPECT_THROW(dequantize_row(TensorType::Q6_K, buf.data(), 128, x.data()), std::invalid_argument);
+  EXPECT_THROW(dequantize_row(TensorType::IQ4_XS, buf.data(), 256, x.data()), std::invalid_argument);
+  EXPECT_TRUE(can_dequantize(TensorType::Q5_K));
+  EXPECT_FALSE(can_quantize(TensorType::Q6_K));
+}
+
+void put_f16(uint8_t* p, float f) {
+  const uint16_t h = fp32_to_fp16(f);
+  std::memcpy(p, &h, 2);
+}
+
+TEST(Dequantize, Q6_KLayout) {
+  uint8_t blk[210] = {};
+  for (int i = 0; i < 128; ++i) blk[i] = static_cast<uint8_t>(i * 37 + 11);
+  for (int i = 0; i < 64; ++i) blk[128 + i] = static_cast<uint8_t>(i * 53 + 5);
+  for (int i = 0; i < 16; ++i) blk[192 + i] = static_cast<uint8_t>(static_cast<int8_t>(i * 9 - 70));
+  put_f16(blk + 208, 0.5f);
+  std::vector<float> y(256);
+  dequantize_row(TensorType::Q6_K, blk, 256, y.data());
+  // Element 0: ql[0] low nibble, qh[0] bits 0-1. Element 200 (h=1, j=2, l=8): ql[64+8] high
+  // nibble, qh[32+8] bits 4-5, scale 12. Element 127 (h=0, j=3, l=31): ql[63] high, qh[31] bits 6-7.
+  auto value = [&](int ql_byte, bool high_nibble, int qh_byte, int shift, int scale) {
+    const int low4 = high_nibble ? (blk[ql_byte] >> 4) : (blk[ql_byte] & 15);
+    const int q = (low4 | ((blk[128 + qh_byte] >> shift) & 3) << 4) - 32;
+    return 0.5f * static_cast<float>(static_cast<int8_t>(blk[192 + scale])) * static_cast<float>(q);
+  };
+  EXPECT_EQ(y[0], value(0, false, 0, 0, 0));
+  EXPECT_EQ(y[200], value(72, true, 40, 4, 12));
+  EXPECT_EQ(y[127], value(63, true, 31, 6, 7));
+  EXPECT_EQ(y[47], value(47, false, 15, 2, 2));  // h=0, j=1, l=15: ql[32+15] low, qh[15] bits 2-3
+}
+
+TEST(Dequantize, Q4_KAndQ5_KScalePacking) {
+  const int sc[8] = {1, 2, 3, 4, 40, 50, 60, 63}, mn[8] = {5, 6, 7, 8, 17, 33, 48, 20};
+  uint8_t blk[176] = {};
+  put_f16(blk, 1.0f);
+  put_f16(blk + 2, 0.5f);
+  uint8_t* s = blk + 4;
+  for (int i = 0; i < 4; ++i) {
+    s[i] = static_cast<uint8_t>(sc[i] | (sc[i + 4] >> 4) << 6);
+    s[i + 4] = static_cast<uint8_t>(mn[i] | (mn[i + 4] >> 4) << 6);
+    s[i + 8] = static_cast<uint8_t>((sc[i + 4] & 15) | (mn[i + 4] & 15) << 4);
+  }
+  for (int i = 0; i < 128; ++i) blk[16 + i] = 0x21;  // Q4_K qs: low nibble 1, high nibble 2
+  std::vector<float> y(256);
+  dequantize_row(TensorType::Q4_K, blk, 256, y.data());
+  for (int e = 0; e < 256; ++e) {
+    const int sub = e / 32, q = (e % 64) < 32 ? 1 : 2;
+    ASSERT_EQ(y[e], static_cast<float>(sc[sub] * q) - 0.5f * static_cast<float>(mn[sub])) << e;
+  }
+  // Q5_K: same scales, qh at 16..47 (bit s of qh[l] is element 32s + l's fifth bit), qs at 48.
+  for (int i = 0; i < 32; ++i) blk[16 + i] = static_cast<uint8_t>(i % 2 ? 0xAA : 0x55);
+  for (int i = 0; i < 128; ++i) blk[48 + i] = 0x21;
+  dequantize_row(TensorType::Q5_K, blk, 256, y.data());
+  for (int e = 0; e < 256; ++e) {
+    const int sub = e / 32, l = e % 32;
+    const int bit = ((l % 2 ? 0xAA : 0x55) >> sub) & 1;
+    const int q = ((e % 64) < 32 ? 1 : 2) + 16 * bit;
+    ASSERT_EQ(y[e], static_cast<float>(sc[sub] * q) - 0.5f * static_cast<float>(mn[sub])) << e;
+  }
+}
+
+TEST(Dequantize, Q4_1Q5_0Q5_1) {
+  uint8_t q41[20] = {};
+  put_f16(q41, 2.0f);
+  put_f16(q41 + 2, -1.0f);
+  for (int i = 0; i < 16; ++i) q41[4 + i] = static_cast<uint8_t>(i | (15 - i) << 4);
+  std::vector<float> y(32);
+  dequantize_row(TensorType::Q4_1, q41, 32, y.data());
+  EXPECT_EQ(y[3], 2.0f * 3 - 1.0f);
+  EXPECT_EQ(y[16 + 3], 2.0f * 12 - 1.0f);
+
+  uint8_t q50[22] = {};
+  put_f16(q50, 1.0f);
+  const uint32_t qh = 0x80000001u;  // fifth bit set for elements 0 and 31
+  std::memcpy(q50 + 2, &qh, 4);
+  for (int i = 0; i < 16; ++i) q50[6 + i] = 0x73;  // low 3, high 7
+  dequantize_row(TensorType::Q5_0, q50, 32, y.data());
+  EXPECT_EQ(y[0], 19.0f - 16.0f);
+  EXPECT_EQ(y[1], 3.0f - 16.0f);
+  EXPECT_EQ(y[16], 7.0f - 16.0f);
+  EXPECT_EQ(y[31], 23.0f - 16.0f);
+
+  uint8_t q51[24] = {};
+  put_f16(q51, 0.5f);
+  put_f16(q51 + 2, 3.0f);
+  std::memcpy(q51 + 4, &qh, 4);
+  for (int i = 0; i < 16; ++i) q51[8 + i] = 0x73;
+  dequantize_row(TensorType::Q5_1, q51, 32, y.data());
+  EXPECT_EQ(y[0], 0.5f * 19 + 3.0f);
+  EXPECT_EQ(y[31], 0.5f * 23 + 3.0f);
+}
+
+}  // namespace
+}  // namespace nibble
