@@ -3,11 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cmath>
 #include <filesystem>
 #include <string>
 #include <vector>
 
+#include "kernels/dispatch.h"
 #include "kernels/quantize.h"
 #include "loaders/gguf_writer.h"
 #include "loaders/model_file.h"
@@ -57,6 +59,11 @@ struct Diff {
   double rel() const { return max_abs / range; }
 };
 
+void print(const std::string& what, const Diff& d) {
+  std::printf("%s: max |diff| %.3g = %.3g of the logit range %.3g, argmax agrees %d/%d\n",
+              what.c_str(), d.max_abs, d.rel(), d.range, d.argmax_agree, d.positions);
+}
+
 Diff compare(const std::vector<float>& got, const std::vector<std::vector<double>>& want) {
   Diff d;
   const size_t V = want[0].size();
@@ -86,6 +93,7 @@ TEST(ModelForward, F32CheckpointMatchesDoubleReference) {
   const auto want = ref.run(ids);
   for (int64_t batch : {int64_t{512}, int64_t{5}, int64_t{1}}) {
     const Diff d = compare(runtime_logits(f, ids, batch), want);
+    print("F32 batch " + std::to_string(batch), d);
     EXPECT_LE(d.rel(), 1e-3) << "batch " << batch << " max abs " << d.max_abs << " range "
                              << d.range;
     EXPECT_EQ(d.argmax_agree, d.positions);
@@ -100,24 +108,34 @@ TEST(ModelForward, F16GgufMatchesItsWeightsAndTheF32Checkpoint) {
   const auto got = runtime_logits(f16, ids, 512);
   // Exact arithmetic on the same (f16) weights: only float rounding differs.
   const Diff own = compare(got, testing::ReferenceLlama(f16).run(ids));
+  print("F16 vs its own weights", own);
   EXPECT_LE(own.rel(), 1e-3) << own.max_abs;
   // Against the F32 weights the difference is the f16 rounding of each weight (relative
-  // 2^-11), which moves logits by well under 1 % of their range on this model.
+  // 2^-11 per weight, errors of random sign): measured 1.4e-4 of the logit range here.
   const Diff full = compare(got, testing::ReferenceLlama(f32).run(ids));
-  EXPECT_LE(full.rel(), 5e-3) << full.max_abs;
-  EXPECT_GE(full.argmax_agree, full.positions - 1);
+  print("F16 vs F32 weights", full);
+  EXPECT_LE(full.rel(), 1e-3) << full.max_abs;
+  EXPECT_EQ(full.argmax_agree, full.positions);
 }
 
 // Q8_0 and Q4_0 weights: the runtime quantises activations to int8 blocks of 32 (step
 // max|x|/127 per block), the reference multiplies the dequantised weights by exact activations.
-// That rounding, not the weights, is the whole difference; measured on this model it stays
-// below TOL of the logit range, and the greedy choice nearly always agrees.
+// That rounding, not the weights, is the whole difference: a per-element error of at most half
+// a step, ~0.4 % of the block's largest value, which after 8 layers measured 0.29 % (Q8_0) and
+// 0.22 % (Q4_0) of the logit range. The bound leaves 3× headroom for other prompts/ISAs.
 void check_quantized(const std::string& file, double tol) {
   const ModelFile f = open_model_file(kKjv + file);
   const auto ids = test_tokens();
-  const Diff d = compare(runtime_logits(f, ids, 512), testing::ReferenceLlama(f).run(ids));
-  EXPECT_LE(d.rel(), tol) << file << ": max abs " << d.max_abs << " range " << d.range;
-  EXPECT_GE(d.argmax_agree, d.positions - 2) << file;
+  const auto want = testing::ReferenceLlama(f).run(ids);
+  // Every kernel target this CPU can run, end to end.
+  for (const std::string& isa : available_isas()) {
+    set_isa(isa);
+    const Diff d = compare(runtime_logits(f, ids, 512), want);
+    print(file + " " + isa, d);
+    EXPECT_LE(d.rel(), tol) << file << " " << isa << ": max abs " << d.max_abs;
+    EXPECT_GE(d.argmax_agree, d.positions - 2) << file << " " << isa;
+  }
+  set_isa("auto");
   // Prompt (batched) and decode (one token at a time) paths agree with each other closely.
   const Diff paths = compare(runtime_logits(f, ids, 1),
                              [&] {
@@ -128,17 +146,18 @@ void check_quantized(const std::string& file, double tol) {
                                  w[p].assign(b.begin() + p * V, b.begin() + (p + 1) * V);
                                return w;
                              }());
+  print(file + " decode vs prompt path", paths);
   EXPECT_LE(paths.rel(), 1e-4) << file;
 }
 
 TEST(ModelForward, Q8_0GgufMatchesItsDequantizedWeights) {
   REQUIRE_SHARED();
-  check_quantized("kjv-llama-Q8_0.gguf", 0.02);
+  check_quantized("kjv-llama-Q8_0.gguf", 0.01);
 }
 
 TEST(ModelForward, Q4_0GgufWithQ6KHeadMatchesItsDequantizedWeights) {
   REQUIRE_SHARED();
-  check_quantized("kjv-llama-Q4_0.gguf", 0.02);
+  check_quantized("kjv-llama-Q4_0.gguf", 0.01);
 }
 
 TEST(ModelForward, Bf16FileWrittenFromF32Weights) {
@@ -163,6 +182,7 @@ TEST(ModelForward, Bf16FileWrittenFromF32Weights) {
   EXPECT_EQ(bf16.tensor("blk.0.attn_q.weight").type, TensorType::BF16);
   const auto ids = test_tokens();
   const Diff d = compare(runtime_logits(bf16, ids, 512), testing::ReferenceLlama(bf16).run(ids));
+  print("BF16", d);
   EXPECT_LE(d.rel(), 1e-3) << d.max_abs;
   EXPECT_EQ(d.argmax_agree, d.positions);
   std::filesystem::remove(path);
