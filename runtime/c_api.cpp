@@ -366,6 +366,8 @@ nibble_status nibble_perplexity(nibble_model* model, nibble_model* ref, const ch
     nibble::PerplexityOptions po;
     po.n_ctx = p.n_ctx;
     po.max_chunks = p.n_chunks;
+    if (p.save_logits) po.save_logits = p.save_logits;
+    if (p.ref_logits) po.ref_logits = p.ref_logits;
     int32_t planned = 0;
     if (p.on_chunk) {
       po.on_chunk = [&](int64_t c, const nibble::PerplexityResult& r) {

@@ -3,7 +3,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
+#include <memory>
 #include <stdexcept>
+
+#include "runtime/logits_file.h"
 
 namespace nibble {
 
@@ -34,6 +38,7 @@ void log_softmax(const float* logits, int64_t n, std::vector<double>& out) {
 double kl_divergence(const std::vector<double>& logp_ref, const std::vector<double>& logp) {
   double kl = 0;
   for (size_t i = 0; i < logp_ref.size(); ++i) {
+    if (logp_ref[i] == -std::numeric_limits<double>::infinity()) continue;  // p_ref = 0
     kl += std::exp(logp_ref[i]) * (logp_ref[i] - logp[i]);
   }
   return std::max(0.0, kl);  // rounding can leave a tiny negative for identical inputs
@@ -73,9 +78,27 @@ PerplexityResult evaluate_perplexity(Session& session, const std::vector<int32_t
                                 std::to_string(V));
   }
 
+  if (ref && !opts.ref_logits.empty()) {
+    throw std::invalid_argument("perplexity: give a reference model or reference logits, not both");
+  }
+  const LogitsFileHeader header{static_cast<uint32_t>(V), static_cast<uint32_t>(plan.n_ctx),
+                                static_cast<uint32_t>(plan.n_chunks),
+                                static_cast<uint32_t>(plan.first)};
+  // The chunks exactly as evaluated (BOS overwrite included): what a saved file must match.
+  std::vector<int32_t> chunk_tokens(tokens.begin(), tokens.begin() + plan.n_chunks * plan.n_ctx);
+  for (int64_t c = 0; bos >= 0 && c < plan.n_chunks; ++c) chunk_tokens[c * plan.n_ctx] = bos;
+  std::unique_ptr<LogitsWriter> writer;
+  std::unique_ptr<LogitsReader> reader;
+  if (!opts.save_logits.empty()) {
+    writer = std::make_unique<LogitsWriter>(opts.save_logits, header, chunk_tokens);
+  }
+  if (!opts.ref_logits.empty()) {
+    reader = std::make_unique<LogitsReader>(opts.ref_logits, header, chunk_tokens);
+  }
+
   PerplexityResult r;
   r.n_ctx = plan.n_ctx;
-  r.has_ref = ref != nullptr;
+  r.has_ref = ref != nullptr || reader != nullptr;
   NllAccumulator nll, ref_nll;
   std::vector<double> klds;
   double dp2 = 0;
@@ -87,8 +110,7 @@ PerplexityResult evaluate_perplexity(Session& session, const std::vector<int32_t
   double ref_seconds = 0;
 
   for (int64_t c = 0; c < plan.n_chunks; ++c) {
-    std::copy_n(tokens.begin() + c * plan.n_ctx, plan.n_ctx, chunk.begin());
-    if (bos >= 0) chunk[0] = bos;
+    std::copy_n(chunk_tokens.begin() + c * plan.n_ctx, plan.n_ctx, chunk.begin());
     session.reset();
     session.eval_all_logits(chunk.data(), plan.n_ctx, logits.data());
     if (ref) {
@@ -101,14 +123,21 @@ PerplexityResult evaluate_perplexity(Session& session, const std::vector<int32_t
       const int32_t target = chunk[j + 1];
       log_softmax(&logits[j * V], V, lp);
       nll.add(-lp[target]);
-      if (!ref) continue;
-      log_softmax(&ref_logits[j * V], V, ref_lp);
-      ref_nll.add(-ref_lp[target]);
+      if (writer) writer->write(lp, target);
+      if (!r.has_ref) continue;
+      double ref_target_lp;
+      if (reader) {
+        reader->read(ref_lp, ref_target_lp);
+      } else {
+        log_softmax(&ref_logits[j * V], V, ref_lp);
+        ref_target_lp = ref_lp[target];
+      }
+      ref_nll.add(-ref_target_lp);
       klds.push_back(kl_divergence(ref_lp, lp));
       const auto a = std::max_element(lp.begin(), lp.end()) - lp.begin();
       const auto b = std::max_element(ref_lp.begin(), ref_lp.end()) - ref_lp.begin();
       agree += a == b;
-      const double dp = std::exp(lp[target]) - std::exp(ref_lp[target]);
+      const double dp = std::exp(lp[target]) - std::exp(ref_target_lp);
       dp2 += dp * dp;
     }
     r.n_chunks = c + 1;
@@ -120,7 +149,8 @@ PerplexityResult evaluate_perplexity(Session& session, const std::vector<int32_t
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() -
               ref_seconds;
   r.tokens_per_s = r.seconds > 0 ? r.n_chunks * plan.n_ctx / r.seconds : 0;
-  if (ref && r.n_scored > 0) {
+  if (writer) writer->close();
+  if (r.has_ref && r.n_scored > 0) {
     r.ref_ppl = ref_nll.ppl();
     r.ref_ppl_stderr = ref_nll.ppl_stderr();
     double sum = 0;

@@ -64,11 +64,16 @@ struct PerplexityOptions {
   int64_t max_chunks = -1;
   // Called after each chunk with its index and the running result (for progress output).
   std::function<void(int64_t chunk, const PerplexityResult& running)> on_chunk;
+  // Writes this model's distributions at every scored position (see logits_file.h).
+  std::string save_logits;
+  // Compares against distributions saved earlier instead of a reference session.
+  std::string ref_logits;
 };
 
 // Scores `tokens` (the whole text, tokenized once with BOS as the vocabulary says) with the
 // model of `session` and, when ref is given, compares with the reference model evaluated on
-// the very same tokens. Both sessions need n_ctx ≥ opts.n_ctx. bos ≥ 0: each chunk's first
+// the very same tokens (or with opts.ref_logits, against saved distributions). Both sessions
+// need n_ctx ≥ opts.n_ctx. bos ≥ 0: each chunk's first
 // token is overwritten with it (only when the vocabulary adds BOS, as llama.cpp does).
 PerplexityResult evaluate_perplexity(Session& session, const std::vector<int32_t>& tokens,
                                      int32_t bos, const PerplexityOptions& opts,

@@ -121,3 +121,48 @@ TEST(Perplexity, TextShorterThanTwoChunksIsRefused) {
 
 }  // namespace
 }  // namespace nibble
+
+namespace nibble {
+namespace {
+
+TEST(Perplexity, SavedReferenceLogitsGiveTheSameComparison) {
+  if (!std::filesystem::exists(kKjv)) GTEST_SKIP() << "needs ../shared";
+  const std::string text = read_all(kValid).substr(0, 60000);
+  const std::string saved =
+      (std::filesystem::temp_directory_path() / "nibble-test-ref.logits").string();
+  Loaded ref(kKjv + "kjv-llama-F16.gguf"), q4(kKjv + "kjv-llama-Q4_0.gguf");
+  nibble_perplexity_params pp = nibble_perplexity_default_params();
+  pp.n_ctx = 256;
+  pp.n_chunks = 3;
+  pp.n_threads = 2;
+  pp.save_logits = saved.c_str();
+  nibble_perplexity_result saved_run{};
+  ASSERT_EQ(nibble_perplexity(ref.m, nullptr, text.data(), text.size(), &pp, &saved_run),
+            NIBBLE_OK) << nibble_last_error();
+
+  const auto direct = run(q4.m, ref.m, text, 3);
+  pp.save_logits = nullptr;
+  pp.ref_logits = saved.c_str();
+  nibble_perplexity_result from_file{};
+  ASSERT_EQ(nibble_perplexity(q4.m, nullptr, text.data(), text.size(), &pp, &from_file),
+            NIBBLE_OK) << nibble_last_error();
+  EXPECT_EQ(from_file.ppl, direct.ppl);
+  EXPECT_NEAR(from_file.ref_ppl, direct.ref_ppl, 1e-4 * direct.ref_ppl);  // f32-stored target
+  // 16-bit log-probabilities: the KLD moves by far less than its own size.
+  EXPECT_NEAR(from_file.kld_mean, direct.kld_mean, 0.02 * direct.kld_mean);
+  EXPECT_NEAR(from_file.top1_agreement, direct.top1_agreement, 0.01);
+
+  // A file made with another -c, or from other text, is refused by name.
+  pp.n_ctx = 128;
+  EXPECT_EQ(nibble_perplexity(q4.m, nullptr, text.data(), text.size(), &pp, &from_file),
+            NIBBLE_ERR_FILE);
+  EXPECT_NE(std::string(nibble_last_error()).find(saved), std::string::npos);
+  pp.n_ctx = 256;
+  const std::string other = read_all(kValid).substr(60000, 60000);
+  EXPECT_EQ(nibble_perplexity(q4.m, nullptr, other.data(), other.size(), &pp, &from_file),
+            NIBBLE_ERR_FILE);
+  std::filesystem::remove(saved);
+}
+
+}  // namespace
+}  // namespace nibble

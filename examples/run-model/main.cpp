@@ -52,6 +52,8 @@ perplexity (llama.cpp's method: chunks of -c tokens, second half of each scored)
   --chunks N               evaluate at most N chunks (default: all)
   --ref FILE               the same model at higher precision: adds dPPL, KL divergence,
                            top-1 agreement (--tokenizer applies to it too)
+  --save-logits FILE       save this model's distributions (16-bit log-probabilities)
+  --ref-logits FILE        compare against distributions saved with --save-logits
   --json                   print one JSON object instead of text
 other:
   -h, --help               this text
@@ -76,7 +78,7 @@ struct Options {
   bool seed_given = false;
   bool no_bos = false, pieces = false, special = false;
   int32_t n_chunks = -1;
-  std::string ref;
+  std::string ref, save_logits, ref_logits;
   bool json = false;
   bool ctx_given = false;
 };
@@ -138,6 +140,10 @@ Options parse(int argc, char** argv) {
       o.n_chunks = static_cast<int32_t>(cli::parse_int(f, a.value(f), 1, 1 << 30));
     } else if (f == "--ref") {
       o.ref = a.value(f);
+    } else if (f == "--save-logits") {
+      o.save_logits = a.value(f);
+    } else if (f == "--ref-logits") {
+      o.ref_logits = a.value(f);
     } else if (f == "--json") {
       o.json = true;
     } else if (f == "--no-bos") {
@@ -207,6 +213,8 @@ int run_perplexity(const Options& o, nibble_model* model, const nibble_model_par
   pp.n_chunks = o.n_chunks;
   pp.n_threads = o.n_threads;
   pp.n_batch = std::min(o.n_batch, pp.n_ctx);
+  pp.save_logits = o.save_logits.empty() ? nullptr : o.save_logits.c_str();
+  pp.ref_logits = o.ref_logits.empty() ? nullptr : o.ref_logits.c_str();
   bool quiet = o.json;
   pp.on_chunk = on_chunk;
   pp.user = &quiet;

@@ -140,6 +140,8 @@ typedef struct nibble_perplexity_params {
   /* Progress after each chunk; return 0 to stop. May be NULL. */
   int (*on_chunk)(int32_t chunk, int32_t n_chunks, double running_ppl, void* user);
   void* user;
+  const char* save_logits; /* write this model's distributions here (reuse with ref_logits) */
+  const char* ref_logits;  /* compare against distributions saved earlier instead of a ref model */
 } nibble_perplexity_params;
 
 typedef struct nibble_perplexity_result {
