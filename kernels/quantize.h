@@ -17,7 +17,7 @@ bool can_quantize(TensorType type);
 void dequantize_row(TensorType type, const uint8_t* src, int64_t n, float* dst);
 
 // n floats to `type`'s block layout, bit-exact with llama.cpp's reference quantizers
-// (quantize_row_*_ref) for F32, F16, BF16, Q8_0, Q4_0. Writes row_bytes(type, n) bytes.
+// (quantize_row_*_ref) for F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q6_K. Writes row_bytes(type, n) bytes.
 void quantize_row(TensorType type, const float* src, int64_t n, uint8_t* dst);
 
 }  // namespace nibble

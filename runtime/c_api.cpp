@@ -139,6 +139,10 @@ nibble_status nibble_model_get_info(const nibble_model* model, nibble_model_info
   *out = nibble_model_info{};
   out->file_bytes = model->m->file.mapping ? model->m->file.mapping->size() : 0;
   out->n_vocab = model->m->tokenizer->n_vocab();
+  for (const nibble::TensorInfo& t : model->m->file.tensors) {
+    out->n_params += t.n_elements();
+    out->tensor_bytes += t.nbytes;
+  }
   if (!model->m->model) {
     out->architecture = "";
     out->name = "";

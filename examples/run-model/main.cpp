@@ -223,11 +223,14 @@ int run_perplexity(const Options& o, nibble_model* model, const nibble_model_par
       nibble_perplexity(model, ref, o.prompt.data(), o.prompt.size(), &pp, &r);
   nibble_model_free(ref);
   if (s != NIBBLE_OK) return fail(nibble_last_error());
+  nibble_model_info info{};
+  nibble_model_get_info(model, &info);
   if (o.json) {
     std::printf("{\"ppl\": %.6f, \"ppl_stderr\": %.6f, \"n_scored\": %lld, \"n_chunks\": %d, "
-                "\"n_ctx\": %d, \"tokens_per_s\": %.2f",
+                "\"n_ctx\": %d, \"tokens_per_s\": %.2f, \"n_params\": %llu, \"tensor_bytes\": %llu",
                 r.ppl, r.ppl_stderr, static_cast<long long>(r.n_scored), r.n_chunks, pp.n_ctx,
-                r.tokens_per_s);
+                r.tokens_per_s, static_cast<unsigned long long>(info.n_params),
+                static_cast<unsigned long long>(info.tensor_bytes));
     if (r.has_ref) {
       std::printf(", \"ref_ppl\": %.6f, \"ppl_ratio\": %.6f, \"delta_ppl\": %.6f, "
                   "\"kld_mean\": %.8f, \"kld_p90\": %.8f, \"kld_p99\": %.8f, \"kld_max\": %.8f, "

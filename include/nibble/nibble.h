@@ -67,6 +67,8 @@ typedef struct nibble_model_info {
   const char* name;         /* general.name or "" */
   int32_t n_vocab, n_embd, n_layer, n_head, n_head_kv, n_ff, n_ctx_train;
   uint64_t file_bytes;
+  uint64_t n_params;     /* elements of all tensors in the file */
+  uint64_t tensor_bytes; /* bytes of all tensors (bits per weight = 8·tensor_bytes/n_params) */
 } nibble_model_info;
 
 typedef struct nibble_generate_stats {
