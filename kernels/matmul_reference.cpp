@@ -10,6 +10,7 @@
 #include "kernels/fp16.h"
 #include "kernels/matmul.h"
 #include "kernels/matmul_internal.h"
+#include "kernels/quant_tables.h"
 
 namespace nibble {
 namespace detail {
@@ -55,17 +56,20 @@ float load_f16(const uint8_t* p) {
   return fp16_to_fp32(h);
 }
 
-// Σ w·a over one 32-block of activations as two 16-element integer halves, with the weight
-// integers already signed (q−8, q−32, …), plus the scale each half carries.
+// One 32-block of weights against int8 activations a, as two 16-element halves: weight element
+// e of half h is half_scale[h]·w_e + half_bias[h], with integer w_e (signed q−8, q−32, … for
+// offset formats; the unsigned q for formats with a min). The block's contribution is
+// d_a·Σ_h (half_scale[h]·half[h] + half_bias[h]·Σ_{e∈h} a_e), half[h] = Σ_{e∈h} w_e·a_e.
 struct BlockProduct {
   int32_t half[2];
   double half_scale[2];
+  double half_bias[2];
 };
 
 BlockProduct block_q8_0(const uint8_t* row, int64_t b, const int8_t* a) {
   const uint8_t* blk = row + 34 * b;
   const int8_t* qs = reinterpret_cast<const int8_t*>(blk + 2);
-  BlockProduct p{{0, 0}, {0, 0}};
+  BlockProduct p{{0, 0}, {0, 0}, {0, 0}};
   for (int e = 0; e < 32; ++e) p.half[e / 16] += qs[e] * a[e];
   p.half_scale[0] = p.half_scale[1] = load_f16(blk);
   return p;
@@ -74,7 +78,7 @@ BlockProduct block_q8_0(const uint8_t* row, int64_t b, const int8_t* a) {
 BlockProduct block_q4_0(const uint8_t* row, int64_t b, const int8_t* a) {
   const uint8_t* blk = row + 18 * b;
   const uint8_t* qs = blk + 2;
-  BlockProduct p{{0, 0}, {0, 0}};
+  BlockProduct p{{0, 0}, {0, 0}, {0, 0}};
   for (int e = 0; e < 32; ++e) {
     const int q = e < 16 ? (qs[e] & 0x0F) : (qs[e - 16] >> 4);
     p.half[e / 16] += (q - 8) * a[e];
@@ -89,7 +93,7 @@ BlockProduct block_q6_k(const uint8_t* row, int64_t b, const int8_t* a) {
   const uint8_t* qh = sb + 128;
   const int8_t* scales = reinterpret_cast<const int8_t*>(sb + 192);
   const double d = load_f16(sb + 208);
-  BlockProduct p{{0, 0}, {0, 0}};
+  BlockProduct p{{0, 0}, {0, 0}, {0, 0}};
   for (int i = 0; i < 32; ++i) {
     const int e = static_cast<int>(b % 8) * 32 + i;  // element inside the super-block
     const int h = e / 128, j = (e % 128) / 32, l = e % 32;
@@ -104,6 +108,155 @@ BlockProduct block_q6_k(const uint8_t* row, int64_t b, const int8_t* a) {
   return p;
 }
 
+BlockProduct block_q4_1(const uint8_t* row, int64_t b, const int8_t* a) {
+  const uint8_t* blk = row + 20 * b;
+  const uint8_t* qs = blk + 4;
+  BlockProduct p{{0, 0}, {0, 0}, {0, 0}};
+  for (int e = 0; e < 32; ++e) {
+    const int q = e < 16 ? (qs[e] & 0x0F) : (qs[e - 16] >> 4);
+    p.half[e / 16] += q * a[e];
+  }
+  p.half_scale[0] = p.half_scale[1] = load_f16(blk);
+  p.half_bias[0] = p.half_bias[1] = load_f16(blk + 2);
+  return p;
+}
+
+// The 5-bit value of element e of a Q5_0/Q5_1 block (qh as 4 little-endian bytes).
+int q5_value(const uint8_t* qh, const uint8_t* qs, int e) {
+  const int low4 = e < 16 ? (qs[e] & 0x0F) : (qs[e - 16] >> 4);
+  return low4 | ((qh[e / 8] >> (e % 8)) & 1) << 4;
+}
+
+BlockProduct block_q5_0(const uint8_t* row, int64_t b, const int8_t* a) {
+  const uint8_t* blk = row + 22 * b;
+  BlockProduct p{{0, 0}, {0, 0}, {0, 0}};
+  for (int e = 0; e < 32; ++e) p.half[e / 16] += (q5_value(blk + 2, blk + 6, e) - 16) * a[e];
+  p.half_scale[0] = p.half_scale[1] = load_f16(blk);
+  return p;
+}
+
+BlockProduct block_q5_1(const uint8_t* row, int64_t b, const int8_t* a) {
+  const uint8_t* blk = row + 24 * b;
+  BlockProduct p{{0, 0}, {0, 0}, {0, 0}};
+  for (int e = 0; e < 32; ++e) p.half[e / 16] += q5_value(blk + 4, blk + 8, e) * a[e];
+  p.half_scale[0] = p.half_scale[1] = load_f16(blk);
+  p.half_bias[0] = p.half_bias[1] = load_f16(blk + 2);
+  return p;
+}
+
+BlockProduct block_iq4_nl(const uint8_t* row, int64_t b, const int8_t* a) {
+  const uint8_t* blk = row + 18 * b;
+  const uint8_t* qs = blk + 2;
+  BlockProduct p{{0, 0}, {0, 0}, {0, 0}};
+  for (int e = 0; e < 32; ++e) {
+    const int q = e < 16 ? (qs[e] & 0x0F) : (qs[e - 16] >> 4);
+    p.half[e / 16] += kIQ4NLValues[q] * a[e];
+  }
+  p.half_scale[0] = p.half_scale[1] = load_f16(blk);
+  return p;
+}
+
+// K-quant helpers: element e (0..255) of super-block sb, for the 32-block jb = b mod 8.
+int k_element(int64_t b, int i) { return static_cast<int>(b % 8) * 32 + i; }
+
+// Q4_K / Q5_K 6-bit scale and min of sub-block s (gguf-facts.md packing).
+void k4_scale_min(const uint8_t* sc, int s, int* scale, int* min) {
+  if (s < 4) {
+    *scale = sc[s] & 63;
+    *min = sc[s + 4] & 63;
+  } else {
+    *scale = (sc[s + 4] & 0x0F) | (sc[s - 4] >> 6) << 4;
+    *min = (sc[s + 4] >> 4) | (sc[s] >> 6) << 4;
+  }
+}
+
+BlockProduct block_q4_k(const uint8_t* row, int64_t b, const int8_t* a) {
+  const uint8_t* sb = row + 144 * (b / 8);
+  BlockProduct p{{0, 0}, {0, 0}, {0, 0}};
+  for (int i = 0; i < 32; ++i) {
+    const int e = k_element(b, i);
+    const uint8_t byte = sb[16 + 32 * (e / 64) + e % 32];
+    const int q = (e % 64) < 32 ? (byte & 0x0F) : (byte >> 4);
+    p.half[i / 16] += q * a[i];
+  }
+  int sc, mn;
+  k4_scale_min(sb + 4, static_cast<int>(b % 8), &sc, &mn);
+  p.half_scale[0] = p.half_scale[1] = static_cast<double>(load_f16(sb)) * sc;
+  p.half_bias[0] = p.half_bias[1] = -static_cast<double>(load_f16(sb + 2)) * mn;
+  return p;
+}
+
+BlockProduct block_q5_k(const uint8_t* row, int64_t b, const int8_t* a) {
+  const uint8_t* sb = row + 176 * (b / 8);
+  BlockProduct p{{0, 0}, {0, 0}, {0, 0}};
+  for (int i = 0; i < 32; ++i) {
+    const int e = k_element(b, i);
+    const uint8_t byte = sb[48 + 32 * (e / 64) + e % 32];
+    const int low4 = (e % 64) < 32 ? (byte & 0x0F) : (byte >> 4);
+    const int q = low4 + 16 * ((sb[16 + e % 32] >> (e / 32)) & 1);
+    p.half[i / 16] += q * a[i];
+  }
+  int sc, mn;
+  k4_scale_min(sb + 4, static_cast<int>(b % 8), &sc, &mn);
+  p.half_scale[0] = p.half_scale[1] = static_cast<double>(load_f16(sb)) * sc;
+  p.half_bias[0] = p.half_bias[1] = -static_cast<double>(load_f16(sb + 2)) * mn;
+  return p;
+}
+
+BlockProduct block_q2_k(const uint8_t* row, int64_t b, const int8_t* a) {
+  const uint8_t* sb = row + 84 * (b / 8);
+  BlockProduct p{{0, 0}, {0, 0}, {0, 0}};
+  for (int i = 0; i < 32; ++i) {
+    const int e = k_element(b, i);
+    const int h = e / 128, j = (e % 128) / 32, l = e % 32;
+    p.half[i / 16] += ((sb[16 + 32 * h + l] >> (2 * j)) & 3) * a[i];
+  }
+  const double d = load_f16(sb + 80), dmin = load_f16(sb + 82);
+  for (int h = 0; h < 2; ++h) {
+    const uint8_t s = sb[2 * (b % 8) + h];
+    p.half_scale[h] = d * (s & 0x0F);
+    p.half_bias[h] = -dmin * (s >> 4);
+  }
+  return p;
+}
+
+BlockProduct block_q3_k(const uint8_t* row, int64_t b, const int8_t* a) {
+  const uint8_t* sb = row + 110 * (b / 8);
+  BlockProduct p{{0, 0}, {0, 0}, {0, 0}};
+  for (int i = 0; i < 32; ++i) {
+    const int e = k_element(b, i);
+    const int h = e / 128, j = (e % 128) / 32, l = e % 32;
+    const int low2 = (sb[32 + 32 * h + l] >> (2 * j)) & 3;
+    const int hbit = (sb[l] >> (4 * h + j)) & 1;
+    p.half[i / 16] += (low2 - (hbit ? 0 : 4)) * a[i];
+  }
+  const double d = load_f16(sb + 108);
+  const uint8_t* sc = sb + 96;
+  for (int h = 0; h < 2; ++h) {
+    const int k = 2 * static_cast<int>(b % 8) + h;
+    const int low4 = k < 8 ? (sc[k] & 0x0F) : (sc[k - 8] >> 4);
+    const int high2 = (sc[8 + k % 4] >> (2 * (k / 4))) & 3;
+    p.half_scale[h] = d * ((low4 | high2 << 4) - 32);
+  }
+  return p;
+}
+
+BlockProduct block_iq4_xs(const uint8_t* row, int64_t b, const int8_t* a) {
+  const uint8_t* sb = row + 136 * (b / 8);
+  const int ib = static_cast<int>(b % 8);
+  const uint8_t* qs = sb + 8 + 16 * ib;
+  BlockProduct p{{0, 0}, {0, 0}, {0, 0}};
+  for (int e = 0; e < 32; ++e) {
+    const int q = e < 16 ? (qs[e] & 0x0F) : (qs[e - 16] >> 4);
+    p.half[e / 16] += kIQ4NLValues[q] * a[e];
+  }
+  uint16_t scales_h;
+  std::memcpy(&scales_h, sb + 2, 2);
+  const int ls = ((sb[4 + ib / 2] >> (4 * (ib % 2))) & 0x0F) | ((scales_h >> (2 * ib)) & 3) << 4;
+  p.half_scale[0] = p.half_scale[1] = static_cast<double>(load_f16(sb)) * (ls - 32);
+  return p;
+}
+
 using BlockFn = BlockProduct (*)(const uint8_t*, int64_t, const int8_t*);
 
 struct RefKernel {
@@ -114,6 +267,11 @@ constexpr RefKernel kRefKernels[] = {
     {TensorType::F32, nullptr},      {TensorType::F16, nullptr},
     {TensorType::BF16, nullptr},     {TensorType::Q8_0, block_q8_0},
     {TensorType::Q4_0, block_q4_0},  {TensorType::Q6_K, block_q6_k},
+    {TensorType::Q4_1, block_q4_1},  {TensorType::Q5_0, block_q5_0},
+    {TensorType::Q5_1, block_q5_1},  {TensorType::Q2_K, block_q2_k},
+    {TensorType::Q3_K, block_q3_k},  {TensorType::Q4_K, block_q4_k},
+    {TensorType::Q5_K, block_q5_k},  {TensorType::IQ4_NL, block_iq4_nl},
+    {TensorType::IQ4_XS, block_iq4_xs},
 };
 
 float float_weight(TensorType type, const uint8_t* row, int64_t k) {
@@ -172,7 +330,9 @@ void matmul_reference(const WeightMatrix& W, const float* X, int64_t M, float* Y
       double acc = 0.0;
       for (int64_t b = 0; b < nb; ++b) {
         const BlockProduct p = kernel->block(row, b, qx.q.data() + (m * nb + b) * 32);
-        acc += qx.d[m * nb + b] * (p.half_scale[0] * p.half[0] + p.half_scale[1] * p.half[1]);
+        const int32_t* asum = qx.sum16.data() + 2 * (m * nb + b);
+        acc += qx.d[m * nb + b] * (p.half_scale[0] * p.half[0] + p.half_scale[1] * p.half[1] +
+                                   p.half_bias[0] * asum[0] + p.half_bias[1] * asum[1]);
       }
       Y[m * ldy + n] = static_cast<float>(acc);
     }
