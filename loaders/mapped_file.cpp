@@ -1,5 +1,7 @@
 #include "loaders/mapped_file.h"
 
+#include <algorithm>
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -34,7 +36,11 @@ class Fd {
 
 }  // namespace
 
-std::shared_ptr<MappedFile> MappedFile::open(const std::string& path, bool use_mmap) {
+std::shared_ptr<MappedFile> MappedFile::open(const std::string& path, bool use_mmap,
+                                             const Progress& progress) {
+  auto report = [&](uint64_t done, uint64_t total) {
+    if (progress && !progress(done, total)) throw LoadCancelled(path + ": loading cancelled");
+  };
   int raw = -1;
   do {
     // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer before fstat can
@@ -65,6 +71,7 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path, bool use_m
     if (p != MAP_FAILED) {
       f->data_ = static_cast<const uint8_t*>(p);
       f->mapped_ = true;
+      report(size, size);
       return f;
     }
     // Fall through: some filesystems cannot map; reading still works.
@@ -73,7 +80,9 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path, bool use_m
   f->buffer_.resize(static_cast<size_t>(size));
   uint64_t done = 0;
   while (done < size) {
-    const ssize_t n = ::pread(fd.get(), f->buffer_.data() + done, static_cast<size_t>(size - done),
+    // Chunks of 64 MiB so a caller's progress bar moves and a cancel is heard.
+    const uint64_t chunk = std::min<uint64_t>(size - done, uint64_t{64} << 20);
+    const ssize_t n = ::pread(fd.get(), f->buffer_.data() + done, static_cast<size_t>(chunk),
                               static_cast<off_t>(done));
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -85,6 +94,7 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path, bool use_m
                       std::to_string(size) + " bytes)");
     }
     done += static_cast<uint64_t>(n);
+    report(done, size);
   }
   f->data_ = f->buffer_.data();
   return f;

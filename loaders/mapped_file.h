@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,7 +14,11 @@ namespace nibble {
 class MappedFile {
  public:
   // Throws FileError naming the path: missing, a directory, not a regular file, unreadable.
-  static std::shared_ptr<MappedFile> open(const std::string& path, bool use_mmap = true);
+  // progress(done, total) is called as the file is read (return false to cancel: throws
+  // LoadCancelled); a mapping reports once, complete.
+  using Progress = std::function<bool(uint64_t done, uint64_t total)>;
+  static std::shared_ptr<MappedFile> open(const std::string& path, bool use_mmap = true,
+                                          const Progress& progress = {});
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;

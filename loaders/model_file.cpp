@@ -212,15 +212,15 @@ std::string ModelFile::architecture() const {
 }
 
 ModelFile read_gguf(const std::string& path, const OpenOptions& options) {
-  return parse_gguf(MappedFile::open(path, options.use_mmap));
+  return parse_gguf(MappedFile::open(path, options.use_mmap, options.progress));
 }
 
 ModelFile read_llama2c(const std::string& path, const OpenOptions& options) {
-  return parse_llama2c(MappedFile::open(path, options.use_mmap));
+  return parse_llama2c(MappedFile::open(path, options.use_mmap, options.progress));
 }
 
 ModelFile open_model_file(const std::string& path, const OpenOptions& options) {
-  std::shared_ptr<MappedFile> file = MappedFile::open(path, options.use_mmap);
+  std::shared_ptr<MappedFile> file = MappedFile::open(path, options.use_mmap, options.progress);
   if (file->size() >= 4 && std::memcmp(file->data(), "GGUF", 4) == 0) return parse_gguf(file);
   // llama2.c checkpoints have no magic: the only way to recognise one is a header whose sizes
   // add up to exactly the file size, so a failure there means "neither format".

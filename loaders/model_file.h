@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -20,6 +21,12 @@ class MappedFile;
 // Thrown for any unreadable, truncated, inconsistent or unsupported model file; the message
 // names the file and what is wrong.
 class FileError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The caller's progress callback asked to stop loading.
+class LoadCancelled : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
@@ -119,6 +126,8 @@ class ModelFile {
 
 struct OpenOptions {
   bool use_mmap = true;  // false: read the file into memory instead
+  // Called with (bytes done, total) while the file is read; return false to cancel.
+  std::function<bool(uint64_t, uint64_t)> progress;
 };
 
 // Opens a model file, detecting its format from its first bytes (GGUF magic; otherwise a

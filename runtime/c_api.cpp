@@ -46,6 +46,8 @@ nibble_status guarded(nibble_context* ctx, F&& f) {
     return f();
   } catch (const nibble::ContextFullError& e) {
     return fail(NIBBLE_ERR_CONTEXT_FULL, e.what(), ctx);
+  } catch (const nibble::LoadCancelled& e) {
+    return fail(NIBBLE_ERR_ABORTED, e.what(), ctx);
   } catch (const nibble::FileError& e) {
     return fail(NIBBLE_ERR_FILE, e.what(), ctx);
   } catch (const std::invalid_argument& e) {
@@ -123,6 +125,9 @@ nibble_status nibble_model_load(const char* path, const nibble_model_params* par
     if (p.tokenizer_path) o.tokenizer_path = p.tokenizer_path;
     o.use_mmap = p.use_mmap != 0;
     o.vocab_only = p.vocab_only != 0;
+    if (p.progress) {
+      o.progress = [&p](float f) { return p.progress(f, p.progress_user) != 0; };
+    }
     auto m = std::make_unique<nibble_model>();
     m->log = p.log;
     m->log_user = p.log_user;

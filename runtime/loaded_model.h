@@ -2,6 +2,7 @@
 // tokenizer — what the public API's model handle holds, shared read-only by its contexts.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -15,6 +16,8 @@ struct LoadOptions {
   std::string tokenizer_path;  // sentencepiece .model for files without an embedded vocabulary
   bool use_mmap = true;
   bool vocab_only = false;     // load the tokenizer alone (vocabulary-only GGUF files)
+  // Fraction 0…1 of the load done; return false to cancel (throws LoadCancelled).
+  std::function<bool(float)> progress;
 };
 
 struct LoadedModel {

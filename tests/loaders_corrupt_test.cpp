@@ -78,7 +78,7 @@ TEST_F(CorruptGguf, TruncatedAnywhere) {
     SCOPED_TRACE("truncated to " + std::to_string(n) + " bytes");
     write_bytes(path_, bytes_.data(), n);
     expect_file_error(path_, {});
-    if (n % 5 == 0) expect_file_error(path_, {}, OpenOptions{.use_mmap = false});
+    if (n % 5 == 0) expect_file_error(path_, {}, OpenOptions{.use_mmap = false, .progress = {}});
   }
   // A cut inside the data names the tensor whose bytes are missing.
   write_bytes(path_, bytes_.data(), bytes_.size() - 1);
@@ -293,8 +293,8 @@ TEST(GgufFiles, NotModelFiles) {
   expect_file_error("/dev/zero", {"not a regular file"});
   expect_file_error(dir.file("missing.gguf"), {"cannot open", "No such file"});
   for (bool mmap : {true, false}) {
-    EXPECT_THROW(read_gguf(empty, OpenOptions{.use_mmap = mmap}), FileError);
-    EXPECT_THROW(read_llama2c("/dev/zero", OpenOptions{.use_mmap = mmap}), FileError);
+    EXPECT_THROW(read_gguf(empty, OpenOptions{.use_mmap = mmap, .progress = {}}), FileError);
+    EXPECT_THROW(read_llama2c("/dev/zero", OpenOptions{.use_mmap = mmap, .progress = {}}), FileError);
   }
 }
 

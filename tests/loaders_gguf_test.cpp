@@ -112,7 +112,7 @@ INSTANTIATE_TEST_SUITE_P(All, KjvGguf,
 TEST(GgufReader, ReadWithoutMmapMatches) {
   NIBBLE_REQUIRE_SHARED();
   const ModelFile a = read_gguf(kjv_gguf("Q4_0"));
-  const ModelFile b = read_gguf(kjv_gguf("Q4_0"), OpenOptions{.use_mmap = false});
+  const ModelFile b = read_gguf(kjv_gguf("Q4_0"), OpenOptions{.use_mmap = false, .progress = {}});
   ASSERT_EQ(a.tensors.size(), b.tensors.size());
   for (size_t k = 0; k < a.tensors.size(); ++k) {
     EXPECT_EQ(a.tensors[k].name, b.tensors[k].name);

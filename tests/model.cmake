@@ -7,3 +7,4 @@ add_test(NAME run_model_cli COMMAND ${CMAKE_COMMAND}
   -DRUN_MODEL=$<TARGET_FILE:run-model> -DMODEL=${PROJECT_SOURCE_DIR}/assets/kjv-llama-q4_0.gguf
   -P ${CMAKE_CURRENT_SOURCE_DIR}/run_model_cli_test.cmake)
 nibble_test(quant_test SOURCES quant_gguf_test.cpp LIBS nibble_quant)
+nibble_test(api_cpp_test SOURCES api_cpp_test.cpp LIBS nibble)

@@ -44,6 +44,10 @@ typedef struct nibble_model_params {
   int vocab_only;             /* 1: load only the tokenizer (vocabulary-only GGUF files) */
   nibble_log_fn log;          /* NULL: warnings go to stderr */
   void* log_user;
+  /* Called with the fraction of the load done (0..1); return 0 to cancel the load, which then
+   * fails with NIBBLE_ERR_ABORTED. May be NULL. */
+  int (*progress)(float fraction, void* user);
+  void* progress_user;
 } nibble_model_params;
 
 typedef struct nibble_context_params {
