@@ -22,6 +22,10 @@ struct nibble_model {
   void* log_user = nullptr;
 };
 
+struct nibble_sampler {
+  nibble::Sampler s;
+};
+
 struct nibble_context {
   nibble_model* model = nullptr;
   std::unique_ptr<nibble::Session> session;
@@ -206,6 +210,30 @@ nibble_status nibble_token_to_piece(const nibble_model* model, int32_t token, ch
   });
 }
 
+nibble_status nibble_detokenize(const nibble_model* model, const int32_t* tokens,
+                                int32_t n_tokens, char* buf, int32_t capacity, int32_t* n_out) {
+  if (!model || !n_out || n_tokens < 0 || (!tokens && n_tokens > 0) || capacity < 0 ||
+      (!buf && capacity > 0)) {
+    return fail(NIBBLE_ERR_INVALID_ARGUMENT, "nibble_detokenize: invalid argument");
+  }
+  return guarded(nullptr, [&] {
+    const nibble::Tokenizer& tok = *model->m->tokenizer;
+    for (int32_t i = 0; i < n_tokens; ++i) {
+      if (tokens[i] < 0 || tokens[i] >= tok.n_vocab()) {
+        return fail(NIBBLE_ERR_INVALID_ARGUMENT,
+                    "nibble_detokenize: token " + std::to_string(tokens[i]) + " out of range");
+      }
+    }
+    const std::string text = tok.decode(std::vector<int32_t>(tokens, tokens + n_tokens));
+    *n_out = static_cast<int32_t>(text.size());
+    if (static_cast<int64_t>(text.size()) > capacity) {
+      return fail(NIBBLE_ERR_BUFFER_TOO_SMALL, "nibble_detokenize: buffer too small");
+    }
+    std::memcpy(buf, text.data(), text.size());
+    return NIBBLE_OK;
+  });
+}
+
 int32_t nibble_token_bos(const nibble_model* model) { return model ? model->m->tokenizer->bos() : -1; }
 int32_t nibble_token_eos(const nibble_model* model) { return model ? model->m->tokenizer->eos() : -1; }
 int nibble_token_is_end_of_generation(const nibble_model* model, int32_t token) {
@@ -287,6 +315,50 @@ const float* nibble_get_logits(const nibble_context* ctx) {
   return ctx->session->last_logits().data();
 }
 
+namespace {
+nibble::SamplerParams to_internal(const nibble_sampler_params& sp) {
+  nibble::SamplerParams p;
+  p.temperature = sp.temperature;
+  p.top_k = sp.top_k;
+  p.top_p = sp.top_p;
+  p.min_p = sp.min_p;
+  p.repeat_penalty = sp.repeat_penalty;
+  p.repeat_last_n = sp.repeat_last_n;
+  p.seed = sp.seed;
+  return p;
+}
+}  // namespace
+
+nibble_status nibble_sampler_create(const nibble_sampler_params* params, nibble_sampler** out) {
+  if (!out) return fail(NIBBLE_ERR_INVALID_ARGUMENT, "nibble_sampler_create: out is NULL");
+  *out = nullptr;
+  return guarded(nullptr, [&] {
+    const nibble_sampler_params sp = params ? *params : nibble_sampler_default_params();
+    *out = new nibble_sampler{nibble::Sampler(to_internal(sp))};
+    return NIBBLE_OK;
+  });
+}
+
+void nibble_sampler_free(nibble_sampler* sampler) { delete sampler; }
+
+nibble_status nibble_sampler_sample(nibble_sampler* sampler, const nibble_context* ctx,
+                                    int32_t* token) {
+  if (!sampler || !ctx || !token) {
+    return fail(NIBBLE_ERR_INVALID_ARGUMENT, "nibble_sampler_sample: NULL argument");
+  }
+  if (ctx->session->n_past() == 0) {
+    return fail(NIBBLE_ERR_INVALID_ARGUMENT, "nibble_sampler_sample: nothing evaluated yet");
+  }
+  return guarded(nullptr, [&] {
+    *token = sampler->s.sample(ctx->session->last_logits().data(), ctx->session->n_vocab());
+    return NIBBLE_OK;
+  });
+}
+
+void nibble_sampler_accept(nibble_sampler* sampler, int32_t token) {
+  if (sampler) sampler->s.accept(token);
+}
+
 nibble_status nibble_generate(nibble_context* ctx, const char* prompt, int32_t n_predict,
                               const nibble_sampler_params* sampler, nibble_piece_fn on_piece,
                               void* user, nibble_generate_stats* stats) {
@@ -294,16 +366,7 @@ nibble_status nibble_generate(nibble_context* ctx, const char* prompt, int32_t n
     return fail(NIBBLE_ERR_INVALID_ARGUMENT, "nibble_generate: NULL argument", ctx);
   }
   return guarded(ctx, [&] {
-    const nibble_sampler_params sp = sampler ? *sampler : nibble_sampler_default_params();
-    nibble::SamplerParams p;
-    p.temperature = sp.temperature;
-    p.top_k = sp.top_k;
-    p.top_p = sp.top_p;
-    p.min_p = sp.min_p;
-    p.repeat_penalty = sp.repeat_penalty;
-    p.repeat_last_n = sp.repeat_last_n;
-    p.seed = sp.seed;
-    nibble::Sampler s(p);
+    nibble::Sampler s(to_internal(sampler ? *sampler : nibble_sampler_default_params()));
     const nibble::Tokenizer& tok = *ctx->model->m->tokenizer;
     // BOS only at the start of a conversation.
     const bool at_start = ctx->session->n_past() == 0;

@@ -107,6 +107,11 @@ NIBBLE_API nibble_status nibble_tokenize(const nibble_model* model, const char* 
 /* Bytes of one token as it reads after other text (may be a partial UTF-8 character). */
 NIBBLE_API nibble_status nibble_token_to_piece(const nibble_model* model, int32_t token,
                                                char* buf, int32_t capacity, int32_t* n_out);
+/* Text of a token sequence (the leading space of the sentencepiece dummy prefix dropped).
+ * NIBBLE_ERR_BUFFER_TOO_SMALL sets *n_out to the bytes needed. */
+NIBBLE_API nibble_status nibble_detokenize(const nibble_model* model, const int32_t* tokens,
+                                           int32_t n_tokens, char* buf, int32_t capacity,
+                                           int32_t* n_out);
 NIBBLE_API int32_t nibble_token_bos(const nibble_model* model);
 NIBBLE_API int32_t nibble_token_eos(const nibble_model* model);
 NIBBLE_API int nibble_token_is_end_of_generation(const nibble_model* model, int32_t token);
@@ -126,6 +131,18 @@ NIBBLE_API nibble_status nibble_context_reset(nibble_context* ctx);
 NIBBLE_API nibble_status nibble_eval(nibble_context* ctx, const int32_t* tokens, int32_t n);
 /* Logits after the last nibble_eval (n_vocab floats, valid until the next eval), or NULL. */
 NIBBLE_API const float* nibble_get_logits(const nibble_context* ctx);
+
+/* A sampler with its own random state and recent-token history (for the repetition penalty),
+ * for apps that drive the loop themselves: eval → sample → accept → eval ... */
+typedef struct nibble_sampler nibble_sampler;
+NIBBLE_API nibble_status nibble_sampler_create(const nibble_sampler_params* params,
+                                               nibble_sampler** out);
+NIBBLE_API void nibble_sampler_free(nibble_sampler* sampler);
+/* Picks the next token from the context's current logits (does not accept it). */
+NIBBLE_API nibble_status nibble_sampler_sample(nibble_sampler* sampler, const nibble_context* ctx,
+                                               int32_t* token);
+/* Records a token that entered the context (prompt or generated). */
+NIBBLE_API void nibble_sampler_accept(nibble_sampler* sampler, int32_t token);
 
 /* Tokenizes prompt (BOS added as the vocabulary says), evaluates it after what the context
  * holds, then generates up to n_predict tokens (< 0: until end of generation or a full
