@@ -46,12 +46,17 @@ WeightCopies make_weights(TensorType t, int64_t N, int64_t K, bool cold) {
       for (float& x : row) x = value(rng);
       nibble::quantize_row(t, row.data(), K, w.bytes.data() + n * rb);
     }
-  } else {  // Q6_K: random codes, finite scale
+  } else {  // no quantizer (K-quants with mins, IQ4): random codes, finite fp16 scales
     std::uniform_int_distribution<int> byte(0, 255);
     for (uint8_t& b : w.bytes) b = static_cast<uint8_t>(byte(rng));
+    // Byte offsets of the block's fp16 scale fields (d, and dmin where the format has one).
+    std::vector<int> f16_fields = {0};
+    if (t == TensorType::Q4_K || t == TensorType::Q5_K) f16_fields = {0, 2};
+    if (t == TensorType::Q2_K) f16_fields = {80, 82};
+    if (t == TensorType::Q3_K) f16_fields = {108};
+    const uint16_t d = nibble::fp32_to_fp16(0.01f);
     for (uint64_t off = 0; off < w.bytes.size(); off += tr->block_bytes) {
-      const uint16_t d = nibble::fp32_to_fp16(0.01f);
-      std::memcpy(w.bytes.data() + off + 208, &d, 2);
+      for (int f : f16_fields) std::memcpy(w.bytes.data() + off + f, &d, 2);
     }
   }
   const std::vector<uint8_t> one = w.bytes;
@@ -101,6 +106,15 @@ void Shapes(benchmark::internal::Benchmark* b) {
 BENCHMARK_CAPTURE(BM_Matmul, Q4_0, TensorType::Q4_0)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, Q8_0, TensorType::Q8_0)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, Q6_K, TensorType::Q6_K)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_Matmul, Q4_K, TensorType::Q4_K)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_Matmul, Q5_K, TensorType::Q5_K)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_Matmul, Q4_1, TensorType::Q4_1)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_Matmul, Q5_0, TensorType::Q5_0)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_Matmul, Q5_1, TensorType::Q5_1)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_Matmul, Q3_K, TensorType::Q3_K)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_Matmul, Q2_K, TensorType::Q2_K)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_Matmul, IQ4_NL, TensorType::IQ4_NL)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_Matmul, IQ4_XS, TensorType::IQ4_XS)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, F16, TensorType::F16)->Apply(Shapes);
 
 // What DRAM gives two threads streaming reads: the ceiling for M = 1.

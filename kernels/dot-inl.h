@@ -7,7 +7,9 @@
 // The x86 paths feed the unsigned operand with weights made non-negative (nibble q for Q4_0,
 // q+32 for Q6_K, |q| with the sign moved onto the activation for Q8_0) and remove the offset with
 // the activation block sums, subtracted in the integer domain before the one float conversion
-// per block.
+// per block. Q4_0, Q8_0 and Q6_K have hand-fused tiles; every other block format (Q4_1, Q5_0,
+// Q5_1, Q2_K…Q5_K, IQ4_NL, IQ4_XS) goes through one generic tile over a small per-format
+// decoder (TileDecoded), whose offsets and mins enter as a float bias × activation half sums.
 //
 // Tiling: 4 weight rows × one activation row at a time; the driver walks all M activation rows
 // for each 4-row tile, so the tile's weights stay in L1 while activations stream.
@@ -17,6 +19,7 @@
 
 #include "kernels/fp16.h"
 #include "kernels/matmul_internal.h"
+#include "kernels/quant_tables.h"
 
 // Target-independent helpers (normal include guard).
 #ifndef NIBBLE_KERNELS_DOT_COMMON_
@@ -29,12 +32,134 @@ inline uint16_t load_u16(const uint8_t* p) {
   return v;
 }
 
-// Weights of one 32-block as signed integers plus the scale of each 16-element half, for the
-// portable path.
+// Weights of one 32-block as integers plus the scale and bias of each 16-element half, for the
+// portable path: element e of half h is half_scale[h]·w[e] + half_bias[h] (the bias, a format's
+// min, multiplies the activation half-block sum).
 struct UnpackedBlock {
   alignas(64) int8_t w[32];
   float half_scale[2];
+  float half_bias[2] = {0.0f, 0.0f};
 };
+
+inline uint32_t load_u32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// Q4_K / Q5_K: 6-bit scale and min of sub-block s from the 12 packed bytes (gguf-facts.md).
+inline void k4_scale_min(const uint8_t* sc, int s, int* scale, int* min) {
+  if (s < 4) {
+    *scale = sc[s] & 63;
+    *min = sc[s + 4] & 63;
+  } else {
+    *scale = (sc[s + 4] & 0x0F) | (sc[s - 4] >> 6) << 4;
+    *min = (sc[s + 4] >> 4) | (sc[s] >> 6) << 4;
+  }
+}
+
+// Q3_K: signed 6-bit scale k (0..15) from its 12 packed bytes.
+inline int q3_k_scale(const uint8_t* sc, int k) {
+  const int low4 = k < 8 ? (sc[k] & 0x0F) : (sc[k - 8] >> 4);
+  const int high2 = (sc[8 + k % 4] >> (2 * (k / 4))) & 3;
+  return (low4 | high2 << 4) - 32;
+}
+
+// IQ4_XS: scale of 32-block ib (ls − 32, −32..31).
+inline int iq4_xs_scale(const uint8_t* sb, int ib) {
+  const int ls = ((sb[4 + ib / 2] >> (4 * (ib % 2))) & 0x0F) | ((load_u16(sb + 2) >> (2 * ib)) & 3) << 4;
+  return ls - 32;
+}
+
+// Low nibbles of 16 bytes are elements 0..15, high nibbles 16..31 (Q4_x, Q5_x, IQ4 order).
+inline int nibble_elem(const uint8_t* qs, int e) { return e < 16 ? (qs[e] & 0x0F) : (qs[e - 16] >> 4); }
+
+inline void unpack_q4_1(const uint8_t* row, int64_t b, UnpackedBlock& u) {
+  const uint8_t* blk = row + 20 * b;
+  for (int e = 0; e < 32; ++e) u.w[e] = static_cast<int8_t>(nibble_elem(blk + 4, e));
+  u.half_scale[0] = u.half_scale[1] = fp16_to_fp32(load_u16(blk));
+  u.half_bias[0] = u.half_bias[1] = fp16_to_fp32(load_u16(blk + 2));
+}
+
+inline void unpack_q5_0(const uint8_t* row, int64_t b, UnpackedBlock& u) {
+  const uint8_t* blk = row + 22 * b;
+  const uint32_t qh = load_u32(blk + 2);
+  for (int e = 0; e < 32; ++e) u.w[e] = static_cast<int8_t>((nibble_elem(blk + 6, e) | ((qh >> e) & 1) << 4) - 16);
+  u.half_scale[0] = u.half_scale[1] = fp16_to_fp32(load_u16(blk));
+}
+
+inline void unpack_q5_1(const uint8_t* row, int64_t b, UnpackedBlock& u) {
+  const uint8_t* blk = row + 24 * b;
+  const uint32_t qh = load_u32(blk + 4);
+  for (int e = 0; e < 32; ++e) u.w[e] = static_cast<int8_t>(nibble_elem(blk + 8, e) | ((qh >> e) & 1) << 4);
+  u.half_scale[0] = u.half_scale[1] = fp16_to_fp32(load_u16(blk));
+  u.half_bias[0] = u.half_bias[1] = fp16_to_fp32(load_u16(blk + 2));
+}
+
+inline void unpack_iq4_nl(const uint8_t* row, int64_t b, UnpackedBlock& u) {
+  const uint8_t* blk = row + 18 * b;
+  for (int e = 0; e < 32; ++e) u.w[e] = kIQ4NLValues[nibble_elem(blk + 2, e)];
+  u.half_scale[0] = u.half_scale[1] = fp16_to_fp32(load_u16(blk));
+}
+
+inline void unpack_iq4_xs(const uint8_t* row, int64_t b, UnpackedBlock& u) {
+  const uint8_t* sb = row + 136 * (b / 8);
+  const int ib = static_cast<int>(b % 8);
+  for (int e = 0; e < 32; ++e) u.w[e] = kIQ4NLValues[nibble_elem(sb + 8 + 16 * ib, e)];
+  u.half_scale[0] = u.half_scale[1] = fp16_to_fp32(load_u16(sb)) * static_cast<float>(iq4_xs_scale(sb, ib));
+}
+
+// Q4_K / Q5_K 32-block b is sub-block b mod 8: low (even) or high (odd) nibbles of the 32 qs
+// bytes of its pair.
+inline void unpack_q4_k(const uint8_t* row, int64_t b, UnpackedBlock& u) {
+  const uint8_t* sb = row + 144 * (b / 8);
+  const int sub = static_cast<int>(b % 8);
+  const uint8_t* qs = sb + 16 + 32 * (sub / 2);
+  for (int l = 0; l < 32; ++l) u.w[l] = static_cast<int8_t>(sub % 2 ? qs[l] >> 4 : qs[l] & 0x0F);
+  int sc, mn;
+  k4_scale_min(sb + 4, sub, &sc, &mn);
+  u.half_scale[0] = u.half_scale[1] = fp16_to_fp32(load_u16(sb)) * static_cast<float>(sc);
+  u.half_bias[0] = u.half_bias[1] = -fp16_to_fp32(load_u16(sb + 2)) * static_cast<float>(mn);
+}
+
+inline void unpack_q5_k(const uint8_t* row, int64_t b, UnpackedBlock& u) {
+  const uint8_t* sb = row + 176 * (b / 8);
+  const int sub = static_cast<int>(b % 8);
+  const uint8_t* qs = sb + 48 + 32 * (sub / 2);
+  for (int l = 0; l < 32; ++l) {
+    const int low4 = sub % 2 ? qs[l] >> 4 : qs[l] & 0x0F;
+    u.w[l] = static_cast<int8_t>(low4 | ((sb[16 + l] >> sub) & 1) << 4);
+  }
+  int sc, mn;
+  k4_scale_min(sb + 4, sub, &sc, &mn);
+  u.half_scale[0] = u.half_scale[1] = fp16_to_fp32(load_u16(sb)) * static_cast<float>(sc);
+  u.half_bias[0] = u.half_bias[1] = -fp16_to_fp32(load_u16(sb + 2)) * static_cast<float>(mn);
+}
+
+// Q2_K / Q3_K 32-block jb = b mod 8 reads 2-bit field j = jb mod 4 of the 32 bytes of half
+// h = jb / 4.
+inline void unpack_q2_k(const uint8_t* row, int64_t b, UnpackedBlock& u) {
+  const uint8_t* sb = row + 84 * (b / 8);
+  const int jb = static_cast<int>(b % 8), h = jb / 4, j = jb % 4;
+  for (int l = 0; l < 32; ++l) u.w[l] = static_cast<int8_t>((sb[16 + 32 * h + l] >> (2 * j)) & 3);
+  const float d = fp16_to_fp32(load_u16(sb + 80)), dmin = fp16_to_fp32(load_u16(sb + 82));
+  for (int i = 0; i < 2; ++i) {
+    u.half_scale[i] = d * static_cast<float>(sb[2 * jb + i] & 0x0F);
+    u.half_bias[i] = -dmin * static_cast<float>(sb[2 * jb + i] >> 4);
+  }
+}
+
+inline void unpack_q3_k(const uint8_t* row, int64_t b, UnpackedBlock& u) {
+  const uint8_t* sb = row + 110 * (b / 8);
+  const int jb = static_cast<int>(b % 8), h = jb / 4, j = jb % 4;
+  for (int l = 0; l < 32; ++l) {
+    const int low2 = (sb[32 + 32 * h + l] >> (2 * j)) & 3;
+    const int hbit = (sb[l] >> (4 * h + j)) & 1;
+    u.w[l] = static_cast<int8_t>(low2 - (hbit ? 0 : 4));
+  }
+  const float d = fp16_to_fp32(load_u16(sb + 108));
+  for (int i = 0; i < 2; ++i) u.half_scale[i] = d * static_cast<float>(q3_k_scale(sb + 96, 2 * jb + i));
+}
 
 inline void unpack_q8_0(const uint8_t* row, int64_t b, UnpackedBlock& u) {
   const uint8_t* blk = row + 34 * b;
@@ -621,7 +746,9 @@ HWY_INLINE void PortableTile(const uint8_t* const* rows, const ActRow* a, float*
       for (int m = 0; m < MA; ++m) {
         const int8_t* aq = a[m].q + 32 * b;
         const float block = blk.half_scale[0] * static_cast<float>(Dot16(blk.w, aq)) +
-                            blk.half_scale[1] * static_cast<float>(Dot16(blk.w + 16, aq + 16));
+                            blk.half_scale[1] * static_cast<float>(Dot16(blk.w + 16, aq + 16)) +
+                            blk.half_bias[0] * static_cast<float>(a[m].sum16[2 * b]) +
+                            blk.half_bias[1] * static_cast<float>(a[m].sum16[2 * b + 1]);
         acc[m] += a[m].d[b] * block;
       }
     }
@@ -643,6 +770,294 @@ HWY_INLINE void TileQ6_K(const uint8_t* const* rows, const ActRow* a, float* out
 }
 
 #endif
+
+// ---------------------------------------------------------------------------------------------
+// The other block formats on x86: one generic tile over a per-format decoder. A decoder turns one
+// 32-block of one weight row into 32 bytes v plus the scale and bias of each 16-element half
+// (element = scale·v + bias, as the portable UnpackedBlock). Formats whose levels are
+// non-negative after an offset (Q5_0 q, Q3_K low2 + 4·hbit) give the unsigned level and fold the
+// offset into the bias (−16·d, −4·d·S); formats with mins give the unsigned level and the min.
+// kSigned formats (IQ4_NL/IQ4_XS) give signed int8 table values: the tile moves their sign onto
+// the activation as TileQ8_0 does, since the unsigned operand must be non-negative and their
+// table + 128 would overflow maddubs' int16 pair sums. The bias term costs one FMA against
+// d_a·Σa per 16-element half (activation half-block sums), so weights are never expanded.
+
+#if defined(NIBBLE_X86_512) || defined(NIBBLE_X86_256)
+
+struct DecodedBlock {
+  __m256i v;
+  float scale[2];
+  float bias[2];
+};
+
+// 16 packed bytes → 32 bytes: low nibbles (elements 0..15) then high nibbles (16..31).
+NIBBLE_INT_ATTR HWY_INLINE __m256i Nibbles(const uint8_t* p) {
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m128i m4 = _mm_set1_epi8(0x0F);
+  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m4), _mm_and_si128(q, m4));
+}
+
+// Byte e ← 0x10 when bit e of bits is set: Q5_0/Q5_1's fifth bits in place.
+NIBBLE_INT_ATTR HWY_INLINE __m256i FifthBits(uint32_t bits) {
+#if defined(NIBBLE_X86_512)
+  return _mm256_maskz_set1_epi8(bits, 0x10);
+#else
+  // Byte e takes byte e/8 of bits, then tests its own bit e mod 8.
+  const __m256i spread = _mm256_shuffle_epi8(
+      _mm256_set1_epi32(static_cast<int>(bits)),
+      _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+  const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ull));
+  return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(0x10));
+#endif
+}
+
+NIBBLE_INT_ATTR HWY_INLINE __m256i IQ4Lookup(__m256i idx) {
+  const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLValues)));
+  return _mm256_shuffle_epi8(table, idx);
+}
+
+struct DecodeQ4_1 {
+  static constexpr bool kSigned = false, kBias = true;
+  static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* row, int64_t b, DecodedBlock& x) {
+    const uint8_t* blk = row + 20 * b;
+    x.v = Nibbles(blk + 4);
+    x.scale[0] = x.scale[1] = F16(blk);
+    x.bias[0] = x.bias[1] = F16(blk + 2);
+  }
+};
+
+struct DecodeQ5_0 {
+  static constexpr bool kSigned = false, kBias = true;
+  static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* row, int64_t b, DecodedBlock& x) {
+    const uint8_t* blk = row + 22 * b;
+    x.v = _mm256_or_si256(Nibbles(blk + 6), FifthBits(detail::load_u32(blk + 2)));
+    x.scale[0] = x.scale[1] = F16(blk);
+    x.bias[0] = x.bias[1] = -16.0f * x.scale[0];
+  }
+};
+
+struct DecodeQ5_1 {
+  static constexpr bool kSigned = false, kBias = true;
+  static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* row, int64_t b, DecodedBlock& x) {
+    const uint8_t* blk = row + 24 * b;
+    x.v = _mm256_or_si256(Nibbles(blk + 8), FifthBits(detail::load_u32(blk + 4)));
+    x.scale[0] = x.scale[1] = F16(blk);
+    x.bias[0] = x.bias[1] = F16(blk + 2);
+  }
+};
+
+struct DecodeIQ4_NL {
+  static constexpr bool kSigned = true, kBias = false;
+  static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* row, int64_t b, DecodedBlock& x) {
+    const uint8_t* blk = row + 18 * b;
+    x.v = IQ4Lookup(Nibbles(blk + 2));
+    x.scale[0] = x.scale[1] = F16(blk);
+  }
+};
+
+struct DecodeIQ4_XS {
+  static constexpr bool kSigned = true, kBias = false;
+  static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* row, int64_t b, DecodedBlock& x) {
+    const uint8_t* sb = row + 136 * (b / 8);
+    const int ib = static_cast<int>(b % 8);
+    x.v = IQ4Lookup(Nibbles(sb + 8 + 16 * ib));
+    x.scale[0] = x.scale[1] = F16(sb) * static_cast<float>(detail::iq4_xs_scale(sb, ib));
+  }
+};
+
+struct DecodeQ4_K {
+  static constexpr bool kSigned = false, kBias = true;
+  static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* row, int64_t b, DecodedBlock& x) {
+    const uint8_t* sb = row + 144 * (b / 8);
+    const int sub = static_cast<int>(b % 8);
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 16 + 32 * (sub / 2)));
+    x.v = _mm256_and_si256(sub % 2 ? _mm256_srli_epi16(q, 4) : q, _mm256_set1_epi8(0x0F));
+    int sc, mn;
+    detail::k4_scale_min(sb + 4, sub, &sc, &mn);
+    x.scale[0] = x.scale[1] = F16(sb) * static_cast<float>(sc);
+    x.bias[0] = x.bias[1] = -F16(sb + 2) * static_cast<float>(mn);
+  }
+};
+
+struct DecodeQ5_K {
+  static constexpr bool kSigned = false, kBias = true;
+  static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* row, int64_t b, DecodedBlock& x) {
+    const uint8_t* sb = row + 176 * (b / 8);
+    const int sub = static_cast<int>(b % 8);
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 48 + 32 * (sub / 2)));
+    const __m256i low4 = _mm256_and_si256(sub % 2 ? _mm256_srli_epi16(q, 4) : q, _mm256_set1_epi8(0x0F));
+    // Bit `sub` of qh[l], moved to bit 4 of each byte (16-bit shifts: the masks drop what crosses).
+    const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 16));
+    const __m256i bit = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(sub)), _mm256_set1_epi8(1));
+    x.v = _mm256_or_si256(low4, _mm256_slli_epi16(bit, 4));
+    int sc, mn;
+    detail::k4_scale_min(sb + 4, sub, &sc, &mn);
+    x.scale[0] = x.scale[1] = F16(sb) * static_cast<float>(sc);
+    x.bias[0] = x.bias[1] = -F16(sb + 2) * static_cast<float>(mn);
+  }
+};
+
+struct DecodeQ2_K {
+  static constexpr bool kSigned = false, kBias = true;
+  static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* row, int64_t b, DecodedBlock& x) {
+    const uint8_t* sb = row + 84 * (b / 8);
+    const int jb = static_cast<int>(b % 8), h = jb / 4, j = jb % 4;
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 16 + 32 * h));
+    x.v = _mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(2 * j)), _mm256_set1_epi8(3));
+    const float d = F16(sb + 80), dmin = F16(sb + 82);
+    for (int i = 0; i < 2; ++i) {
+      x.scale[i] = d * static_cast<float>(sb[2 * jb + i] & 0x0F);
+      x.bias[i] = -dmin * static_cast<float>(sb[2 * jb + i] >> 4);
+    }
+  }
+};
+
+struct DecodeQ3_K {
+  static constexpr bool kSigned = false, kBias = true;
+  static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* row, int64_t b, DecodedBlock& x) {
+    const uint8_t* sb = row + 110 * (b / 8);
+    const int jb = static_cast<int>(b % 8), h = jb / 4, j = jb % 4;
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 32 + 32 * h));
+    const __m256i low2 = _mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(2 * j)), _mm256_set1_epi8(3));
+    const __m256i hm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb));
+    const __m256i hbit = _mm256_and_si256(_mm256_srl_epi16(hm, _mm_cvtsi32_si128(4 * h + j)), _mm256_set1_epi8(1));
+    // level = low2 + 4·hbit (0..7) = q + 4.
+    x.v = _mm256_or_si256(low2, _mm256_slli_epi16(hbit, 2));
+    const float d = F16(sb + 108);
+    for (int i = 0; i < 2; ++i) {
+      x.scale[i] = d * static_cast<float>(detail::q3_k_scale(sb + 96, 2 * jb + i));
+      x.bias[i] = -4.0f * x.scale[i];
+    }
+  }
+};
+
+#if defined(NIBBLE_X86_512)
+
+// Two 32-blocks per 512-bit step (lanes 0..7 block b, 8..15 block b+1; each 16-element half is
+// a lane quad). A trailing odd block runs with the second half zero.
+template <class Dec, int MA>
+NIBBLE_INT_ATTR HWY_INLINE void TileDecoded(const uint8_t* const* rows, const ActRow* a, float* out) {
+  const int64_t nb = a[0].K / 32;
+  const __m512i zero = _mm512_setzero_si512();
+  __m512 acc[MA][4];
+  for (int m = 0; m < MA; ++m) {
+    for (int r = 0; r < 4; ++r) acc[m][r] = _mm512_setzero_ps();
+  }
+  for (int64_t b = 0; b < nb; b += 2) {
+    const bool pair = b + 1 < nb;
+    __m512i av[MA];
+    __m512 da[MA], sf[MA];
+    for (int m = 0; m < MA; ++m) {
+      const float d0 = a[m].d[b], d1 = pair ? a[m].d[b + 1] : 0.0f;
+      av[m] = pair ? _mm512_loadu_si512(a[m].q + 32 * b) : Load32Zext(a[m].q + 32 * b);
+      da[m] = QuadSpread(_mm_setr_ps(d0, d0, d1, d1));
+      if constexpr (Dec::kBias) {
+        // d_a·Σa of each half into the first lane of its quad: the bias FMA then adds
+        // bias·d_a·Σa once per half.
+        const __m128 hs = _mm_setr_ps(static_cast<float>(a[m].sum16[2 * b]), static_cast<float>(a[m].sum16[2 * b + 1]),
+                                      pair ? static_cast<float>(a[m].sum16[2 * b + 2]) : 0.0f,
+                                      pair ? static_cast<float>(a[m].sum16[2 * b + 3]) : 0.0f);
+        sf[m] = _mm512_maskz_expand_ps(0x1111, _mm512_castps128_ps512(_mm_mul_ps(hs, _mm_setr_ps(d0, d0, d1, d1))));
+      }
+    }
+    for (int r = 0; r < 4; ++r) {
+      DecodedBlock x0, x1;
+      Dec::Decode(rows[r], b, x0);
+      if (pair) {
+        Dec::Decode(rows[r], b + 1, x1);
+      } else {
+        x1.v = _mm256_setzero_si256();
+        x1.scale[0] = x1.scale[1] = x1.bias[0] = x1.bias[1] = 0.0f;
+      }
+      const __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(x0.v), x1.v, 1);
+      const __m512 scale = QuadSpread(_mm_setr_ps(x0.scale[0], x0.scale[1], x1.scale[0], x1.scale[1]));
+      __m512 bias = _mm512_setzero_ps();
+      if constexpr (Dec::kBias) bias = QuadSpread(_mm_setr_ps(x0.bias[0], x0.bias[1], x1.bias[0], x1.bias[1]));
+      __mmask64 negative = 0;
+      __m512i u = w;
+      if constexpr (Dec::kSigned) {
+        negative = _mm512_movepi8_mask(w);
+        u = _mm512_abs_epi8(w);
+      }
+      for (int m = 0; m < MA; ++m) {
+        const __m512i s = Dec::kSigned ? _mm512_mask_sub_epi8(av[m], negative, zero, av[m]) : av[m];
+        const __m512i dot = DotU8S8(u, s);
+        acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(scale, da[m]), acc[m][r]);
+        if constexpr (Dec::kBias) acc[m][r] = _mm512_fmadd_ps(bias, sf[m], acc[m][r]);
+      }
+    }
+  }
+  StoreTile<MA>(acc, out);
+}
+
+#else  // NIBBLE_X86_256
+
+// One 32-block per 256-bit step (lanes 0..3 the first half, 4..7 the second).
+template <class Dec, int MA>
+HWY_INLINE void TileDecoded(const uint8_t* const* rows, const ActRow* a, float* out) {
+  const int64_t nb = a[0].K / 32;
+  __m256 acc[MA][4];
+  for (int m = 0; m < MA; ++m) {
+    for (int r = 0; r < 4; ++r) acc[m][r] = _mm256_setzero_ps();
+  }
+  for (int64_t b = 0; b < nb; ++b) {
+    __m256i av[MA];
+    __m256 da[MA], sf[MA];
+    for (int m = 0; m < MA; ++m) {
+      const float d = a[m].d[b];
+      av[m] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[m].q + 32 * b));
+      da[m] = _mm256_set1_ps(d);
+      if constexpr (Dec::kBias) {
+        sf[m] = _mm256_setr_ps(d * static_cast<float>(a[m].sum16[2 * b]), 0, 0, 0,
+                               d * static_cast<float>(a[m].sum16[2 * b + 1]), 0, 0, 0);
+      }
+    }
+    for (int r = 0; r < 4; ++r) {
+      DecodedBlock x;
+      Dec::Decode(rows[r], b, x);
+      const __m256 scale = _mm256_set_m128(_mm_set1_ps(x.scale[1]), _mm_set1_ps(x.scale[0]));
+      __m256 bias = _mm256_setzero_ps();
+      if constexpr (Dec::kBias) bias = _mm256_set_m128(_mm_set1_ps(x.bias[1]), _mm_set1_ps(x.bias[0]));
+      const __m256i u = Dec::kSigned ? _mm256_sign_epi8(x.v, x.v) : x.v;
+      for (int m = 0; m < MA; ++m) {
+        const __m256i s = Dec::kSigned ? _mm256_sign_epi8(av[m], x.v) : av[m];
+        const __m256i dot = DotU8S8(u, s);
+        acc[m][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(scale, da[m]), acc[m][r]);
+        if constexpr (Dec::kBias) acc[m][r] = _mm256_fmadd_ps(bias, sf[m], acc[m][r]);
+      }
+    }
+  }
+  StoreTile<MA>(acc, out);
+}
+
+#endif
+
+#define NIBBLE_DECODED_TILE(TYPE, t)                                                           \
+  template <int MA>                                                                          \
+  NIBBLE_INT_ATTR HWY_INLINE void Tile##TYPE(const uint8_t* const* rows, const ActRow* a, float* out) { \
+    TileDecoded<Decode##TYPE, MA>(rows, a, out);                                             \
+  }
+
+#else  // portable
+
+#define NIBBLE_DECODED_TILE(TYPE, t)                                                           \
+  template <int MA>                                                                          \
+  HWY_INLINE void Tile##TYPE(const uint8_t* const* rows, const ActRow* a, float* out) {       \
+    PortableTile<MA, detail::unpack_##t>(rows, a, out);                                        \
+  }
+
+#endif
+
+NIBBLE_DECODED_TILE(Q4_1, q4_1)
+NIBBLE_DECODED_TILE(Q5_0, q5_0)
+NIBBLE_DECODED_TILE(Q5_1, q5_1)
+NIBBLE_DECODED_TILE(IQ4_NL, iq4_nl)
+NIBBLE_DECODED_TILE(IQ4_XS, iq4_xs)
+NIBBLE_DECODED_TILE(Q2_K, q2_k)
+NIBBLE_DECODED_TILE(Q3_K, q3_k)
+NIBBLE_DECODED_TILE(Q4_K, q4_k)
+NIBBLE_DECODED_TILE(Q5_K, q5_k)
+#undef NIBBLE_DECODED_TILE
 
 // Float weights use one activation row per tile: their loads are already the cheap part.
 template <class WeightLoad>
@@ -667,6 +1082,15 @@ struct FloatKernel {
 NIBBLE_INT_KERNEL(KernelQ4_0, TileQ4_0)
 NIBBLE_INT_KERNEL(KernelQ8_0, TileQ8_0)
 NIBBLE_INT_KERNEL(KernelQ6_K, TileQ6_K)
+NIBBLE_INT_KERNEL(KernelQ4_1, TileQ4_1)
+NIBBLE_INT_KERNEL(KernelQ5_0, TileQ5_0)
+NIBBLE_INT_KERNEL(KernelQ5_1, TileQ5_1)
+NIBBLE_INT_KERNEL(KernelIQ4_NL, TileIQ4_NL)
+NIBBLE_INT_KERNEL(KernelIQ4_XS, TileIQ4_XS)
+NIBBLE_INT_KERNEL(KernelQ2_K, TileQ2_K)
+NIBBLE_INT_KERNEL(KernelQ3_K, TileQ3_K)
+NIBBLE_INT_KERNEL(KernelQ4_K, TileQ4_K)
+NIBBLE_INT_KERNEL(KernelQ5_K, TileQ5_K)
 #undef NIBBLE_INT_KERNEL
 
 // ---------------------------------------------------------------------------------------------
@@ -726,6 +1150,33 @@ NIBBLE_INT_ATTR void MatmulRowsQ8_0(const MatmulArgs& a, int64_t n0, int64_t n1)
 }
 NIBBLE_INT_ATTR void MatmulRowsQ6_K(const MatmulArgs& a, int64_t n0, int64_t n1) {
   RowRange<KernelQ6_K, true>(a, n0, n1);
+}
+NIBBLE_INT_ATTR void MatmulRowsQ4_1(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  RowRange<KernelQ4_1, true>(a, n0, n1);
+}
+NIBBLE_INT_ATTR void MatmulRowsQ5_0(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  RowRange<KernelQ5_0, true>(a, n0, n1);
+}
+NIBBLE_INT_ATTR void MatmulRowsQ5_1(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  RowRange<KernelQ5_1, true>(a, n0, n1);
+}
+NIBBLE_INT_ATTR void MatmulRowsIQ4_NL(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  RowRange<KernelIQ4_NL, true>(a, n0, n1);
+}
+NIBBLE_INT_ATTR void MatmulRowsIQ4_XS(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  RowRange<KernelIQ4_XS, true>(a, n0, n1);
+}
+NIBBLE_INT_ATTR void MatmulRowsQ2_K(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  RowRange<KernelQ2_K, true>(a, n0, n1);
+}
+NIBBLE_INT_ATTR void MatmulRowsQ3_K(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  RowRange<KernelQ3_K, true>(a, n0, n1);
+}
+NIBBLE_INT_ATTR void MatmulRowsQ4_K(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  RowRange<KernelQ4_K, true>(a, n0, n1);
+}
+NIBBLE_INT_ATTR void MatmulRowsQ5_K(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  RowRange<KernelQ5_K, true>(a, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsF32(const MatmulArgs& a, int64_t n0, int64_t n1) {
   RowRange<FloatKernel<LoadF32>, false>(a, n0, n1);

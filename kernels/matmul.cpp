@@ -23,6 +23,15 @@ HWY_EXPORT(MatmulRowsBF16);
 HWY_EXPORT(MatmulRowsQ8_0);
 HWY_EXPORT(MatmulRowsQ4_0);
 HWY_EXPORT(MatmulRowsQ6_K);
+HWY_EXPORT(MatmulRowsQ4_1);
+HWY_EXPORT(MatmulRowsQ5_0);
+HWY_EXPORT(MatmulRowsQ5_1);
+HWY_EXPORT(MatmulRowsIQ4_NL);
+HWY_EXPORT(MatmulRowsIQ4_XS);
+HWY_EXPORT(MatmulRowsQ2_K);
+HWY_EXPORT(MatmulRowsQ3_K);
+HWY_EXPORT(MatmulRowsQ4_K);
+HWY_EXPORT(MatmulRowsQ5_K);
 
 namespace {
 
@@ -37,6 +46,15 @@ void rows_bf16(const MatmulArgs& a, int64_t n0, int64_t n1) { HWY_DYNAMIC_DISPAT
 void rows_q8_0(const MatmulArgs& a, int64_t n0, int64_t n1) { HWY_DYNAMIC_DISPATCH(MatmulRowsQ8_0)(a, n0, n1); }
 void rows_q4_0(const MatmulArgs& a, int64_t n0, int64_t n1) { HWY_DYNAMIC_DISPATCH(MatmulRowsQ4_0)(a, n0, n1); }
 void rows_q6_k(const MatmulArgs& a, int64_t n0, int64_t n1) { HWY_DYNAMIC_DISPATCH(MatmulRowsQ6_K)(a, n0, n1); }
+void rows_q4_1(const MatmulArgs& a, int64_t n0, int64_t n1) { HWY_DYNAMIC_DISPATCH(MatmulRowsQ4_1)(a, n0, n1); }
+void rows_q5_0(const MatmulArgs& a, int64_t n0, int64_t n1) { HWY_DYNAMIC_DISPATCH(MatmulRowsQ5_0)(a, n0, n1); }
+void rows_q5_1(const MatmulArgs& a, int64_t n0, int64_t n1) { HWY_DYNAMIC_DISPATCH(MatmulRowsQ5_1)(a, n0, n1); }
+void rows_iq4_nl(const MatmulArgs& a, int64_t n0, int64_t n1) { HWY_DYNAMIC_DISPATCH(MatmulRowsIQ4_NL)(a, n0, n1); }
+void rows_iq4_xs(const MatmulArgs& a, int64_t n0, int64_t n1) { HWY_DYNAMIC_DISPATCH(MatmulRowsIQ4_XS)(a, n0, n1); }
+void rows_q2_k(const MatmulArgs& a, int64_t n0, int64_t n1) { HWY_DYNAMIC_DISPATCH(MatmulRowsQ2_K)(a, n0, n1); }
+void rows_q3_k(const MatmulArgs& a, int64_t n0, int64_t n1) { HWY_DYNAMIC_DISPATCH(MatmulRowsQ3_K)(a, n0, n1); }
+void rows_q4_k(const MatmulArgs& a, int64_t n0, int64_t n1) { HWY_DYNAMIC_DISPATCH(MatmulRowsQ4_K)(a, n0, n1); }
+void rows_q5_k(const MatmulArgs& a, int64_t n0, int64_t n1) { HWY_DYNAMIC_DISPATCH(MatmulRowsQ5_K)(a, n0, n1); }
 
 // The one per-type table: adding a weight format adds a row here.
 struct MatmulKernel {
@@ -48,6 +66,11 @@ constexpr MatmulKernel kKernels[] = {
     {TensorType::F32, false, rows_f32},  {TensorType::F16, false, rows_f16},
     {TensorType::BF16, false, rows_bf16}, {TensorType::Q8_0, true, rows_q8_0},
     {TensorType::Q4_0, true, rows_q4_0},  {TensorType::Q6_K, true, rows_q6_k},
+    {TensorType::Q4_1, true, rows_q4_1},  {TensorType::Q5_0, true, rows_q5_0},
+    {TensorType::Q5_1, true, rows_q5_1},  {TensorType::IQ4_NL, true, rows_iq4_nl},
+    {TensorType::IQ4_XS, true, rows_iq4_xs}, {TensorType::Q2_K, true, rows_q2_k},
+    {TensorType::Q3_K, true, rows_q3_k},  {TensorType::Q4_K, true, rows_q4_k},
+    {TensorType::Q5_K, true, rows_q5_k},
 };
 
 const MatmulKernel* find_kernel(TensorType type) {

@@ -1,5 +1,5 @@
 # tests of kernels/ (see CMakeLists.txt: nibble_test)
-nibble_test(kernels_types_test SOURCES kernels_types_test.cpp LIBS nibble_kernels)
+nibble_test(kernels_types_test SOURCES kernels_types_test.cpp LIBS nibble_kernels nibble_loaders)
 nibble_test(kernels_matmul_test SOURCES kernels_matmul_test.cpp LIBS nibble_kernels)
 nibble_test(kernels_ops_test SOURCES kernels_ops_test.cpp LIBS nibble_kernels)
 nibble_test(kernels_dispatch_test SOURCES kernels_dispatch_test.cpp LIBS nibble_kernels)

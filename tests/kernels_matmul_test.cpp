@@ -22,18 +22,67 @@ struct Shape {
   int64_t M, N, K;
 };
 
+void put_f16(uint8_t* p, float f) {
+  const uint16_t h = fp32_to_fp16(f);
+  std::memcpy(p, &h, 2);
+}
+
+// Overwrites the float scale fields of one block (random quant bytes elsewhere). With
+// `unit_scales` every float scale and min is 1 and the integer sub-block scales are small, so
+// that every weight is a small integer and products stay exact in float (IntegerPathIsExact).
+void set_block_scales(TensorType t, uint8_t* blk, bool unit_scales, std::mt19937& rng) {
+  std::uniform_real_distribution<float> scale(-0.05f, 0.05f);
+  std::uniform_int_distribution<int> small_scale(-4, 4), tiny(0, 3), zero_to_two(0, 2);
+  const float d = unit_scales ? 1.0f : scale(rng);
+  const float dmin = unit_scales ? 1.0f : scale(rng);
+  switch (t) {
+    case TensorType::Q6_K:
+      put_f16(blk + 208, d);
+      if (unit_scales) {
+        for (int s = 0; s < 16; ++s) blk[192 + s] = static_cast<uint8_t>(static_cast<int8_t>(small_scale(rng)));
+      }
+      return;
+    case TensorType::Q4_1:
+    case TensorType::Q5_1:
+      put_f16(blk, d);
+      put_f16(blk + 2, dmin);
+      return;
+    case TensorType::Q4_K:
+    case TensorType::Q5_K:
+      put_f16(blk, d);
+      put_f16(blk + 2, dmin);
+      if (unit_scales) {  // 6-bit scales and mins all in 0..3
+        for (int i = 0; i < 8; ++i) blk[4 + i] = static_cast<uint8_t>(tiny(rng));
+        for (int i = 8; i < 12; ++i) blk[4 + i] = static_cast<uint8_t>(tiny(rng) | tiny(rng) << 4);
+      }
+      return;
+    case TensorType::Q2_K:  // 4-bit scales and mins are small already
+      put_f16(blk + 80, d);
+      put_f16(blk + 82, dmin);
+      return;
+    case TensorType::Q3_K:  // scales −32..31 times levels −4..3
+      put_f16(blk + 108, d);
+      return;
+    case TensorType::IQ4_XS:
+      put_f16(blk, d);
+      if (unit_scales) {  // ls − 32 in 0..2: high bits 2, low nibbles 0..2
+        blk[2] = blk[3] = 0xAA;
+        for (int i = 0; i < 4; ++i) blk[4 + i] = static_cast<uint8_t>(zero_to_two(rng) | zero_to_two(rng) << 4);
+      }
+      return;
+    default:  // Q8_0, Q4_0, Q5_0, IQ4_NL: f16 d first
+      put_f16(blk, d);
+      return;
+  }
+}
+
 // Random weights in the type's own layout. Integer formats get random quant bytes (every code,
-// including Q8_0's −128) with modest scales; `unit_scales` makes every scale 1 and Q6_K's
-// sub-scales small so results are exact integers (see IntegerPathIsExact).
+// including Q8_0's −128) with modest scales (see set_block_scales for `unit_scales`).
 std::vector<uint8_t> random_weights(TensorType t, int64_t N, int64_t K, std::mt19937& rng, bool unit_scales = false) {
   const uint64_t rb = row_bytes(static_cast<uint32_t>(t), static_cast<uint64_t>(K));
   std::vector<uint8_t> w(rb * N);
-  std::uniform_int_distribution<int> byte(0, 255), small_scale(-4, 4);
-  std::uniform_real_distribution<float> scale(-0.05f, 0.05f), value(-1.0f, 1.0f);
-  auto put_f16 = [](uint8_t* p, float f) {
-    const uint16_t h = fp32_to_fp16(f);
-    std::memcpy(p, &h, 2);
-  };
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
   const TypeTraits* tr = type_traits(t);
   if (tr->block_elems == 1) {
     std::vector<float> row(K);
@@ -45,18 +94,7 @@ std::vector<uint8_t> random_weights(TensorType t, int64_t N, int64_t K, std::mt1
   }
   for (uint8_t& b : w) b = static_cast<uint8_t>(byte(rng));
   const int64_t n_blocks = static_cast<int64_t>(w.size() / tr->block_bytes);
-  for (int64_t i = 0; i < n_blocks; ++i) {
-    uint8_t* blk = w.data() + i * tr->block_bytes;
-    const float d = unit_scales ? 1.0f : scale(rng);
-    if (t == TensorType::Q6_K) {
-      put_f16(blk + 208, d);
-      if (unit_scales) {
-        for (int s = 0; s < 16; ++s) blk[192 + s] = static_cast<uint8_t>(static_cast<int8_t>(small_scale(rng)));
-      }
-    } else {
-      put_f16(blk, d);
-    }
-  }
+  for (int64_t i = 0; i < n_blocks; ++i) set_block_scales(t, w.data() + i * tr->block_bytes, unit_scales, rng);
   return w;
 }
 
@@ -70,8 +108,14 @@ WeightMatrix matrix(TensorType t, const std::vector<uint8_t>& w, int64_t N, int6
   return m;
 }
 
-const TensorType kTypes[] = {TensorType::F32, TensorType::F16, TensorType::BF16,
-                             TensorType::Q8_0, TensorType::Q4_0, TensorType::Q6_K};
+const TensorType kTypes[] = {TensorType::F32,  TensorType::F16,    TensorType::BF16,   TensorType::Q8_0,
+                             TensorType::Q4_0, TensorType::Q6_K,   TensorType::Q4_1,   TensorType::Q5_0,
+                             TensorType::Q5_1, TensorType::IQ4_NL, TensorType::IQ4_XS, TensorType::Q2_K,
+                             TensorType::Q3_K, TensorType::Q4_K,   TensorType::Q5_K};
+// The block formats (int8 activations).
+const TensorType kIntTypes[] = {TensorType::Q8_0, TensorType::Q4_0,   TensorType::Q6_K,   TensorType::Q4_1,
+                                TensorType::Q5_0, TensorType::Q5_1,   TensorType::IQ4_NL, TensorType::IQ4_XS,
+                                TensorType::Q2_K, TensorType::Q3_K,   TensorType::Q4_K,   TensorType::Q5_K};
 
 std::vector<Shape> shapes_for(TensorType t) {
   const int64_t block = type_traits(t)->block_elems;
@@ -129,11 +173,12 @@ TEST(Matmul, MatchesReferenceOnEveryTarget) {
 // Unit weight scales and activation blocks whose extreme is ±127 (so the activation scale is
 // exactly 1): every product and partial sum is an integer below 2^24, so any target's float
 // result must equal the reference exactly. This checks the integer block sums, offsets
-// (Q4_0 +8, Q6_K +32 with sub-block sums) and Q8_0's sign trick bit for bit.
+// (Q4_0 +8, Q6_K +32 with sub-block sums, Q5_0 +16, Q3_K +4), the mins (Q4_1, Q5_1, Q2_K, Q4_K,
+// Q5_K), sub-block scale placement and the sign trick (Q8_0, IQ4_NL, IQ4_XS) bit for bit.
 TEST(Matmul, IntegerPathIsExact) {
   std::mt19937 rng(12);
   std::uniform_int_distribution<int> small(-20, 20), pos(0, 31);
-  for (TensorType t : {TensorType::Q8_0, TensorType::Q4_0, TensorType::Q6_K}) {
+  for (TensorType t : kIntTypes) {
     SCOPED_TRACE(type_name(static_cast<uint32_t>(t)));
     for (const Shape& s : shapes_for(t)) {
       const auto w = random_weights(t, s.N, s.K, rng, /*unit_scales=*/true);
@@ -187,11 +232,18 @@ TEST(Matmul, RejectsBadShapesAndTypes) {
   W = matrix(TensorType::Q6_K, w, 2, 128);
   W.row_bytes = 210;
   EXPECT_THROW(matmul(W, x.data(), 1, y.data(), 2, ws), std::invalid_argument);
-  W = matrix(TensorType::Q4_K, w, 2, 256);
+  W = matrix(static_cast<TensorType>(16), w, 2, 256);
   EXPECT_THROW(matmul(W, x.data(), 1, y.data(), 2, ws), std::invalid_argument);
   EXPECT_THROW(matmul_reference(W, x.data(), 1, y.data(), 2), std::invalid_argument);
-  EXPECT_FALSE(matmul_supports(TensorType::Q4_K));
-  EXPECT_TRUE(matmul_supports(TensorType::Q6_K));
+  EXPECT_FALSE(matmul_supports(static_cast<TensorType>(16)));  // IQ2_XXS
+  EXPECT_FALSE(matmul_supports(TensorType::Q8_K));  // activation-only format
+  for (TensorType t : kTypes) {
+    EXPECT_TRUE(matmul_supports(t)) << type_name(static_cast<uint32_t>(t));
+    EXPECT_TRUE(type_traits(t)->runnable) << type_name(static_cast<uint32_t>(t));
+  }
+  W = matrix(TensorType::Q4_1, w, 2, 48);  // K not a multiple of 32
+  W.cols = 48;
+  EXPECT_THROW(matmul(W, x.data(), 1, y.data(), 2, ws), std::invalid_argument);
   QuantizedInput q;
   EXPECT_THROW(quantize_input(x.data(), 1, 40, q), std::invalid_argument);
 }
@@ -242,7 +294,7 @@ TEST(QuantizeInput, BitIdenticalToReferenceOnEveryTarget) {
 TEST(MatmulReference, AgreesWithDequantizedDoubleDot) {
   std::mt19937 rng(15);
   const int64_t M = 3, N = 9, K = 2304;
-  for (TensorType t : {TensorType::Q8_0, TensorType::Q4_0, TensorType::Q6_K}) {
+  for (TensorType t : kIntTypes) {
     SCOPED_TRACE(type_name(static_cast<uint32_t>(t)));
     const auto w = random_weights(t, N, K, rng);
     const auto x = test::random_floats(rng, M * K, -2.0f, 2.0f);

@@ -1,15 +1,20 @@
 // Type table, fp16/bf16 conversions, quantize_row/dequantize_row.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <limits>
+#include <string>
 #include <random>
 #include <vector>
 
 #include "kernels/fp16.h"
+#include "kernels/quant_tables.h"
 #include "kernels/quantize.h"
 #include "kernels/tensor_type.h"
+#include "loaders/model_file.h"
 #include "tests/kernels_test_util.h"
 
 #if defined(__x86_64__)
@@ -46,13 +51,13 @@ TEST(TypeTable, KnownSizes) {
   const Expect expect[] = {
       {TensorType::F32, 1, 4, true, "F32"},       {TensorType::F16, 1, 2, true, "F16"},
       {TensorType::BF16, 1, 2, true, "BF16"},     {TensorType::Q4_0, 32, 18, true, "Q4_0"},
-      {TensorType::Q4_1, 32, 20, false, "Q4_1"},  {TensorType::Q5_0, 32, 22, false, "Q5_0"},
-      {TensorType::Q5_1, 32, 24, false, "Q5_1"},  {TensorType::Q8_0, 32, 34, true, "Q8_0"},
-      {TensorType::Q8_1, 32, 36, false, "Q8_1"},  {TensorType::Q2_K, 256, 84, false, "Q2_K"},
-      {TensorType::Q3_K, 256, 110, false, "Q3_K"}, {TensorType::Q4_K, 256, 144, false, "Q4_K"},
-      {TensorType::Q5_K, 256, 176, false, "Q5_K"}, {TensorType::Q6_K, 256, 210, true, "Q6_K"},
-      {TensorType::Q8_K, 256, 292, false, "Q8_K"}, {TensorType::IQ4_NL, 32, 18, false, "IQ4_NL"},
-      {TensorType::IQ4_XS, 256, 136, false, "IQ4_XS"}, {TensorType::I8, 1, 1, false, "I8"},
+      {TensorType::Q4_1, 32, 20, true, "Q4_1"},  {TensorType::Q5_0, 32, 22, true, "Q5_0"},
+      {TensorType::Q5_1, 32, 24, true, "Q5_1"},  {TensorType::Q8_0, 32, 34, true, "Q8_0"},
+      {TensorType::Q8_1, 32, 36, false, "Q8_1"},  {TensorType::Q2_K, 256, 84, true, "Q2_K"},
+      {TensorType::Q3_K, 256, 110, true, "Q3_K"}, {TensorType::Q4_K, 256, 144, true, "Q4_K"},
+      {TensorType::Q5_K, 256, 176, true, "Q5_K"}, {TensorType::Q6_K, 256, 210, true, "Q6_K"},
+      {TensorType::Q8_K, 256, 292, false, "Q8_K"}, {TensorType::IQ4_NL, 32, 18, true, "IQ4_NL"},
+      {TensorType::IQ4_XS, 256, 136, true, "IQ4_XS"}, {TensorType::I8, 1, 1, false, "I8"},
       {TensorType::I64, 1, 8, false, "I64"},      {TensorType::F64, 1, 8, false, "F64"},
   };
   for (const Expect& e : expect) {
@@ -282,9 +287,17 @@ TEST(Quantize, RejectsPartialBlocksAndUnknownTypes) {
   EXPECT_THROW(quantize_row(TensorType::Q8_0, x.data(), 48, buf.data()), std::invalid_argument);
   EXPECT_THROW(quantize_row(TensorType::Q4_K, x.data(), 256, buf.data()), std::invalid_argument);
   EXPECT_THROW(dequantize_row(TensorType::Q6_K, buf.data(), 128, x.data()), std::invalid_argument);
-  EXPECT_THROW(dequantize_row(TensorType::IQ4_XS, buf.data(), 256, x.data()), std::invalid_argument);
+  EXPECT_THROW(dequantize_row(static_cast<TensorType>(16), buf.data(), 256, x.data()), std::invalid_argument);  // IQ2_XXS
+  EXPECT_THROW(dequantize_row(TensorType::IQ4_XS, buf.data(), 32, x.data()), std::invalid_argument);
   EXPECT_TRUE(can_dequantize(TensorType::Q5_K));
-  EXPECT_FALSE(can_quantize(TensorType::Q6_K));
+  for (TensorType t : {TensorType::Q2_K, TensorType::Q3_K, TensorType::IQ4_NL, TensorType::IQ4_XS}) {
+    EXPECT_TRUE(can_dequantize(t));
+  }
+  for (TensorType t : {TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q6_K}) {
+    EXPECT_TRUE(can_quantize(t));
+  }
+  EXPECT_FALSE(can_quantize(TensorType::Q4_K));
+  EXPECT_FALSE(can_quantize(TensorType::IQ4_NL));
 }
 
 void put_f16(uint8_t* p, float f) {
@@ -372,6 +385,269 @@ TEST(Dequantize, Q4_1Q5_0Q5_1) {
   dequantize_row(TensorType::Q5_1, q51, 32, y.data());
   EXPECT_EQ(y[0], 0.5f * 19 + 3.0f);
   EXPECT_EQ(y[31], 0.5f * 23 + 3.0f);
+}
+
+TEST(Dequantize, Q2_KLayout) {
+  uint8_t blk[84];
+  for (int i = 0; i < 84; ++i) blk[i] = static_cast<uint8_t>(i * 29 + 7);
+  put_f16(blk + 80, 0.25f);
+  put_f16(blk + 82, 0.5f);
+  std::vector<float> y(256);
+  dequantize_row(TensorType::Q2_K, blk, 256, y.data());
+  // Element 200: h=1, j=2, l=8 → bits 4-5 of qs[32+8] (byte 16+40), sub-block 12.
+  auto value = [&](int qs_byte, int shift, int sub) {
+    const int q = (blk[16 + qs_byte] >> shift) & 3;
+    return 0.25f * static_cast<float>(blk[sub] & 15) * static_cast<float>(q) - 0.5f * static_cast<float>(blk[sub] >> 4);
+  };
+  EXPECT_EQ(y[0], value(0, 0, 0));
+  EXPECT_EQ(y[200], value(40, 4, 12));
+  EXPECT_EQ(y[127], value(31, 6, 7));
+  EXPECT_EQ(y[47], value(15, 2, 2));
+}
+
+TEST(Dequantize, Q3_KLayout) {
+  uint8_t blk[110];
+  for (int i = 0; i < 110; ++i) blk[i] = static_cast<uint8_t>(i * 41 + 3);
+  // Scales: S[k] = k − 16 for every k, packed by hand (low 4 bits then high 2 bits).
+  uint8_t* sc = blk + 96;
+  std::memset(sc, 0, 12);
+  for (int k = 0; k < 16; ++k) {
+    const int v = k - 16 + 32;
+    if (k < 8) sc[k] |= static_cast<uint8_t>(v & 15);
+    else sc[k - 8] |= static_cast<uint8_t>((v & 15) << 4);
+    sc[8 + k % 4] |= static_cast<uint8_t>((v >> 4) << (2 * (k / 4)));
+  }
+  put_f16(blk + 108, 0.5f);
+  std::vector<float> y(256);
+  dequantize_row(TensorType::Q3_K, blk, 256, y.data());
+  // Element e: h = e/128, j = (e%128)/32, l = e%32; low2 from qs[32h+l] bits 2j, hbit from
+  // hmask[l] bit 4h+j (clear: subtract 4).
+  for (int e : {0, 47, 127, 128, 200, 255}) {
+    const int h = e / 128, j = (e % 128) / 32, l = e % 32;
+    const int low2 = (blk[32 + 32 * h + l] >> (2 * j)) & 3;
+    const int hbit = (blk[l] >> (4 * h + j)) & 1;
+    const float want = 0.5f * static_cast<float>(e / 16 - 16) * static_cast<float>(low2 - (hbit ? 0 : 4));
+    EXPECT_EQ(y[e], want) << e;
+  }
+}
+
+TEST(Dequantize, IQ4_NLAndIQ4_XS) {
+  uint8_t nl[18];
+  put_f16(nl, 0.5f);
+  for (int i = 0; i < 16; ++i) nl[2 + i] = static_cast<uint8_t>(i | (15 - i) << 4);
+  std::vector<float> y(256);
+  dequantize_row(TensorType::IQ4_NL, nl, 32, y.data());
+  EXPECT_EQ(y[0], 0.5f * -127);
+  EXPECT_EQ(y[3], 0.5f * -65);
+  EXPECT_EQ(y[16], 0.5f * 113);
+  EXPECT_EQ(y[31], 0.5f * -127);
+
+  uint8_t xs[136];
+  put_f16(xs, 2.0f);
+  const uint16_t scales_h = 0xE4E4;  // high bits of ls per block ib: 0,1,2,3,0,1,2,3
+  std::memcpy(xs + 2, &scales_h, 2);
+  for (int i = 0; i < 4; ++i) xs[4 + i] = static_cast<uint8_t>((2 * i) | (2 * i + 1) << 4);  // low nibble ib
+  for (int i = 0; i < 128; ++i) xs[8 + i] = static_cast<uint8_t>(i % 16 | (i / 8 % 16) << 4);
+  dequantize_row(TensorType::IQ4_XS, xs, 256, y.data());
+  for (int e = 0; e < 256; ++e) {
+    const int ib = e / 32, r = e % 32;
+    const int ls = ib | ((ib % 4) << 4);
+    const uint8_t byte = xs[8 + 16 * ib + r % 16];
+    const int q = r < 16 ? byte & 15 : byte >> 4;
+    ASSERT_EQ(y[e], 2.0f * static_cast<float>(ls - 32) * static_cast<float>(kIQ4NLValues[q])) << e;
+  }
+}
+
+// The signed-extreme and min/max quantizers: known values, and every value within one step.
+TEST(Quantize, Q4_1Q5_0Q5_1KnownValues) {
+  std::vector<float> x(32);
+  for (int j = 0; j < 32; ++j) x[j] = static_cast<float>(j) * 0.5f - 1.0f;  // −1 … 14.5
+  const auto q41 = quantize(TensorType::Q4_1, x);
+  EXPECT_EQ(u16_at(q41, 0), fp32_to_fp16(15.5f / 15.0f));
+  EXPECT_EQ(u16_at(q41, 2), fp32_to_fp16(-1.0f));
+  EXPECT_EQ(q41[4] & 15, 0);
+  EXPECT_EQ(q41[4 + 15] >> 4, 15);
+  const auto q51 = quantize(TensorType::Q5_1, x);
+  EXPECT_EQ(u16_at(q51, 0), fp32_to_fp16(0.5f));
+  EXPECT_EQ(u16_at(q51, 2), fp32_to_fp16(-1.0f));
+  const auto back51 = dequantize(TensorType::Q5_1, q51, 32);
+  for (int j = 0; j < 32; ++j) EXPECT_EQ(back51[j], x[j]) << j;  // exactly on the 0.5 grid
+  // Q5_0: extreme 14.5 → d = −14.5/16; element 31 maps to level 0.
+  const auto q50 = quantize(TensorType::Q5_0, x);
+  EXPECT_EQ(u16_at(q50, 0), fp32_to_fp16(14.5f / -16.0f));
+  EXPECT_EQ(q50[6 + 15] >> 4, 0);
+  uint32_t qh;
+  std::memcpy(&qh, q50.data() + 2, 4);
+  EXPECT_EQ(qh >> 31, 0u);
+  EXPECT_EQ(qh & 1u, 1u);  // −1 → −1/−0.906 + 16.5 = 17.6 → 17: fifth bit set
+}
+
+TEST(Quantize, NewFormatsRoundTripWithinOneStep) {
+  std::mt19937 rng(4);
+  const auto x = test::random_floats(rng, 4096, -3.0f, 3.0f);
+  for (TensorType t : {TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1}) {
+    const auto back = dequantize(t, quantize(t, x), x.size());
+    for (size_t b = 0; b < x.size() / 32; ++b) {
+      float lo = x[32 * b], hi = x[32 * b];
+      for (int j = 0; j < 32; ++j) {
+        lo = std::min(lo, x[32 * b + j]);
+        hi = std::max(hi, x[32 * b + j]);
+      }
+      const float range = t == TensorType::Q5_0 ? 2 * std::max(hi, -lo) : hi - lo;
+      const float levels = t == TensorType::Q4_1 ? 15.0f : 31.0f;
+      for (int j = 0; j < 32; ++j) {
+        ASSERT_NEAR(back[32 * b + j], x[32 * b + j], range * (1.0f / levels + 2e-3f)) << type_name(static_cast<uint32_t>(t));
+      }
+    }
+  }
+  // Q6_K: within one step of its sub-block's scale, and zero blocks stay zero.
+  std::vector<float> z = x;
+  for (int j = 256; j < 512; ++j) z[j] = 0.0f;
+  const auto q6 = quantize(TensorType::Q6_K, z);
+  const auto back6 = dequantize(TensorType::Q6_K, q6, z.size());
+  for (int j = 256; j < 512; ++j) ASSERT_EQ(back6[j], 0.0f);
+  for (size_t i = 0; i < z.size(); ++i) {
+    const size_t sb = i / 256;
+    const float d = fp16_to_fp32(u16_at(q6, 210 * sb + 208)) *
+                    static_cast<float>(static_cast<int8_t>(q6[210 * sb + 192 + (i % 256) / 16]));
+    ASSERT_NEAR(back6[i], z[i], std::fabs(d) * 0.5f + 1e-3f) << i;
+  }
+}
+
+// --- Real files (../shared): llama.cpp wrote them, so they pin nibble's layouts and quantizers.
+
+const std::string kKjv = std::string(NIBBLE_SHARED_DIR) + "/models/kjv-llama/";
+
+// An independent decoder for the formats of the shared files, written from the layout text in
+// the order llama.cpp's loops walk a block (64- or 128-element groups), not element by element.
+std::vector<float> decode_independently(TensorType t, const uint8_t* p, size_t n) {
+  std::vector<float> y;
+  y.reserve(n);
+  auto f16 = [](const uint8_t* q) {
+    uint16_t h;
+    std::memcpy(&h, q, 2);
+    return fp16_to_fp32(h);
+  };
+  const TypeTraits* tr = type_traits(t);
+  for (size_t blk = 0; blk < n / tr->block_elems; ++blk, p += tr->block_bytes) {
+    if (t == TensorType::Q4_1 || t == TensorType::Q5_0 || t == TensorType::Q8_0) {
+      float v[32];
+      if (t == TensorType::Q8_0) {
+        for (int j = 0; j < 32; ++j) v[j] = f16(p) * static_cast<float>(static_cast<int8_t>(p[2 + j]));
+      } else if (t == TensorType::Q4_1) {
+        for (int j = 0; j < 16; ++j) {
+          v[j] = static_cast<float>(p[4 + j] & 15) * f16(p) + f16(p + 2);
+          v[j + 16] = static_cast<float>(p[4 + j] >> 4) * f16(p) + f16(p + 2);
+        }
+      } else {
+        uint32_t qh;
+        std::memcpy(&qh, p + 2, 4);
+        for (int j = 0; j < 16; ++j) {
+          v[j] = static_cast<float>(((p[6 + j] & 15) | ((qh >> j) << 4 & 16)) - 16) * f16(p);
+          v[j + 16] = static_cast<float>(((p[6 + j] >> 4) | ((qh >> (j + 12)) & 16)) - 16) * f16(p);
+        }
+      }
+      y.insert(y.end(), v, v + 32);
+    } else if (t == TensorType::Q4_K) {
+      const float d = f16(p), dmin = f16(p + 2);
+      const uint8_t* s = p + 4;
+      const uint8_t* q = p + 16;
+      for (int c = 0; c < 4; ++c) {
+        for (int half = 0; half < 2; ++half) {
+          const int sub = 2 * c + half;
+          const int sc = sub < 4 ? s[sub] & 63 : (s[sub + 4] & 15) | (s[sub - 4] >> 6) << 4;
+          const int mn = sub < 4 ? s[sub + 4] & 63 : (s[sub + 4] >> 4) | (s[sub] >> 6) << 4;
+          for (int l = 0; l < 32; ++l) {
+            const int v = half ? q[32 * c + l] >> 4 : q[32 * c + l] & 15;
+            y.push_back(d * static_cast<float>(sc) * static_cast<float>(v) - dmin * static_cast<float>(mn));
+          }
+        }
+      }
+    } else if (t == TensorType::Q6_K) {
+      const float d = f16(p + 208);
+      const int8_t* sc = reinterpret_cast<const int8_t*>(p + 192);
+      float v[256];
+      for (int h = 0; h < 2; ++h) {
+        const uint8_t* ql = p + 64 * h;
+        const uint8_t* qh = p + 128 + 32 * h;
+        for (int l = 0; l < 32; ++l) {
+          const int q1 = ((ql[l] & 15) | ((qh[l] >> 0) & 3) << 4) - 32;
+          const int q2 = ((ql[l + 32] & 15) | ((qh[l] >> 2) & 3) << 4) - 32;
+          const int q3 = ((ql[l] >> 4) | ((qh[l] >> 4) & 3) << 4) - 32;
+          const int q4 = ((ql[l + 32] >> 4) | ((qh[l] >> 6) & 3) << 4) - 32;
+          const int is = 8 * h + l / 16;
+          v[128 * h + l] = d * static_cast<float>(sc[is]) * static_cast<float>(q1);
+          v[128 * h + l + 32] = d * static_cast<float>(sc[is + 2]) * static_cast<float>(q2);
+          v[128 * h + l + 64] = d * static_cast<float>(sc[is + 4]) * static_cast<float>(q3);
+          v[128 * h + l + 96] = d * static_cast<float>(sc[is + 6]) * static_cast<float>(q4);
+        }
+      }
+      y.insert(y.end(), v, v + 256);
+    } else {
+      ADD_FAILURE() << "no independent decoder for " << tr->name;
+      return y;
+    }
+  }
+  return y;
+}
+
+void expect_dequantize_matches(const std::string& file, std::initializer_list<TensorType> types) {
+  if (!std::filesystem::exists(kKjv + file)) GTEST_SKIP() << "needs ../shared";
+  const ModelFile f = read_gguf(kKjv + file);
+  int checked = 0;
+  for (const TensorInfo& t : f.tensors) {
+    if (std::find(types.begin(), types.end(), t.type) == types.end()) continue;
+    // Every row of small tensors; 64 rows spread over the big ones (embeddings, output).
+    const uint64_t k = t.row_length(), rows = t.n_rows(), step = std::max<uint64_t>(1, rows / 64);
+    const uint64_t rb = row_bytes(static_cast<uint32_t>(t.type), k);
+    std::vector<float> ours(k);
+    for (uint64_t r = 0; r < rows; r += step) {
+      dequantize_row(t.type, t.data + r * rb, static_cast<int64_t>(k), ours.data());
+      const auto want = decode_independently(t.type, t.data + r * rb, k);
+      ASSERT_EQ(want.size(), k);
+      for (uint64_t i = 0; i < k; ++i) {
+        ASSERT_NEAR(ours[i], want[i], 1e-6f * std::fabs(want[i])) << t.name << " row " << r << " i " << i;
+      }
+    }
+    ++checked;
+  }
+  EXPECT_GT(checked, 0) << file;
+}
+
+TEST(SharedFiles, DequantizeQ4_K_M) {
+  expect_dequantize_matches("kjv-llama-Q4_K_M.gguf", {TensorType::Q4_K, TensorType::Q6_K, TensorType::Q5_0, TensorType::Q8_0});
+}
+TEST(SharedFiles, DequantizeQ4_1) { expect_dequantize_matches("kjv-llama-Q4_1.gguf", {TensorType::Q4_1}); }
+TEST(SharedFiles, DequantizeQ6_K) { expect_dequantize_matches("kjv-llama-Q6_K.gguf", {TensorType::Q6_K}); }
+
+// quantize_row against llama.cpp's output from the same F32 weights (kjv-llama.bin is the
+// checkpoint the shared GGUFs were quantized from; output.weight is tied there, so skipped).
+void expect_quantize_bit_exact(const std::string& file, TensorType type) {
+  if (!std::filesystem::exists(kKjv + file) || !std::filesystem::exists(kKjv + "kjv-llama.bin")) {
+    GTEST_SKIP() << "needs ../shared";
+  }
+  const ModelFile src = open_model_file(kKjv + "kjv-llama.bin");
+  const ModelFile theirs = read_gguf(kKjv + file);
+  int compared = 0;
+  for (const TensorInfo& t : theirs.tensors) {
+    if (t.type != type) continue;
+    const TensorInfo* s = src.find_tensor(t.name);
+    if (s == nullptr || s->type != TensorType::F32) continue;
+    const uint64_t k = t.row_length(), rb = row_bytes(static_cast<uint32_t>(type), k);
+    std::vector<uint8_t> ours(rb);
+    for (uint64_t r = 0; r < t.n_rows(); ++r) {
+      quantize_row(type, reinterpret_cast<const float*>(s->data) + r * k, static_cast<int64_t>(k), ours.data());
+      ASSERT_EQ(0, std::memcmp(ours.data(), t.data + r * rb, rb)) << file << ": " << t.name << " row " << r;
+    }
+    ++compared;
+  }
+  EXPECT_GT(compared, 0) << file;
+}
+
+TEST(SharedFiles, Q4_1QuantizerIsBitExact) { expect_quantize_bit_exact("kjv-llama-Q4_1.gguf", TensorType::Q4_1); }
+TEST(SharedFiles, Q6_KQuantizerIsBitExact) { expect_quantize_bit_exact("kjv-llama-Q6_K.gguf", TensorType::Q6_K); }
+TEST(SharedFiles, Q6_KQuantizerIsBitExactInQ4_K_M) {
+  expect_quantize_bit_exact("kjv-llama-Q4_K_M.gguf", TensorType::Q6_K);
 }
 
 }  // namespace
