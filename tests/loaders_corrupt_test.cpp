@@ -219,8 +219,8 @@ TEST_F(CorruptGguf, UnknownTensorType) {
   expect_error({"tensor 'blk.0.attn_q.weight'", "unknown tensor type id 99"});
   poke<uint32_t>(bytes_, at.type, 4);  // retired Q4_2
   expect_error({"tensor 'blk.0.attn_q.weight'", "unknown tensor type id 4"});
-  // A known type nibble cannot run is still loaded (models refuse it later): Q4_0 -> IQ4_NL has
-  // the same block size.
+  // Any known type loads, runnable or not (models decide what they can run): Q4_0 -> IQ4_NL
+  // has the same block size.
   poke<uint32_t>(bytes_, at.type, 20);
   write_bytes(path_, bytes_);
   const ModelFile m = open_model_file(path_);
