@@ -84,7 +84,8 @@ nibble_perplexity_result run(nibble_model* m, nibble_model* ref, const std::stri
 TEST(Perplexity, ModelAgainstItselfHasNoDivergence) {
   if (!std::filesystem::exists(kKjv)) GTEST_SKIP() << "needs ../shared";
   const std::string text = read_all(kValid).substr(0, 60000);
-  Loaded a(kKjv + "kjv-llama-Q8_0.gguf"), b(kKjv + "kjv-llama-Q8_0.gguf");
+  const std::string tok = std::string(NIBBLE_SHARED_DIR) + "/models/llama2-tokenizer.model";
+  Loaded a(kKjv + "kjv-llama.bin", tok.c_str()), b(kKjv + "kjv-llama.bin", tok.c_str());
   const auto r = run(a.m, b.m, text, 3);
   EXPECT_EQ(r.n_chunks, 3);
   EXPECT_EQ(r.n_scored, 3 * 127);
