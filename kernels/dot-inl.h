@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "kernels/fp16.h"
 #include "kernels/matmul_internal.h"
@@ -207,6 +208,7 @@ inline void unpack_q6_k(const uint8_t* row, int64_t b, UnpackedBlock& u) {
 
 #undef NIBBLE_X86_512
 #undef NIBBLE_X86_256
+#undef NIBBLE_NATIVE_PACKED
 #undef NIBBLE_INT_ATTR
 #if HWY_TARGET == HWY_AVX3_DL
 #define NIBBLE_X86_512 1
@@ -532,6 +534,88 @@ NIBBLE_INT_ATTR HWY_INLINE void TileQ8_0(const uint8_t* const* rows, const ActRo
         const __m512i av = Load32Zext(a[m].q + 32 * b);
         const __m512i dot = DotU8S8(abs_w, _mm512_mask_sub_epi8(av, negative, zero, av));
         acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_set1_ps(dw * a[m].d[b]), acc[m][r]);
+      }
+    }
+  }
+  StoreTile<MA>(acc, out);
+}
+
+// kLayoutPacked4 tiles (kernels/repack.h): the same arithmetic as TileQ4_0's four-block loop
+// and TileQ8_0's two-block loop — hence bit-identical results — but each row's 64 quant bytes
+// are one aligned load and the 4 rows' scales of a group one load + one conversion, instead of
+// four (two) unaligned pieces and a 2-byte load per scale. K/32 is a multiple of G here.
+#define NIBBLE_NATIVE_PACKED 1
+
+template <int MA>
+NIBBLE_INT_ATTR HWY_INLINE void PackedTileQ4_0(const uint8_t* tile, const ActRow* a, float* out) {
+  const int64_t nb = a[0].K / 32;
+  const uint8_t* scales = tile + nb * 64;  // after nb/4 groups × 4 rows × 64 quant bytes
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  const __m512i quad_index = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+  __m512 acc[MA][4];
+  for (int m = 0; m < MA; ++m) {
+    for (int r = 0; r < 4; ++r) acc[m][r] = _mm512_setzero_ps();
+  }
+  for (int64_t b = 0; b < nb; b += 4) {
+    __m512i a_lo[MA], a_hi[MA], corr[MA];
+    __m512 da[MA];
+    for (int m = 0; m < MA; ++m) {
+      const __m512i a01 = _mm512_loadu_si512(a[m].q + 32 * b);
+      const __m512i a23 = _mm512_loadu_si512(a[m].q + 32 * b + 64);
+      a_lo[m] = _mm512_shuffle_i64x2(a01, a23, _MM_SHUFFLE(2, 0, 2, 0));
+      a_hi[m] = _mm512_shuffle_i64x2(a01, a23, _MM_SHUFFLE(3, 1, 3, 1));
+      da[m] = QuadSpread(_mm_loadu_ps(a[m].d + b));
+      const __m128i sums = _mm_slli_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a[m].sum + b)), 3);
+      corr[m] = _mm512_maskz_expand_epi32(0x1111, _mm512_castsi128_si512(sums));
+    }
+    const uint8_t* group = tile + b * 64;  // (b/4)·4 rows·64 bytes
+    // Scales of rows 0..3 × blocks b..b+3 as 16 floats: row r's are lanes 4r..4r+3.
+    const __m512 d16 = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(scales + 8 * b)));
+    for (int r = 0; r < 4; ++r) {
+      const __m512i v = _mm512_load_si512(group + 64 * r);
+      const __m512i lo = _mm512_and_si512(v, low4);
+      const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+      const __m512 dw = _mm512_permutexvar_ps(_mm512_add_epi32(quad_index, _mm512_set1_epi32(4 * r)), d16);
+      for (int m = 0; m < MA; ++m) {
+        const __m512i dot = _mm512_sub_epi32(DotU8S8Acc(DotU8S8(lo, a_lo[m]), hi, a_hi[m]), corr[m]);
+        acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, da[m]), acc[m][r]);
+      }
+    }
+  }
+  StoreTile<MA>(acc, out);
+}
+
+template <int MA>
+NIBBLE_INT_ATTR HWY_INLINE void PackedTileQ8_0(const uint8_t* tile, const ActRow* a, float* out) {
+  const int64_t nb = a[0].K / 32;
+  const uint8_t* scales = tile + nb * 128;  // after nb/2 groups × 4 rows × 64 quant bytes
+  const __m512i zero = _mm512_setzero_si512();
+  const __m512i pair_index = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  __m512 acc[MA][4];
+  for (int m = 0; m < MA; ++m) {
+    for (int r = 0; r < 4; ++r) acc[m][r] = _mm512_setzero_ps();
+  }
+  for (int64_t b = 0; b < nb; b += 2) {
+    __m512i av[MA];
+    __m512 da[MA];
+    for (int m = 0; m < MA; ++m) {
+      av[m] = _mm512_loadu_si512(a[m].q + 32 * b);
+      da[m] = PairScale(a[m].d + b);
+    }
+    const uint8_t* group = tile + b * 128;  // (b/2)·4 rows·64 bytes
+    // Scales of rows 0..3 × blocks b, b+1 as 8 floats: row r's are lanes 2r, 2r+1.
+    const __m512 d8 = _mm512_castps256_ps512(
+        _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(scales + 8 * b))));
+    for (int r = 0; r < 4; ++r) {
+      const __m512i w = _mm512_load_si512(group + 64 * r);
+      // w·a = |w|·(a with w's sign): the unsigned operand must be non-negative.
+      const __mmask64 negative = _mm512_movepi8_mask(w);
+      const __m512i abs_w = _mm512_abs_epi8(w);
+      const __m512 dw = _mm512_permutexvar_ps(_mm512_add_epi32(pair_index, _mm512_set1_epi32(2 * r)), d8);
+      for (int m = 0; m < MA; ++m) {
+        const __m512i s = _mm512_mask_sub_epi8(av[m], negative, zero, av[m]);
+        const __m512i dot = DotU8S8(abs_w, s);
+        acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, da[m]), acc[m][r]);
       }
     }
   }
@@ -1141,6 +1225,69 @@ NIBBLE_INT_ATTR HWY_INLINE void RowRange(const MatmulArgs& args, int64_t n0, int
     }
   }
 }
+
+// kLayoutPacked4 row ranges (n0 a multiple of 4: the driver hands out whole tiles).
+#if defined(NIBBLE_NATIVE_PACKED)
+template <int MA, void (*Tile)(const uint8_t*, const ActRow*, float*)>
+struct PackedTileFn {
+  static NIBBLE_INT_ATTR HWY_INLINE void Run(const uint8_t* tile, const ActRow* a, float* out) { Tile(tile, a, out); }
+};
+
+template <template <int> class TileOf>
+NIBBLE_INT_ATTR HWY_INLINE void PackedRowRange(const MatmulArgs& args, TensorType, int64_t n0, int64_t n1) {
+  constexpr int MA = kActRows;
+  for (int64_t n = n0; n < n1; n += 4) {
+    const int64_t nr = std::min<int64_t>(4, n1 - n);
+    const uint8_t* tile = args.w + (n / 4) * args.w_tile_bytes;
+    float out[4 * MA];
+    ActRow a[MA];
+    int64_t m = 0;
+    for (; m + MA <= args.M; m += MA) {
+      for (int i = 0; i < MA; ++i) a[i] = MakeActRow<true>(args, m + i);
+      TileOf<MA>::Run(tile, a, out);
+      for (int i = 0; i < MA; ++i) {
+        for (int64_t r = 0; r < nr; ++r) args.y[(m + i) * args.ldy + n + r] = out[4 * i + r];
+      }
+    }
+    for (; m < args.M; ++m) {
+      a[0] = MakeActRow<true>(args, m);
+      TileOf<1>::Run(tile, a, out);
+      for (int64_t r = 0; r < nr; ++r) args.y[m * args.ldy + n + r] = out[r];
+    }
+  }
+}
+template <int MA>
+struct PackedQ4_0 : PackedTileFn<MA, PackedTileQ4_0<MA>> {};
+template <int MA>
+struct PackedQ8_0 : PackedTileFn<MA, PackedTileQ8_0<MA>> {};
+#define NIBBLE_PACKED_RANGE(NATIVE, KERNEL) PackedRowRange<NATIVE>
+#else
+// No native packed kernel on this target: unpack each tile's rows to GGUF blocks in per-thread
+// scratch and run the target's usual kernel on them (the same results as the plain layout).
+template <class Kernel>
+NIBBLE_INT_ATTR HWY_INLINE void UnpackingRowRange(const MatmulArgs& args, TensorType type, int64_t n0, int64_t n1) {
+  thread_local std::vector<uint8_t> scratch;
+  scratch.resize(4 * args.w_row_bytes);
+  for (int64_t n = n0; n < n1; n += 4) {
+    const int nr = static_cast<int>(std::min<int64_t>(4, n1 - n));
+    detail::unpack_packed_tile(type, args.w + (n / 4) * args.w_tile_bytes, args.K, 0, nr, scratch.data(),
+                               args.w_row_bytes);
+    MatmulArgs sub = args;
+    sub.w = scratch.data();
+    sub.y = args.y + n;
+    RowRange<Kernel, true>(sub, 0, nr);
+  }
+}
+#define NIBBLE_PACKED_RANGE(NATIVE, KERNEL) UnpackingRowRange<KERNEL>
+#endif
+
+NIBBLE_INT_ATTR void MatmulRowsQ4_0Packed(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_PACKED_RANGE(PackedQ4_0, KernelQ4_0)(a, TensorType::Q4_0, n0, n1);
+}
+NIBBLE_INT_ATTR void MatmulRowsQ8_0Packed(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_PACKED_RANGE(PackedQ8_0, KernelQ8_0)(a, TensorType::Q8_0, n0, n1);
+}
+#undef NIBBLE_PACKED_RANGE
 
 NIBBLE_INT_ATTR void MatmulRowsQ4_0(const MatmulArgs& a, int64_t n0, int64_t n1) {
   RowRange<KernelQ4_0, true>(a, n0, n1);

@@ -1,9 +1,11 @@
-// Matmul driver: validates, quantises X once, splits output rows between OpenMP threads and
+// Matmul driver: validates, quantises X once, hands chunks of output rows to OpenMP threads and
 // calls the per-type kernel of the dispatched Highway target (dot-inl.h).
 #include "kernels/matmul.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "kernels/matmul_internal.h"
 
@@ -22,6 +24,8 @@ HWY_EXPORT(MatmulRowsF16);
 HWY_EXPORT(MatmulRowsBF16);
 HWY_EXPORT(MatmulRowsQ8_0);
 HWY_EXPORT(MatmulRowsQ4_0);
+HWY_EXPORT(MatmulRowsQ4_0Packed);
+HWY_EXPORT(MatmulRowsQ8_0Packed);
 HWY_EXPORT(MatmulRowsQ6_K);
 HWY_EXPORT(MatmulRowsQ4_1);
 HWY_EXPORT(MatmulRowsQ5_0);
@@ -45,6 +49,8 @@ void rows_f16(const MatmulArgs& a, int64_t n0, int64_t n1) { HWY_DYNAMIC_DISPATC
 void rows_bf16(const MatmulArgs& a, int64_t n0, int64_t n1) { HWY_DYNAMIC_DISPATCH(MatmulRowsBF16)(a, n0, n1); }
 void rows_q8_0(const MatmulArgs& a, int64_t n0, int64_t n1) { HWY_DYNAMIC_DISPATCH(MatmulRowsQ8_0)(a, n0, n1); }
 void rows_q4_0(const MatmulArgs& a, int64_t n0, int64_t n1) { HWY_DYNAMIC_DISPATCH(MatmulRowsQ4_0)(a, n0, n1); }
+void rows_q4_0_packed(const MatmulArgs& a, int64_t n0, int64_t n1) { HWY_DYNAMIC_DISPATCH(MatmulRowsQ4_0Packed)(a, n0, n1); }
+void rows_q8_0_packed(const MatmulArgs& a, int64_t n0, int64_t n1) { HWY_DYNAMIC_DISPATCH(MatmulRowsQ8_0Packed)(a, n0, n1); }
 void rows_q6_k(const MatmulArgs& a, int64_t n0, int64_t n1) { HWY_DYNAMIC_DISPATCH(MatmulRowsQ6_K)(a, n0, n1); }
 void rows_q4_1(const MatmulArgs& a, int64_t n0, int64_t n1) { HWY_DYNAMIC_DISPATCH(MatmulRowsQ4_1)(a, n0, n1); }
 void rows_q5_0(const MatmulArgs& a, int64_t n0, int64_t n1) { HWY_DYNAMIC_DISPATCH(MatmulRowsQ5_0)(a, n0, n1); }
@@ -61,11 +67,12 @@ struct MatmulKernel {
   TensorType type;
   bool int8_input;  // activations quantised to QuantizedInput first
   RowsFn rows;
+  RowsFn packed_rows = nullptr;  // kLayoutPacked4 (kernels/repack.h), where the type has it
 };
 constexpr MatmulKernel kKernels[] = {
     {TensorType::F32, false, rows_f32},  {TensorType::F16, false, rows_f16},
-    {TensorType::BF16, false, rows_bf16}, {TensorType::Q8_0, true, rows_q8_0},
-    {TensorType::Q4_0, true, rows_q4_0},  {TensorType::Q6_K, true, rows_q6_k},
+    {TensorType::BF16, false, rows_bf16}, {TensorType::Q8_0, true, rows_q8_0, rows_q8_0_packed},
+    {TensorType::Q4_0, true, rows_q4_0, rows_q4_0_packed},  {TensorType::Q6_K, true, rows_q6_k},
     {TensorType::Q4_1, true, rows_q4_1},  {TensorType::Q5_0, true, rows_q5_0},
     {TensorType::Q5_1, true, rows_q5_1},  {TensorType::IQ4_NL, true, rows_iq4_nl},
     {TensorType::IQ4_XS, true, rows_iq4_xs}, {TensorType::Q2_K, true, rows_q2_k},
@@ -93,22 +100,53 @@ const MatmulKernel& checked_kernel(const WeightMatrix& W) {
   if (W.data == nullptr || W.rows < 0 || W.row_bytes < row_bytes(static_cast<uint32_t>(W.type), W.cols)) {
     throw std::invalid_argument("matmul: weight matrix has no data or rows shorter than K");
   }
+  if (W.layout != kLayoutGguf &&
+      (W.layout != kLayoutPacked4 || kernel->packed_rows == nullptr ||
+       W.cols % (32 * detail::packed_group_blocks(W.type)) != 0 ||
+       W.row_bytes != row_bytes(static_cast<uint32_t>(W.type), W.cols))) {
+    throw std::invalid_argument("matmul: unsupported weight layout " + std::to_string(W.layout) + " for " +
+                                traits->name);
+  }
   return *kernel;
 }
 
-// Output rows go to threads in 4-row tiles (the kernels' tile height), statically: every thread
-// streams a contiguous slice of W.
+// Output rows go to threads in chunks of whole 4-row tiles (the kernels' tile height; packed
+// weights are stored in such tiles), handed out dynamically: on a shared machine a thread that is
+// preempted mid-matmul would otherwise hold up the join with its whole static half. Chunks are
+// 16..64 rows, and at least ~8 per thread where N allows, so the tail imbalance is small while
+// each chunk still streams a few KB of contiguous weights.
 constexpr int64_t kTileRows = 4;
 
-void run_rows(const MatmulKernel& kernel, const MatmulArgs& args, int64_t N, int n_threads) {
-  const int64_t n_tiles = (N + kTileRows - 1) / kTileRows;
-  if (n_threads <= 1 || n_tiles < 2) {
-    kernel.rows(args, 0, N);
+int64_t chunk_rows(int64_t N, int n_threads) {
+  const int64_t c = std::clamp<int64_t>(N / (8 * static_cast<int64_t>(n_threads)), 16, 64);
+  return (c + kTileRows - 1) / kTileRows * kTileRows;
+}
+
+// One weight's share of a (possibly shared-input) matmul.
+struct RowJob {
+  RowsFn rows = nullptr;
+  MatmulArgs args;
+  int64_t N = 0;
+  int64_t chunk = kTileRows;
+  int64_t n_chunks = 0;
+};
+
+// Runs every job's row chunks in ONE parallel region (one fork/join per matmul_shared_input call,
+// not one per weight): chunk indices run through the jobs in order.
+void run_jobs(const RowJob* jobs, int n_jobs, int n_threads) {
+  int64_t total = 0;
+  for (int j = 0; j < n_jobs; ++j) total += jobs[j].n_chunks;
+  if (n_threads <= 1 || total < 2) {
+    for (int j = 0; j < n_jobs; ++j) jobs[j].rows(jobs[j].args, 0, jobs[j].N);
     return;
   }
-#pragma omp parallel for schedule(static) num_threads(n_threads)
-  for (int64_t t = 0; t < n_tiles; ++t) {
-    kernel.rows(args, t * kTileRows, std::min(N, (t + 1) * kTileRows));
+#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
+  for (int64_t c = 0; c < total; ++c) {
+    int j = 0;
+    int64_t local = c;
+    while (local >= jobs[j].n_chunks) local -= jobs[j++].n_chunks;
+    const RowJob& job = jobs[j];
+    job.rows(job.args, local * job.chunk, std::min(job.N, (local + 1) * job.chunk));
   }
 }
 
@@ -132,6 +170,7 @@ MatmulArgs make_args(const WeightMatrix& W, const float* X, int64_t M, float* Y,
   MatmulArgs a;
   a.w = W.data;
   a.w_row_bytes = W.row_bytes;
+  a.w_tile_bytes = W.layout == kLayoutPacked4 ? detail::packed_tile_bytes(W.row_bytes) : 0;
   a.K = W.cols;
   a.M = M;
   a.x = X;
@@ -139,6 +178,17 @@ MatmulArgs make_args(const WeightMatrix& W, const float* X, int64_t M, float* Y,
   a.y = Y;
   a.ldy = ldy;
   return a;
+}
+
+RowJob make_job(const MatmulKernel& kernel, const WeightMatrix& W, const float* X, int64_t M, float* Y,
+                int64_t ldy, const QuantizedInput* qx, int n_threads) {
+  RowJob job;
+  job.rows = W.layout == kLayoutPacked4 ? kernel.packed_rows : kernel.rows;
+  job.args = make_args(W, X, M, Y, ldy, qx);
+  job.N = W.rows;
+  job.chunk = chunk_rows(W.rows, n_threads);
+  job.n_chunks = (W.rows + job.chunk - 1) / job.chunk;
+  return job;
 }
 
 }  // namespace
@@ -154,7 +204,8 @@ void matmul(const WeightMatrix& W, const float* X, int64_t M, float* Y, int64_t 
   if (M <= 0 || W.rows == 0) return;
   if (ldy < W.rows) throw std::invalid_argument("matmul: ldy smaller than N");
   if (kernel.int8_input) quantize_blocks_parallel(X, M, W.cols, ws.qx, ws.n_threads);
-  run_rows(kernel, make_args(W, X, M, Y, ldy, &ws.qx), W.rows, ws.n_threads);
+  const RowJob job = make_job(kernel, W, X, M, Y, ldy, &ws.qx, ws.n_threads);
+  run_jobs(&job, 1, ws.n_threads);
 }
 
 void matmul_shared_input(const WeightMatrix* const* Ws, float* const* Ys, const int64_t* ldys, int n_weights,
@@ -167,10 +218,20 @@ void matmul_shared_input(const WeightMatrix* const* Ws, float* const* Ys, const 
     if (ldys[i] < Ws[i]->rows) throw std::invalid_argument("matmul_shared_input: ldy smaller than N");
   }
   if (any_int8) quantize_blocks_parallel(X, M, Ws[0]->cols, ws.qx, ws.n_threads);
-  for (int i = 0; i < n_weights; ++i) {
-    const MatmulKernel& kernel = *find_kernel(Ws[i]->type);
-    run_rows(kernel, make_args(*Ws[i], X, M, Ys[i], ldys[i], &ws.qx), Ws[i]->rows, ws.n_threads);
+  // Stack storage for the usual 2–3 weights: per-token calls stay allocation-free.
+  RowJob stack_jobs[8];
+  std::vector<RowJob> heap_jobs;
+  RowJob* jobs = stack_jobs;
+  if (n_weights > 8) {
+    heap_jobs.resize(static_cast<size_t>(n_weights));
+    jobs = heap_jobs.data();
   }
+  int n_jobs = 0;
+  for (int i = 0; i < n_weights; ++i) {
+    if (Ws[i]->rows == 0) continue;
+    jobs[n_jobs++] = make_job(*find_kernel(Ws[i]->type), *Ws[i], X, M, Ys[i], ldys[i], &ws.qx, ws.n_threads);
+  }
+  run_jobs(jobs, n_jobs, ws.n_threads);
 }
 
 }  // namespace nibble

@@ -14,12 +14,22 @@
 
 namespace nibble {
 
+// How a WeightMatrix's bytes are arranged.
+//   kLayoutGguf    the file's own blocks, row after row (row_bytes apart).
+//   kLayoutPacked4 Q4_0 / Q8_0 only, built by repack_for_matmul (kernels/repack.h): rows in
+//                  tiles of 4, each tile 64-byte aligned and holding the 4 rows' quant bytes
+//                  interleaved in 64-byte runs followed by their fp16 scales. row_bytes stays
+//                  the GGUF row size; the layout is documented in kernels/repack.h.
+constexpr uint32_t kLayoutGguf = 0;
+constexpr uint32_t kLayoutPacked4 = 1;
+
 struct WeightMatrix {
   TensorType type = TensorType::F32;
   const uint8_t* data = nullptr;
   int64_t rows = 0;        // N, output features
   int64_t cols = 0;        // K, input features
-  uint64_t row_bytes = 0;  // bytes between consecutive rows
+  uint64_t row_bytes = 0;  // bytes between consecutive rows (kLayoutGguf); GGUF row size otherwise
+  uint32_t layout = kLayoutGguf;
 };
 
 // X quantised to int8 blocks of 32 along K (Q8_0-style, float scale), with each block's integer
@@ -44,17 +54,18 @@ struct MatmulWorkspace {
 bool matmul_supports(TensorType type);
 
 // Y[m*ldy + n] = Σ_k X[m*K + k] · W[n, k] for m < M, n < N. Threads: ws.n_threads (OpenMP),
-// output rows split statically between them. Throws std::invalid_argument on an unsupported type
+// output rows handed out in chunks dynamically (a thread that was preempted does less). Throws std::invalid_argument on an unsupported type
 // or K not a multiple of the type's block.
 void matmul(const WeightMatrix& W, const float* X, int64_t M, float* Y, int64_t ldy,
             MatmulWorkspace& ws);
 
-// Several weights that read the same X (q/k/v, gate/up): X is quantised once.
+// Several weights that read the same X (q/k/v, gate/up): X is quantised once and all weights'
+// row chunks share one parallel region (one fork/join instead of one per weight).
 void matmul_shared_input(const WeightMatrix* const* Ws, float* const* Ys, const int64_t* ldys,
                          int n_weights, const float* X, int64_t M, MatmulWorkspace& ws);
 
 // Reference path (scalar, double accumulation of the same integer block products): what the
-// tests hold every target against.
+// tests hold every target against. Accepts any layout (packed weights are unpacked first).
 void matmul_reference(const WeightMatrix& W, const float* X, int64_t M, float* Y, int64_t ldy);
 
 // Quantise M rows of X into q (scalar reference rounding: half away from zero). Dispatched to

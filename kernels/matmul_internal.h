@@ -11,8 +11,9 @@ namespace nibble::detail {
 // One matmul call as the per-target kernels see it: they compute output rows [n0, n1) for all
 // M activation rows.
 struct MatmulArgs {
-  const uint8_t* w = nullptr;       // weight row 0
+  const uint8_t* w = nullptr;       // weight row 0 (kLayoutPacked4: tile 0)
   uint64_t w_row_bytes = 0;
+  uint64_t w_tile_bytes = 0;        // kLayoutPacked4: bytes between 4-row tiles
   int64_t K = 0;
   int64_t M = 0;
   const float* x = nullptr;         // float activations (F32/F16/BF16 weights)
@@ -20,6 +21,18 @@ struct MatmulArgs {
   float* y = nullptr;
   int64_t ldy = 0;
 };
+
+// kLayoutPacked4 geometry (see kernels/repack.h): blocks per 64-byte quant run (Q4_0: 4 blocks
+// of 16 nibble bytes, Q8_0: 2 blocks of 32 bytes), 0 for types without a packed layout.
+inline int packed_group_blocks(TensorType t) {
+  return t == TensorType::Q4_0 ? 4 : t == TensorType::Q8_0 ? 2 : 0;
+}
+// Bytes of one 4-row tile: the 4 GGUF rows' bytes rounded up to keep every tile 64-byte aligned.
+inline uint64_t packed_tile_bytes(uint64_t gguf_row_bytes) { return (4 * gguf_row_bytes + 63) / 64 * 64; }
+
+// Writes rows [r0, r0+nr) of a kLayoutPacked4 tile back as GGUF blocks (row i at out + i·row_bytes).
+void unpack_packed_tile(TensorType t, const uint8_t* tile, int64_t K, int r0, int nr, uint8_t* out,
+                        uint64_t row_bytes);
 
 // Sizes the QuantizedInput for M×K (K a multiple of 32); allocation only when it grows.
 void resize_quantized_input(int64_t M, int64_t K, QuantizedInput& q);

@@ -2,10 +2,12 @@
 // kernel is tested against. Integer block products are formed exactly as the fast paths form
 // them (int8 activations, signed weight integers, per-block and per-sub-block scales) and only
 // the final accumulation differs (double here, float there).
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "kernels/fp16.h"
 #include "kernels/matmul.h"
@@ -294,6 +296,24 @@ float float_weight(TensorType type, const uint8_t* row, int64_t k) {
 }  // namespace
 
 void matmul_reference(const WeightMatrix& W, const float* X, int64_t M, float* Y, int64_t ldy) {
+  if (W.layout == kLayoutPacked4) {  // back to GGUF rows, so the reference never reads packing
+    if (detail::packed_group_blocks(W.type) == 0 || W.cols % 32 != 0) {
+      throw std::invalid_argument("matmul_reference: bad packed weight");
+    }
+    const uint64_t rb = row_bytes(static_cast<uint32_t>(W.type), static_cast<uint64_t>(W.cols));
+    std::vector<uint8_t> plain(rb * static_cast<uint64_t>(W.rows));
+    for (int64_t n = 0; n < W.rows; n += 4) {
+      const int nr = static_cast<int>(std::min<int64_t>(4, W.rows - n));
+      detail::unpack_packed_tile(W.type, W.data + (n / 4) * detail::packed_tile_bytes(rb), W.cols, 0, nr,
+                                 plain.data() + n * rb, rb);
+    }
+    WeightMatrix P = W;
+    P.data = plain.data();
+    P.row_bytes = rb;
+    P.layout = kLayoutGguf;
+    matmul_reference(P, X, M, Y, ldy);
+    return;
+  }
   const RefKernel* kernel = nullptr;
   for (const RefKernel& k : kRefKernels) {
     if (k.type == W.type) kernel = &k;

@@ -151,6 +151,194 @@ void AttentionHead(const float* q, const float* k, const float* v, int64_t n_kv,
   }
 }
 
+// ---- attention_batch: flash-attention style tiles --------------------------------------------
+// A block of query rows (token-major: row r = token i·group + head g) meets the keys/values one
+// tile of kAttnKvTile positions at a time. Scores are kept transposed, Sᵀ[t][r], so the running
+// max/sum softmax works a vector of rows at a time, and both products are register-blocked outer
+// products whose broadcast operand comes straight from memory:
+//   Sᵀ[t][r] = Σ_e K[t][e] · Qᵀ[e][r]     (broadcast K, vectors over rows of Qᵀ)
+//   acc[r][:] = c[r]·acc[r][:] + Σ_t Pᵀ[t][r] · V[t][:]   (broadcast P, vectors over V rows)
+// Capped at 16 lanes so kAttnRowAlign and kAttnKvTile are multiples of the vector on every target.
+using DA = hn::CappedTag<float, 16>;
+
+// Finite stand-in for −∞ on masked scores: hn::Exp is only specified on finite inputs, and
+// −∞ − (−∞) would be NaN for a row that has seen no visible key yet.
+constexpr float kAttnMasked = -1e30f;
+
+// Vectors per register block: AVX-512 has 32 registers (4×4 accumulators + operands fit), the
+// narrower targets 16.
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+constexpr int kAttnVecs = 4;
+#else
+constexpr int kAttnVecs = 2;
+#endif
+
+// st[t·rows + j] = scale · Σ_e k[t·kv_stride + e] · qt[e·rows + j], t < kT, j < kV·N.
+template <int kT, int kV>
+HWY_INLINE void AttnScores(const float* HWY_RESTRICT qt, int64_t rows, const float* k, int64_t kv_stride,
+                           int64_t head_dim, float scale, float* HWY_RESTRICT st) {
+  const DA d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  hn::Vec<DA> acc[kT][kV];
+  for (int t = 0; t < kT; ++t)
+    for (int j = 0; j < kV; ++j) acc[t][j] = hn::Zero(d);
+  for (int64_t e = 0; e < head_dim; ++e) {
+    hn::Vec<DA> qv[kV];
+    for (int j = 0; j < kV; ++j) qv[j] = hn::LoadU(d, qt + e * rows + j * N);
+    for (int t = 0; t < kT; ++t) {
+      const auto kb = hn::Set(d, k[t * kv_stride + e]);
+      for (int j = 0; j < kV; ++j) acc[t][j] = hn::MulAdd(kb, qv[j], acc[t][j]);
+    }
+  }
+  const auto vs = hn::Set(d, scale);
+  for (int t = 0; t < kT; ++t)
+    for (int j = 0; j < kV; ++j) hn::StoreU(hn::Mul(acc[t][j], vs), d, st + t * rows + j * N);
+}
+
+template <int kV>
+HWY_INLINE void AttnScoresRows(const float* qt, int64_t rows, const float* k, int64_t kv_stride, int64_t tn,
+                               int64_t head_dim, float scale, float* st) {
+  int64_t t = 0;
+  for (; t + 4 <= tn; t += 4) AttnScores<4, kV>(qt, rows, k + t * kv_stride, kv_stride, head_dim, scale, st + t * rows);
+  for (; t < tn; ++t) AttnScores<1, kV>(qt, rows, k + t * kv_stride, kv_stride, head_dim, scale, st + t * rows);
+}
+
+// Four rows r of acc (head_dim apart), columns [0, kV·N): acc = c[r]·acc + Σ_t pt[t·rows + r]·v[t].
+template <int kV>
+HWY_INLINE void AttnPv(const float* HWY_RESTRICT pt, int64_t rows, const float* v, int64_t kv_stride, int64_t tn,
+                       const float* HWY_RESTRICT c, float* HWY_RESTRICT acc, int64_t head_dim) {
+  constexpr int kR = 4;
+  const DA d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  hn::Vec<DA> a[kR][kV];
+  for (int r = 0; r < kR; ++r) {
+    const auto cr = hn::Set(d, c[r]);
+    for (int j = 0; j < kV; ++j) a[r][j] = hn::Mul(hn::LoadU(d, acc + r * head_dim + j * N), cr);
+  }
+  for (int64_t t = 0; t < tn; ++t) {
+    hn::Vec<DA> vv[kV];
+    for (int j = 0; j < kV; ++j) vv[j] = hn::LoadU(d, v + t * kv_stride + j * N);
+    for (int r = 0; r < kR; ++r) {
+      const auto p = hn::Set(d, pt[t * rows + r]);
+      for (int j = 0; j < kV; ++j) a[r][j] = hn::MulAdd(p, vv[j], a[r][j]);
+    }
+  }
+  for (int r = 0; r < kR; ++r)
+    for (int j = 0; j < kV; ++j) hn::StoreU(a[r][j], d, acc + r * head_dim + j * N);
+}
+
+void AttentionBatch(const float* q, int64_t q_stride, int64_t n_tokens, int64_t pos0, int64_t group,
+                    const float* k, const float* v, int64_t kv_stride, int64_t head_dim, float scale, int64_t window,
+                    float* out, int64_t out_stride, float* scratch) {
+  const DA d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  constexpr int64_t KT = detail::kAttnKvTile;
+  const int64_t block_tokens = detail::attn_block_tokens(group);
+  const int64_t max_rows = detail::attn_padded_rows(group);
+  float* qt = scratch;                         // [head_dim][rows]
+  float* st = qt + head_dim * max_rows;        // [KT][rows]: scores, then probabilities
+  float* acc = st + KT * max_rows;             // [rows][head_dim]
+  float* m = acc + max_rows * head_dim;        // running max per row
+  float* l = m + max_rows;                     // running sum per row
+  float* c = l + max_rows;                     // this tile's rescale of acc, per row
+  float* rowpos = c + max_rows;                // query position per row (float: compared with keys)
+  // Rows padded to whole vectors (and to the 4-row PV block); pad rows repeat the last token's
+  // position with a zero query and are never written out.
+  const int64_t align = std::max<int64_t>(N, 4);
+  const int64_t full_d = head_dim / (kAttnVecs * N) * (kAttnVecs * N);
+  const int64_t vec_d = head_dim / N * N;
+
+  for (int64_t i0 = 0; i0 < n_tokens; i0 += block_tokens) {
+    const int64_t nt = std::min(block_tokens, n_tokens - i0);
+    const int64_t real_rows = nt * group;
+    const int64_t rows = (real_rows + align - 1) / align * align;
+    const int64_t pos_first = pos0 + i0, pos_last = pos0 + i0 + nt - 1;
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* qr = r < real_rows ? q + (i0 + r / group) * q_stride + (r % group) * head_dim : nullptr;
+      for (int64_t e = 0; e < head_dim; ++e) qt[e * rows + r] = qr ? qr[e] : 0.0f;
+      rowpos[r] = static_cast<float>(std::min(pos_first + r / group, pos_last));
+      m[r] = kAttnMasked;
+      l[r] = 0.0f;
+    }
+    std::fill(acc, acc + rows * head_dim, 0.0f);
+
+    const int64_t key_first = window > 0 ? std::max<int64_t>(0, pos_first - window + 1) : 0;
+    for (int64_t t0 = key_first; t0 <= pos_last; t0 += KT) {
+      const int64_t tn = std::min(KT, pos_last + 1 - t0);
+      const float* kt = k + t0 * kv_stride;
+      const float* vt = v + t0 * kv_stride;
+      // 1. Scores Sᵀ = scale · K·Qᵀ. Rows outer so a Qᵀ slice stays in L1 while the tile streams.
+      int64_t r0 = 0;
+      for (; r0 + kAttnVecs * N <= rows; r0 += kAttnVecs * N) {
+        AttnScoresRows<kAttnVecs>(qt + r0, rows, kt, kv_stride, tn, head_dim, scale, st + r0);
+      }
+      for (; r0 < rows; r0 += N) AttnScoresRows<1>(qt + r0, rows, kt, kv_stride, tn, head_dim, scale, st + r0);
+
+      // 2. Online softmax, a vector of rows at a time. Masking is needed only where the tile
+      // reaches past the block's first query (causal diagonal) or behind the last one's window.
+      const bool need_mask = t0 + tn - 1 > pos_first || (window > 0 && pos_last - t0 >= window);
+      const auto masked = hn::Set(d, kAttnMasked);
+      const auto half_masked = hn::Set(d, 0.5f * kAttnMasked);
+      const auto win = hn::Set(d, static_cast<float>(window));
+      for (int64_t j = 0; j < rows; j += N) {
+        auto tmax = masked;
+        if (need_mask) {
+          const auto pos = hn::LoadU(d, rowpos + j);
+          for (int64_t t = 0; t < tn; ++t) {
+            const auto key = hn::Set(d, static_cast<float>(t0 + t));
+            auto vis = hn::Le(key, pos);
+            if (window > 0) vis = hn::And(vis, hn::Lt(hn::Sub(pos, key), win));
+            const auto sv = hn::IfThenElse(vis, hn::LoadU(d, st + t * rows + j), masked);
+            hn::StoreU(sv, d, st + t * rows + j);
+            tmax = hn::Max(tmax, sv);
+          }
+        } else {
+          for (int64_t t = 0; t < tn; ++t) tmax = hn::Max(tmax, hn::LoadU(d, st + t * rows + j));
+        }
+        const auto m_old = hn::LoadU(d, m + j);
+        const auto m_new = hn::Max(m_old, tmax);
+        const auto cv = hn::Exp(d, hn::Sub(m_old, m_new));
+        auto sum = hn::Zero(d);
+        for (int64_t t = 0; t < tn; ++t) {
+          const auto sv = hn::LoadU(d, st + t * rows + j);
+          // A row with no visible key yet has m_new = kAttnMasked, so exp(s − m_new) = 1 on its
+          // masked scores: the compare zeroes them.
+          const auto p = hn::IfThenElseZero(hn::Gt(sv, half_masked), hn::Exp(d, hn::Sub(sv, m_new)));
+          hn::StoreU(p, d, st + t * rows + j);
+          sum = hn::Add(sum, p);
+        }
+        hn::StoreU(cv, d, c + j);
+        hn::StoreU(m_new, d, m + j);
+        hn::StoreU(hn::MulAdd(hn::LoadU(d, l + j), cv, sum), d, l + j);
+      }
+
+      // 3. acc = diag(c)·acc + P·V, four rows × kAttnVecs vectors of head_dim per register block.
+      for (int64_t r = 0; r < rows; r += 4) {
+        float* ar = acc + r * head_dim;
+        int64_t e = 0;
+        for (; e < full_d; e += kAttnVecs * N) AttnPv<kAttnVecs>(st + r, rows, vt + e, kv_stride, tn, c + r, ar + e, head_dim);
+        for (; e < vec_d; e += N) AttnPv<1>(st + r, rows, vt + e, kv_stride, tn, c + r, ar + e, head_dim);
+        for (; e < head_dim; ++e) {  // scalar tail of an odd head_dim
+          for (int64_t rr = 0; rr < 4; ++rr) {
+            float a = ar[rr * head_dim + e] * c[r + rr];
+            for (int64_t t = 0; t < tn; ++t) a += st[t * rows + r + rr] * vt[t * kv_stride + e];
+            ar[rr * head_dim + e] = a;
+          }
+        }
+      }
+    }
+
+    for (int64_t r = 0; r < real_rows; ++r) {
+      const auto inv = hn::Set(d, 1.0f / l[r]);
+      const float* ar = acc + r * head_dim;
+      float* o = out + (i0 + r / group) * out_stride + (r % group) * head_dim;
+      int64_t e = 0;
+      for (; e < vec_d; e += N) hn::StoreU(hn::Mul(hn::LoadU(d, ar + e), inv), d, o + e);
+      for (; e < head_dim; ++e) o[e] = ar[e] / l[r];
+    }
+  }
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace nibble
 HWY_AFTER_NAMESPACE();

@@ -17,6 +17,7 @@ HWY_EXPORT(Rope);
 HWY_EXPORT(Softmax);
 HWY_EXPORT(SiluMul);
 HWY_EXPORT(AttentionHead);
+HWY_EXPORT(AttentionBatch);
 
 void rms_norm(const float* x, const float* w, int64_t n, float eps, float* out) {
   HWY_DYNAMIC_DISPATCH(RmsNorm)(x, w, n, eps, out);
@@ -37,6 +38,25 @@ void silu_mul(const float* gate, const float* up, int64_t n, float* out) {
 void attention_head(const float* q, const float* k, const float* v, int64_t n_kv, int64_t head_dim,
                     int64_t kv_stride, float scale, float* scores, float* out) {
   HWY_DYNAMIC_DISPATCH(AttentionHead)(q, k, v, n_kv, head_dim, kv_stride, scale, scores, out);
+}
+
+void attention_batch(const float* q, int64_t q_stride, int64_t n_tokens, int64_t pos0, int64_t n_heads_in_group,
+                     const float* k, const float* v, int64_t kv_stride, int64_t head_dim, float scale,
+                     int64_t window, float* out, int64_t out_stride, float* scratch) {
+  if (n_heads_in_group < 1 || head_dim < 1 || pos0 < 0 || window < 0) {
+    throw std::invalid_argument("attention_batch: bad shape");
+  }
+  if (n_tokens <= 0) return;
+  HWY_DYNAMIC_DISPATCH(AttentionBatch)(q, q_stride, n_tokens, pos0, n_heads_in_group, k, v, kv_stride, head_dim,
+                                       scale, window, out, out_stride, scratch);
+}
+
+int64_t attention_batch_block_tokens(int64_t n_heads_in_group) {
+  return detail::attn_block_tokens(n_heads_in_group);
+}
+
+int64_t attention_batch_scratch_floats(int64_t n_heads_in_group, int64_t head_dim) {
+  return detail::attn_scratch_floats(n_heads_in_group, head_dim);
 }
 
 }  // namespace nibble

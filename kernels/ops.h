@@ -31,6 +31,26 @@ void silu_mul(const float* gate, const float* up, int64_t n, float* out);
 void attention_head(const float* q, const float* k, const float* v, int64_t n_kv,
                     int64_t head_dim, int64_t kv_stride, float scale, float* scores, float* out);
 
+// Causal attention of a block of consecutive query tokens against one KV head, for all
+// n_heads_in_group query heads that share it (GQA). Query token i (0 ≤ i < n_tokens) sits at
+// position pos0 + i; head g of token i is at q + i·q_stride + g·head_dim and its result goes to
+// out + i·out_stride + g·head_dim. k and v point at position 0 of this KV head; position t is at
+// k + t·kv_stride and must exist for t < pos0 + n_tokens. Key t is visible to the query at
+// position p iff t ≤ p and, when window > 0, p − t < window.
+// Unlike attention_head this reads each key/value once per block of queries (a flash-attention
+// style running max/sum softmax), which is what makes prefill cheap: K/V of a KV head are shared
+// by every token of the prompt and every query head of its group.
+// scratch needs attention_batch_scratch_floats(n_heads_in_group, head_dim) floats.
+void attention_batch(const float* q, int64_t q_stride, int64_t n_tokens, int64_t pos0, int64_t n_heads_in_group,
+                     const float* k, const float* v, int64_t kv_stride, int64_t head_dim, float scale,
+                     int64_t window, float* out, int64_t out_stride, float* scratch);
+
+// Query tokens attention_batch processes together (it splits larger n_tokens into blocks of this
+// many): about 64 (token, head) rows, so a block's working set stays in L1/L2. Callers that
+// parallelise over query blocks should cut at multiples of it.
+int64_t attention_batch_block_tokens(int64_t n_heads_in_group);
+int64_t attention_batch_scratch_floats(int64_t n_heads_in_group, int64_t head_dim);
+
 namespace ref {
 void rms_norm(const float* x, const float* w, int64_t n, float eps, float* out);
 void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t rot_dim, int64_t pos, float base,
@@ -39,6 +59,10 @@ void softmax(float* x, int64_t n);
 void silu_mul(const float* gate, const float* up, int64_t n, float* out);
 void attention_head(const float* q, const float* k, const float* v, int64_t n_kv,
                     int64_t head_dim, int64_t kv_stride, float scale, float* scores, float* out);
+// Same contract as nibble::attention_batch; scratch is ignored (it may be null).
+void attention_batch(const float* q, int64_t q_stride, int64_t n_tokens, int64_t pos0, int64_t n_heads_in_group,
+                     const float* k, const float* v, int64_t kv_stride, int64_t head_dim, float scale,
+                     int64_t window, float* out, int64_t out_stride, float* scratch);
 }  // namespace ref
 
 }  // namespace nibble

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <vector>
 
 #include "kernels/ops.h"
 #include "kernels/ops_internal.h"
@@ -64,6 +65,22 @@ void attention_head(const float* q, const float* k, const float* v, int64_t n_kv
     double acc = 0.0;
     for (int64_t t = 0; t < n_kv; ++t) acc += static_cast<double>(scores[t]) * v[t * kv_stride + i];
     out[i] = static_cast<float>(acc);
+  }
+}
+
+void attention_batch(const float* q, int64_t q_stride, int64_t n_tokens, int64_t pos0, int64_t n_heads_in_group,
+                     const float* k, const float* v, int64_t kv_stride, int64_t head_dim, float scale,
+                     int64_t window, float* out, int64_t out_stride, float* /*scratch*/) {
+  // Plain two-pass softmax per (token, head) over exactly the visible keys.
+  std::vector<float> scores;
+  for (int64_t i = 0; i < n_tokens; ++i) {
+    const int64_t pos = pos0 + i;
+    const int64_t first = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
+    scores.resize(static_cast<size_t>(pos - first + 1));
+    for (int64_t g = 0; g < n_heads_in_group; ++g) {
+      attention_head(q + i * q_stride + g * head_dim, k + first * kv_stride, v + first * kv_stride, pos - first + 1,
+                     head_dim, kv_stride, scale, scores.data(), out + i * out_stride + g * head_dim);
+    }
   }
 }
 

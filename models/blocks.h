@@ -4,8 +4,10 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "kernels/matmul.h"
+#include "kernels/repack.h"
 #include "models/model.h"
 
 namespace nibble {
@@ -13,7 +15,16 @@ namespace nibble {
 // A linear layer's weight y = W x with x of length `in` and y of length `out` (GGUF dims
 // [in, out]). Throws FileError naming the file and tensor on a missing tensor, a wrong shape,
 // or a type without a matmul kernel.
-WeightMatrix bind_matrix(const ModelFile& file, const std::string& name, int64_t in, int64_t out);
+//
+// With a `store`, weights that have a kernel-native layout (Q4_0, Q8_0: kernels/repack.h) are
+// repacked into it — the returned view points into the store, which must outlive it — and the
+// file pages they came from are given back to the kernel. Without one (e.g. the embedding
+// table, which embed_tokens reads row by row in GGUF layout) the view points into the file.
+struct WeightStore {
+  std::vector<PackedWeight> packed;
+};
+WeightMatrix bind_matrix(const ModelFile& file, const std::string& name, int64_t in, int64_t out,
+                         WeightStore* store = nullptr);
 // A vector of n F32 values (norm weights).
 const float* bind_vector(const ModelFile& file, const std::string& name, int64_t n);
 

@@ -25,6 +25,7 @@ class LlamaModel final : public Model {
                float* logits, bool all_logits) const override;
 
  private:
+  WeightStore store_;  // owns the repacked (kernel-layout) weights the views below point into
   WeightMatrix token_embd_, output_;
   const float* output_norm_;
   std::vector<LlamaLayer> layers_;
@@ -82,21 +83,21 @@ LlamaModel::LlamaModel(const ModelFile& f) {
   }
   token_embd_ = bind_matrix(f, "token_embd.weight", c.n_embd, c.n_vocab);
   // Tied embeddings: without output.weight the head reuses the embedding table.
-  output_ = f.find_tensor("output.weight") ? bind_matrix(f, "output.weight", c.n_embd, c.n_vocab)
+  output_ = f.find_tensor("output.weight") ? bind_matrix(f, "output.weight", c.n_embd, c.n_vocab, &store_)
                                            : token_embd_;
   output_norm_ = bind_vector(f, "output_norm.weight", c.n_embd);
   for (int64_t l = 0; l < c.n_layer; ++l) {
     const std::string b = "blk." + std::to_string(l) + ".";
     LlamaLayer L;
     L.attn_norm = bind_vector(f, b + "attn_norm.weight", c.n_embd);
-    L.wq = bind_matrix(f, b + "attn_q.weight", c.n_embd, c.q_dim());
-    L.wk = bind_matrix(f, b + "attn_k.weight", c.n_embd, c.kv_dim());
-    L.wv = bind_matrix(f, b + "attn_v.weight", c.n_embd, c.kv_dim());
-    L.wo = bind_matrix(f, b + "attn_output.weight", c.q_dim(), c.n_embd);
+    L.wq = bind_matrix(f, b + "attn_q.weight", c.n_embd, c.q_dim(), &store_);
+    L.wk = bind_matrix(f, b + "attn_k.weight", c.n_embd, c.kv_dim(), &store_);
+    L.wv = bind_matrix(f, b + "attn_v.weight", c.n_embd, c.kv_dim(), &store_);
+    L.wo = bind_matrix(f, b + "attn_output.weight", c.q_dim(), c.n_embd, &store_);
     L.ffn_norm = bind_vector(f, b + "ffn_norm.weight", c.n_embd);
-    L.w_gate = bind_matrix(f, b + "ffn_gate.weight", c.n_embd, c.n_ff);
-    L.w_up = bind_matrix(f, b + "ffn_up.weight", c.n_embd, c.n_ff);
-    L.w_down = bind_matrix(f, b + "ffn_down.weight", c.n_ff, c.n_embd);
+    L.w_gate = bind_matrix(f, b + "ffn_gate.weight", c.n_embd, c.n_ff, &store_);
+    L.w_up = bind_matrix(f, b + "ffn_up.weight", c.n_embd, c.n_ff, &store_);
+    L.w_down = bind_matrix(f, b + "ffn_down.weight", c.n_ff, c.n_embd, &store_);
     layers_.push_back(L);
   }
 }

@@ -39,7 +39,10 @@ ForwardScratch::ForwardScratch(const ModelConfig& c, int64_t max_tokens_, int n_
       att(max_tokens_ * c.q_dim()),
       hb(max_tokens_ * c.n_ff),
       hb2(max_tokens_ * c.n_ff),
-      scores(static_cast<size_t>(n_threads) * n_ctx) {
+      scores(static_cast<size_t>(n_threads) * n_ctx),
+      attn(max_tokens_ > 1 && c.n_head_kv > 0
+               ? static_cast<size_t>(n_threads) * attention_batch_scratch_floats(c.n_head / c.n_head_kv, c.head_dim)
+               : 0) {
   ws.n_threads = n_threads;
 }
 

@@ -57,6 +57,7 @@ struct ForwardScratch {
   int64_t max_tokens;
   std::vector<float> x, xb, xb2, q, k, v, att, hb, hb2;
   std::vector<float> scores;  // n_threads × n_ctx attention scores
+  std::vector<float> attn;    // n_threads × attention_batch_scratch_floats (prefill attention)
   MatmulWorkspace ws;
 };
 

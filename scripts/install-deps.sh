@@ -3,7 +3,10 @@
 set -euo pipefail
 pkgs=(cmake ninja-build g++ pkg-config
       libhwy-dev libdnnl-dev libsentencepiece-dev libpcre2-dev
-      libgtest-dev libgmock-dev libbenchmark-dev)
+      libgtest-dev libgmock-dev libbenchmark-dev
+      # sanitizer and fuzz builds (.ci/run, CMakePresets.json): clang with libFuzzer and the
+      # sanitizer runtimes, LLVM's OpenMP (libomp + libarcher) for ThreadSanitizer
+      clang libclang-rt-14-dev libomp-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

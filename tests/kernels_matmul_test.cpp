@@ -12,6 +12,7 @@
 #include "kernels/fp16.h"
 #include "kernels/matmul.h"
 #include "kernels/quantize.h"
+#include "kernels/repack.h"
 #include "kernels/tensor_type.h"
 #include "tests/kernels_test_util.h"
 
@@ -220,6 +221,80 @@ TEST(Matmul, SharedInputEqualsSeparateCalls) {
   EXPECT_EQ(ya, sa);
   EXPECT_EQ(yb, sb);
   EXPECT_EQ(yc, sc);
+}
+
+// kLayoutPacked4 (Q4_0, Q8_0 repacked at load) on every target: bit-identical to the plain GGUF
+// layout on the same target (random scales), exactly the reference with unit scales, for N tails
+// that leave the last 4-row tile partly padded, 1 and 2 threads. K whose block count is not a
+// multiple of the packing group is left unpacked.
+TEST(Matmul, PackedLayoutMatchesPlainOnEveryTarget) {
+  std::mt19937 rng(15);
+  std::uniform_int_distribution<int> small(-20, 20), pos(0, 31);
+  for (TensorType t : {TensorType::Q4_0, TensorType::Q8_0}) {
+    SCOPED_TRACE(type_name(static_cast<uint32_t>(t)));
+    const int64_t group_elems = t == TensorType::Q4_0 ? 128 : 64;
+    for (bool unit : {false, true}) {
+      for (const Shape& s : shapes_for(t)) {
+        SCOPED_TRACE("M=" + std::to_string(s.M) + " N=" + std::to_string(s.N) + " K=" + std::to_string(s.K) +
+                     " unit=" + std::to_string(unit));
+        const auto w = random_weights(t, s.N, s.K, rng, unit);
+        const WeightMatrix W = matrix(t, w, s.N, s.K);
+        const PackedWeight P = repack_for_matmul(W);
+        if (s.K % group_elems != 0) {
+          EXPECT_EQ(P.view.layout, kLayoutGguf);
+          EXPECT_EQ(P.view.data, W.data);
+          continue;
+        }
+        ASSERT_EQ(P.view.layout, kLayoutPacked4);
+        ASSERT_EQ(reinterpret_cast<uintptr_t>(P.view.data) % 64, 0u);
+        std::vector<float> x(static_cast<size_t>(s.M * s.K));
+        if (unit) {
+          for (float& v : x) v = static_cast<float>(small(rng));
+          for (size_t b = 0; b < x.size() / 32; ++b) x[32 * b + pos(rng)] = (b % 2) ? 127.0f : -127.0f;
+        } else {
+          x = test::random_floats(rng, x.size(), -2.0f, 2.0f);
+        }
+        std::vector<float> ref(static_cast<size_t>(s.M * s.N)), ref_packed(ref.size());
+        matmul_reference(W, x.data(), s.M, ref.data(), s.N);
+        matmul_reference(P.view, x.data(), s.M, ref_packed.data(), s.N);
+        ASSERT_EQ(ref_packed, ref);
+        test::for_each_target([&](const std::string&) {
+          for (int threads : {1, 2}) {
+            MatmulWorkspace ws;
+            ws.n_threads = threads;
+            std::vector<float> plain(ref.size()), packed(ref.size());
+            matmul(W, x.data(), s.M, plain.data(), s.N, ws);
+            matmul(P.view, x.data(), s.M, packed.data(), s.N, ws);
+            ASSERT_EQ(packed, plain) << "threads=" << threads;
+            if (unit) {
+              ASSERT_EQ(packed, ref) << "threads=" << threads;
+            }
+          }
+        });
+      }
+    }
+  }
+}
+
+TEST(Matmul, SharedInputWithPackedWeights) {
+  std::mt19937 rng(16);
+  const int64_t M = 2, K = 512;
+  const auto w4 = random_weights(TensorType::Q4_0, 70, K, rng);
+  const auto w8 = random_weights(TensorType::Q8_0, 9, K, rng);
+  const WeightMatrix A = matrix(TensorType::Q4_0, w4, 70, K), B = matrix(TensorType::Q8_0, w8, 9, K);
+  const PackedWeight PA = repack_for_matmul(A), PB = repack_for_matmul(B);
+  const auto x = test::random_floats(rng, M * K, -1.0f, 1.0f);
+  MatmulWorkspace ws;
+  ws.n_threads = 2;
+  std::vector<float> ya(M * 70), yb(M * 9), sa(M * 70), sb(M * 9);
+  const WeightMatrix* list[] = {&PA.view, &PB.view};
+  float* ys[] = {ya.data(), yb.data()};
+  const int64_t ldys[] = {70, 9};
+  matmul_shared_input(list, ys, ldys, 2, x.data(), M, ws);
+  matmul(A, x.data(), M, sa.data(), 70, ws);
+  matmul(B, x.data(), M, sb.data(), 9, ws);
+  EXPECT_EQ(ya, sa);
+  EXPECT_EQ(yb, sb);
 }
 
 TEST(Matmul, RejectsBadShapesAndTypes) {

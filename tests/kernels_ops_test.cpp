@@ -1,6 +1,7 @@
 // Every op on every Highway target against its scalar reference.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <string>
@@ -130,6 +131,57 @@ TEST(Ops, AttentionHead) {
       attention_head(q.data(), k.data(), v.data(), c.n_kv, c.head_dim, c.kv_stride, scale, s.data(), got.data());
       expect_close(got, want, 1e-5f, 1e-6f, "n_kv=" + std::to_string(c.n_kv));
     });
+  }
+}
+
+// The tiled prefill kernel against the scalar reference (which is attention_head per visible
+// range) on every target, and against the dispatched attention_head it replaces in prefill.
+TEST(Ops, AttentionBatch) {
+  std::mt19937 rng(26);
+  constexpr float kSentinel = 12345.0f;
+  for (int64_t head_dim : {32, 64, 256}) {
+    for (int64_t group : {1, 8}) {
+      for (int64_t window : {0, 50}) {
+        for (int64_t pos0 : {0, 100}) {
+          for (int64_t n_tokens : {1, 5, 37, 130}) {
+            const std::string what = "head_dim=" + std::to_string(head_dim) + " group=" + std::to_string(group) +
+                                     " window=" + std::to_string(window) + " pos0=" + std::to_string(pos0) +
+                                     " n=" + std::to_string(n_tokens);
+            // Strides wider than the data so that reading or writing past a head shows up.
+            const int64_t q_stride = (group + 1) * head_dim + 3, out_stride = group * head_dim + 5;
+            const int64_t kv_stride = 2 * head_dim + 8, n_kv = pos0 + n_tokens;
+            const auto q = test::random_floats(rng, n_tokens * q_stride, -1.0f, 1.0f);
+            const auto k = test::random_floats(rng, n_kv * kv_stride, -1.0f, 1.0f);
+            const auto v = test::random_floats(rng, n_kv * kv_stride, -1.0f, 1.0f);
+            // Larger than 1/√d so the softmax is peaked and the running max actually moves.
+            const float scale = 4.0f / std::sqrt(static_cast<float>(head_dim));
+            const float* kh = k.data() + head_dim;  // second head of the cache row
+            const float* vh = v.data() + head_dim;
+            std::vector<float> want(n_tokens * out_stride, kSentinel);
+            ref::attention_batch(q.data(), q_stride, n_tokens, pos0, group, kh, vh, kv_stride, head_dim, scale,
+                                 window, want.data(), out_stride, nullptr);
+            std::vector<float> scratch(attention_batch_scratch_floats(group, head_dim));
+            test::for_each_target([&](const std::string&) {
+              std::vector<float> got(n_tokens * out_stride, kSentinel);
+              attention_batch(q.data(), q_stride, n_tokens, pos0, group, kh, vh, kv_stride, head_dim, scale, window,
+                              got.data(), out_stride, scratch.data());
+              expect_close(got, want, 1e-5f, 2e-6f, what);  // the gaps must still hold the sentinel
+              // The per-(token, head) kernel that decode and the old prefill path use.
+              std::vector<float> head(n_tokens * out_stride, kSentinel), scores(n_kv);
+              for (int64_t i = 0; i < n_tokens; ++i) {
+                const int64_t pos = pos0 + i, first = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
+                for (int64_t g = 0; g < group; ++g) {
+                  attention_head(q.data() + i * q_stride + g * head_dim, kh + first * kv_stride,
+                                 vh + first * kv_stride, pos - first + 1, head_dim, kv_stride, scale, scores.data(),
+                                 head.data() + i * out_stride + g * head_dim);
+                }
+              }
+              expect_close(got, head, 1e-5f, 2e-6f, what + " vs attention_head");
+            });
+          }
+        }
+      }
+    }
   }
 }
 

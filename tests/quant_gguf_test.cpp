@@ -1,5 +1,6 @@
 // nibble's quantizers against files llama.cpp's own quantizer wrote from the same weights.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
@@ -42,7 +43,7 @@ TEST(Quantizers, F16IsBitExactWithLlamaCpp) { expect_bit_exact("kjv-llama-F16.gg
 
 TEST(Quantizers, QuantizeModelWritesARunnableGguf) {
   if (!std::filesystem::exists(kKjv)) GTEST_SKIP() << "needs ../shared";
-  const std::string out = (std::filesystem::temp_directory_path() / "nibble-q8-test.gguf").string();
+  const std::string out = (std::filesystem::temp_directory_path() / ("nibble-q8-" + std::to_string(::getpid()) + ".gguf")).string();
   const auto rep = quantize_to_gguf(kKjv + "kjv-llama-F16.gguf", out, "Q8_0", "");
   const ModelFile f = open_model_file(out);
   EXPECT_EQ(f.tensor("blk.3.ffn_down.weight").type, TensorType::Q8_0);

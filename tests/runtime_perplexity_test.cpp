@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -130,7 +131,7 @@ TEST(Perplexity, SavedReferenceLogitsGiveTheSameComparison) {
   if (!std::filesystem::exists(kKjv)) GTEST_SKIP() << "needs ../shared";
   const std::string text = read_all(kValid).substr(0, 60000);
   const std::string saved =
-      (std::filesystem::temp_directory_path() / "nibble-test-ref.logits").string();
+      (std::filesystem::temp_directory_path() / ("nibble-ref-" + std::to_string(::getpid()) + ".logits")).string();
   Loaded ref(kKjv + "kjv-llama-F16.gguf"), q4(kKjv + "kjv-llama-Q4_0.gguf");
   nibble_perplexity_params pp = nibble_perplexity_default_params();
   pp.n_ctx = 256;

@@ -1,0 +1,52 @@
+// Weight repacking at load time into the kernels' own layout (kLayoutPacked4).
+//
+// GGUF Q4_0 blocks are 18 bytes (fp16 scale + 16 nibble bytes), Q8_0 blocks 34 (fp16 + 32).
+// Neither size is a multiple of 16, so the AVX-512 kernels used to assemble each 64-byte operand
+// from four unaligned 16-byte pieces (Q4_0) or two 32-byte ones (Q8_0) and gather every fp16
+// scale with a separate 2-byte load; those instructions, not the dot products, dominated decode.
+// kLayoutPacked4 stores exactly the same bits rearranged so that a kernel reads one aligned
+// 64-byte vector per row per group of blocks and one vector of scales per 4 rows:
+//
+//   rows are grouped in tiles of 4 (the kernels' tile height; the last tile repeats the last row
+//   when N is not a multiple of 4); tile t starts at data + t·packed_tile_bytes, 64-byte aligned.
+//   G = 4 blocks (Q4_0) or 2 blocks (Q8_0), so G blocks' quant bytes are exactly 64 bytes.
+//   Inside a tile, with nb = K/32 blocks per row (a multiple of G):
+//     quants  at (g·4 + r)·64           : quant bytes of blocks gG … gG+G−1 of row r, in order
+//     scales  at nb·4·(64/G) + (g·4 + r)·2G : the G fp16 scales of the same blocks
+//   for group g < nb/G and row r < 4. One group's scales for all 4 rows are contiguous (4G fp16:
+//   32 bytes for Q4_0, 16 for Q8_0) and load as one vector.
+//
+// The mapping is lossless (same nibbles / int8s, same fp16 scales), and the AVX-512 kernels do
+// the same arithmetic in the same order as on GGUF blocks, so results are bit-identical to the
+// plain layout. Targets without a native packed kernel (AVX2, portable) unpack one tile to GGUF
+// blocks in scratch and run their usual kernel, which is also bit-identical.
+#pragma once
+
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+
+#include "kernels/matmul.h"
+
+namespace nibble {
+
+struct AlignedFree {
+  void operator()(uint8_t* p) const { std::free(p); }
+};
+
+// A repacked weight: `view` points into `storage` (or at the input's bytes when the type has no
+// packed layout, in which case storage is empty and view == input).
+struct PackedWeight {
+  WeightMatrix view;
+  std::unique_ptr<uint8_t, AlignedFree> storage;
+  uint64_t storage_bytes = 0;
+};
+
+// True when repack_for_matmul would pack W (Q4_0 with K/32 a multiple of 4, Q8_0 with K/32 even,
+// layout kLayoutGguf).
+bool has_packed_layout(const WeightMatrix& W);
+
+// Packs W into kLayoutPacked4, or returns it unchanged (no storage) when it has no packed layout.
+PackedWeight repack_for_matmul(const WeightMatrix& W);
+
+}  // namespace nibble
