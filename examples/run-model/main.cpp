@@ -278,6 +278,7 @@ int run_generate(const Options& o, nibble_model* model, double load_ms) {
   const nibble_status s =
       nibble_generate(ctx, o.prompt.c_str(), o.n_predict, &o.sampler, on_piece, nullptr, &st);
   std::printf("\n");
+  std::fflush(stdout);  // the text ends before the statistics on stderr begin
   if (s != NIBBLE_OK) {
     const std::string msg = nibble_context_last_error(ctx);
     nibble_context_free(ctx);
