@@ -9,24 +9,10 @@ if(NOT CMAKE_SCRIPT_MODE_FILE)
   return()
 endif()
 
-function(run expect_rc)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out
-                  ERROR_VARIABLE err TIMEOUT 120)
-  set(OUT "${out}" PARENT_SCOPE)
-  set(ERR "${err}" PARENT_SCOPE)
-  if(expect_rc STREQUAL "0" AND NOT rc EQUAL 0)
-    message(FATAL_ERROR "${ARGN}: exit ${rc}\n${out}\n${err}")
-  elseif(NOT expect_rc STREQUAL "0" AND rc EQUAL 0)
-    message(FATAL_ERROR "${ARGN}: expected failure, got exit 0\n${out}")
-  endif()
-endfunction()
-
-function(expect_in text what)
-  string(FIND "${text}" "${what}" pos)
-  if(pos EQUAL -1)
-    message(FATAL_ERROR "expected '${what}' in:\n${text}")
-  endif()
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/cli_test_util.cmake)
+macro(run expect_rc)
+  run_cmd(${expect_rc} ${ARGN})
+endmacro()
 
 file(MAKE_DIRECTORY ${WORK_DIR})
 # A tiny custom shape: the tools' whole path in well under a second per file.

@@ -4,23 +4,11 @@
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR})
 
+include(${CMAKE_CURRENT_LIST_DIR}/cli_test_util.cmake)
 # run(EXPECT_RC args...): EXPECT_RC is 0 or 1, exactly.
-function(run expect_rc)
-  execute_process(COMMAND ${RUN_MODEL} ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out
-                  ERROR_VARIABLE err TIMEOUT 300)
-  set(OUT "${out}" PARENT_SCOPE)
-  set(ERR "${err}" PARENT_SCOPE)
-  if(NOT rc STREQUAL "${expect_rc}")
-    message(FATAL_ERROR "run-model ${ARGN}: expected exit ${expect_rc}, got '${rc}'\n${out}\n${err}")
-  endif()
-endfunction()
-
-function(expect_in text what)
-  string(FIND "${text}" "${what}" pos)
-  if(pos EQUAL -1)
-    message(FATAL_ERROR "expected '${what}' in:\n${text}")
-  endif()
-endfunction()
+macro(run expect_rc)
+  run_cmd(${expect_rc} ${RUN_MODEL} ${ARGN})
+endmacro()
 
 set(GEN -m ${MODEL} -t 1 --temp 0)
 

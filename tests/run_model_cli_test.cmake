@@ -1,22 +1,8 @@
 # run-model as a user meets it: help, bad input, and a greedy completion with speeds.
-function(run expect_rc)
-  execute_process(COMMAND ${RUN_MODEL} ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out
-                  ERROR_VARIABLE err TIMEOUT 120)
-  set(OUT "${out}" PARENT_SCOPE)
-  set(ERR "${err}" PARENT_SCOPE)
-  if(expect_rc STREQUAL "0" AND NOT rc EQUAL 0)
-    message(FATAL_ERROR "run-model ${ARGN}: exit ${rc}\n${err}")
-  elseif(NOT expect_rc STREQUAL "0" AND rc EQUAL 0)
-    message(FATAL_ERROR "run-model ${ARGN}: expected failure, got exit 0\n${out}")
-  endif()
-endfunction()
-
-function(expect_in text what)
-  string(FIND "${text}" "${what}" pos)
-  if(pos EQUAL -1)
-    message(FATAL_ERROR "expected '${what}' in:\n${text}")
-  endif()
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/cli_test_util.cmake)
+macro(run expect_rc)
+  run_cmd(${expect_rc} ${RUN_MODEL} ${ARGN})
+endmacro()
 
 run(0 --help)
 expect_in("${OUT}" "--repeat-penalty")
