@@ -29,6 +29,7 @@
 #include "../examples/run-model/cli_args.h"
 #include "kernels/quantize.h"
 #include "kernels/tensor_type.h"
+#include "loaders/gguf_writer.h"
 #include "loaders/model_file.h"
 #include "tokenizer/vocabulary.h"
 
@@ -40,7 +41,6 @@ using nibble::MetaValue;
 using nibble::Metadata;
 using nibble::TensorType;
 
-constexpr uint64_t kAlignment = 32;  // GGUF's default; llama.cpp writes no general.alignment
 constexpr float kWeightStd = 0.02f;
 
 struct Shape {
@@ -93,68 +93,6 @@ void normal_row(uint64_t seed, float std, float* row, int64_t n) {
   }
 }
 
-// ---- GGUF serialization of the metadata kinds this tool writes (write_gguf's rules: v3,
-// general.architecture first, then map order).
-
-class Bytes {
- public:
-  void raw(const void* p, size_t n) {
-    const auto* b = static_cast<const uint8_t*>(p);
-    buf.insert(buf.end(), b, b + n);
-  }
-  template <typename T>
-  void put(T v) {
-    raw(&v, sizeof(T));
-  }
-  void str(const std::string& s) {
-    put<uint64_t>(s.size());
-    raw(s.data(), s.size());
-  }
-  std::vector<uint8_t> buf;
-};
-
-void put_value(Bytes& o, const std::string& key, const MetaValue& v) {
-  o.put<uint32_t>(static_cast<uint32_t>(v.type));
-  switch (v.type) {
-    case MetaType::String:
-      o.str(v.s);
-      return;
-    case MetaType::U32:
-      o.put<uint32_t>(static_cast<uint32_t>(v.u));
-      return;
-    case MetaType::I32:
-      o.put<int32_t>(static_cast<int32_t>(v.i));
-      return;
-    case MetaType::F32:
-      o.put<float>(static_cast<float>(v.f));
-      return;
-    case MetaType::Bool:
-      o.put<uint8_t>(v.u != 0 ? 1 : 0);
-      return;
-    case MetaType::Array:
-      o.put<uint32_t>(static_cast<uint32_t>(v.elem_type));
-      if (v.elem_type == MetaType::String) {
-        o.put<uint64_t>(v.strs.size());
-        for (const std::string& s : v.strs) o.str(s);
-        return;
-      }
-      if (v.elem_type == MetaType::F32) {
-        o.put<uint64_t>(v.nums.size());
-        for (double d : v.nums) o.put<float>(static_cast<float>(d));
-        return;
-      }
-      if (v.elem_type == MetaType::I32) {
-        o.put<uint64_t>(v.ints.size());
-        for (int64_t i : v.ints) o.put<int32_t>(static_cast<int32_t>(i));
-        return;
-      }
-      break;
-    default:
-      break;
-  }
-  throw FileError("metadata key '" + key + "': value kind not supported by random-model");
-}
-
 // One tensor to write: its shape and type, and how to make row r of it as floats.
 struct TensorPlan {
   std::string name;
@@ -168,61 +106,20 @@ struct TensorPlan {
   }
 };
 
-uint64_t align_up(uint64_t x) { return (x + kAlignment - 1) / kAlignment * kAlignment; }
-
-struct FileCloser {
-  void operator()(std::FILE* f) const { std::fclose(f); }
-};
-
 // Writes the file under a temporary name and renames it when complete, so an interrupted run
-// never leaves something that looks like a (corrupt) model under the requested name.
+// never leaves something that looks like a (corrupt) model under the requested name. Rows are
+// made and quantized a chunk at a time: only one chunk of a tensor is ever in memory.
 void write_model(const std::string& path, const Metadata& meta,
                  const std::vector<TensorPlan>& tensors, uint64_t seed) {
-  Bytes head;
-  head.raw("GGUF", 4);
-  head.put<uint32_t>(3);
-  head.put<uint64_t>(tensors.size());
-  head.put<uint64_t>(meta.entries().size());
-  if (const MetaValue* arch = meta.find("general.architecture")) {
-    head.str("general.architecture");
-    put_value(head, "general.architecture", *arch);
-  }
-  for (const auto& [key, value] : meta.entries()) {
-    if (key == "general.architecture") continue;
-    head.str(key);
-    put_value(head, key, value);
-  }
-  uint64_t offset = 0;
-  for (const TensorPlan& t : tensors) {
-    head.str(t.name);
-    head.put<uint32_t>(static_cast<uint32_t>(t.dims.size()));
-    for (uint64_t d : t.dims) head.put<uint64_t>(d);
-    head.put<uint32_t>(static_cast<uint32_t>(t.type));
-    head.put<uint64_t>(offset);
-    offset += align_up(t.nbytes());
-  }
-  head.buf.resize(align_up(head.buf.size()), 0);
-
+  std::vector<nibble::GgufTensorDesc> descs;
+  for (const TensorPlan& t : tensors) descs.push_back({t.name, t.type, t.dims});
   const std::string tmp = path + ".partial";
-  std::unique_ptr<std::FILE, FileCloser> f(std::fopen(tmp.c_str(), "wb"));
-  if (!f) throw FileError(tmp + ": cannot create: " + std::strerror(errno));
-  auto write = [&](const void* p, size_t n) {
-    if (n != 0 && std::fwrite(p, 1, n, f.get()) != n) {
-      const std::string err = std::strerror(errno);
-      f.reset();
-      std::remove(tmp.c_str());
-      throw FileError(tmp + ": write failed: " + err);
-    }
-  };
-  write(head.buf.data(), head.buf.size());
-
   std::vector<uint8_t> chunk;
-  for (size_t ti = 0; ti < tensors.size(); ++ti) {
+  nibble::write_gguf_streamed(tmp, meta, descs, [&](size_t ti, const nibble::GgufDataSink& sink) {
     const TensorPlan& t = tensors[ti];
     const auto K = static_cast<int64_t>(t.dims[0]);
-    const int64_t rows = static_cast<int64_t>(t.nbytes() / nibble::row_bytes(
-                                                               static_cast<uint32_t>(t.type), K));
     const uint64_t rb = nibble::row_bytes(static_cast<uint32_t>(t.type), K);
+    const auto rows = static_cast<int64_t>(t.nbytes() / rb);
     // Chunks of about 4M elements keep memory flat while giving each thread plenty of rows.
     const int64_t rows_per_chunk = std::max<int64_t>(1, (int64_t{4} << 20) / K);
     for (int64_t r0 = 0; r0 < rows; r0 += rows_per_chunk) {
@@ -242,30 +139,12 @@ void write_model(const std::string& path, const Metadata& meta,
           nibble::quantize_row(t.type, row.data(), K, chunk.data() + size_t(r) * rb);
         }
       }
-      write(chunk.data(), chunk.size());
+      sink(chunk.data(), chunk.size());
     }
-    static const uint8_t zeros[kAlignment] = {};
-    write(zeros, align_up(t.nbytes()) - t.nbytes());
-  }
-  if (std::fflush(f.get()) != 0 || std::fclose(f.release()) != 0) {
-    std::remove(tmp.c_str());
-    throw FileError(tmp + ": write failed: " + std::strerror(errno));
-  }
+  });
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     std::remove(tmp.c_str());
     throw FileError(path + ": cannot rename from " + tmp + ": " + std::strerror(errno));
-  }
-
-  // The layout above duplicates write_gguf's; reading the result back with nibble's strict
-  // reader catches any drift between the two.
-  const nibble::ModelFile mf = nibble::open_model_file(path);
-  if (mf.tensors.size() != tensors.size()) throw FileError(path + ": tensor count mismatch");
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    const nibble::TensorInfo& got = mf.tensors[i];
-    if (got.name != tensors[i].name || got.type != tensors[i].type ||
-        got.dims != tensors[i].dims || got.nbytes != tensors[i].nbytes()) {
-      throw FileError(path + ": tensor '" + tensors[i].name + "' reads back differently");
-    }
   }
 }
 

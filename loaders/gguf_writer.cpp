@@ -172,8 +172,8 @@ struct FileCloser {
 
 }  // namespace
 
-void write_gguf(const std::string& path, const Metadata& meta,
-                const std::vector<GgufTensorToWrite>& tensors) {
+void write_gguf_streamed(const std::string& path, const Metadata& meta,
+                         const std::vector<GgufTensorDesc>& tensors, const GgufDataWriter& data) {
   uint64_t alignment = kDefaultAlignment;
   if (meta.has("general.alignment")) {
     const std::optional<uint64_t> a = meta.get_uint("general.alignment");
@@ -184,11 +184,11 @@ void write_gguf(const std::string& path, const Metadata& meta,
     alignment = *a;
   }
 
-  // Validate tensors and compute their offsets before writing anything.
-  std::vector<uint64_t> offsets;
+  // Validate tensors and compute their sizes and offsets before writing anything.
+  std::vector<uint64_t> offsets, sizes;
   std::set<std::string> names;
   uint64_t data_size = 0;
-  for (const GgufTensorToWrite& t : tensors) {
+  for (const GgufTensorDesc& t : tensors) {
     const std::string where = path + ": tensor '" + t.name + "': ";
     if (!names.insert(t.name).second) throw FileError(where + "duplicate name");
     if (t.dims.empty() || t.dims.size() > 4) throw FileError(where + "needs 1 to 4 dims");
@@ -204,11 +204,11 @@ void write_gguf(const std::string& path, const Metadata& meta,
                       " is not a whole number of " + tr->name + " blocks");
     }
     uint64_t nbytes = 0;
-    if (!checked_mul(n / tr->block_elems, tr->block_bytes, &nbytes) || nbytes != t.data.size()) {
-      throw FileError(where + "has " + std::to_string(t.data.size()) + " bytes of data, its " +
-                      tr->name + " shape needs " + std::to_string(nbytes));
+    if (!checked_mul(n / tr->block_elems, tr->block_bytes, &nbytes)) {
+      throw FileError(where + "data size overflows");
     }
     offsets.push_back(data_size);
+    sizes.push_back(nbytes);
     uint64_t padded = 0;
     if (!checked_align_up(nbytes, alignment, &padded) ||
         !checked_add(data_size, padded, &data_size)) {
@@ -232,7 +232,7 @@ void write_gguf(const std::string& path, const Metadata& meta,
     put_value(o, path, key, value);
   }
   for (size_t k = 0; k < tensors.size(); ++k) {
-    const GgufTensorToWrite& t = tensors[k];
+    const GgufTensorDesc& t = tensors[k];
     o.str(t.name);
     o.put<uint32_t>(static_cast<uint32_t>(t.dims.size()));
     for (uint64_t d : t.dims) o.put<uint64_t>(d);
@@ -245,32 +245,56 @@ void write_gguf(const std::string& path, const Metadata& meta,
   std::unique_ptr<std::FILE, FileCloser> f(std::fopen(path.c_str(), "wb"));
   if (!f) throw FileError(path + ": cannot create: " + std::strerror(errno));
   // Leaves no truncated file behind: a reader could mistake it for a (corrupt) model.
-  auto fail_io = [&](const char* what) {
-    const std::string err = std::strerror(errno);
+  auto discard = [&](const std::string& why) {
     f.reset();
     std::remove(path.c_str());
-    throw FileError(path + ": " + what + ": " + err);
+    throw FileError(path + ": " + why);
   };
-  if (std::fwrite(head.data(), 1, head.size(), f.get()) != head.size()) fail_io("write failed");
+  auto put = [&](const void* p, size_t n) {
+    if (n != 0 && std::fwrite(p, 1, n, f.get()) != n) discard(std::string("write failed: ") + std::strerror(errno));
+  };
+  put(head.data(), head.size());
   static const uint8_t zeros[kMaxAlignment > 4096 ? 4096 : kMaxAlignment] = {};
-  for (const GgufTensorToWrite& t : tensors) {
-    if (!t.data.empty() && std::fwrite(t.data.data(), 1, t.data.size(), f.get()) != t.data.size()) {
-      fail_io("write failed");
+  for (size_t k = 0; k < tensors.size(); ++k) {
+    uint64_t written = 0;
+    try {
+      data(k, [&](const void* p, size_t n) {
+        if (written + n > sizes[k]) throw FileError("more data than its shape holds");
+        put(p, n);
+        written += n;
+      });
+    } catch (const std::exception& e) {
+      if (f) discard("tensor '" + tensors[k].name + "': " + e.what());
+      throw;
     }
-    uint64_t pad = (alignment - t.data.size() % alignment) % alignment;
+    if (written != sizes[k]) {
+      discard("tensor '" + tensors[k].name + "' has " + std::to_string(written) +
+              " bytes of data, its shape needs " + std::to_string(sizes[k]));
+    }
+    uint64_t pad = (alignment - sizes[k] % alignment) % alignment;
     while (pad > 0) {
       const size_t n = static_cast<size_t>(std::min<uint64_t>(pad, sizeof(zeros)));
-      if (std::fwrite(zeros, 1, n, f.get()) != n) fail_io("write failed");
+      put(zeros, n);
       pad -= n;
     }
   }
-  if (std::fflush(f.get()) != 0) fail_io("write failed");
+  if (std::fflush(f.get()) != 0) discard(std::string("write failed: ") + std::strerror(errno));
   std::FILE* raw = f.release();
   if (std::fclose(raw) != 0) {
     const std::string err = std::strerror(errno);
     std::remove(path.c_str());
     throw FileError(path + ": close failed: " + err);
   }
+}
+
+void write_gguf(const std::string& path, const Metadata& meta,
+                const std::vector<GgufTensorToWrite>& tensors) {
+  std::vector<GgufTensorDesc> descs;
+  descs.reserve(tensors.size());
+  for (const GgufTensorToWrite& t : tensors) descs.push_back({t.name, t.type, t.dims});
+  write_gguf_streamed(path, meta, descs, [&](size_t k, const GgufDataSink& sink) {
+    sink(tensors[k].data.data(), tensors[k].data.size());
+  });
 }
 
 }  // namespace nibble
