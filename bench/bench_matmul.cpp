@@ -7,6 +7,9 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <string>
 #include <cstdint>
 #include <cstring>
 #include <random>
@@ -16,14 +19,48 @@
 #include "kernels/fp16.h"
 #include "kernels/matmul.h"
 #include "kernels/quantize.h"
+#include "kernels/repack.h"
 #include "kernels/tensor_type.h"
 
 namespace {
 
 using nibble::TensorType;
 
-constexpr int kThreads = 2;
 constexpr size_t kColdBytes = 256u << 20;  // well above a 32 MiB L3
+
+// Threads for every benchmark: NIBBLE_BENCH_THREADS, default 2 (the CI machines' cores).
+int bench_threads() {
+  static const int n = [] {
+    const char* env = std::getenv("NIBBLE_BENCH_THREADS");
+    const int v = env ? std::atoi(env) : 2;
+    return v > 0 ? v : 2;
+  }();
+  return n;
+}
+
+// Streams kColdBytes once per pass with bench_threads() threads; returns GB/s of the best of
+// `passes`. This is the ceiling for M = 1, measured in the same run as the kernels it judges.
+double stream_read_gbps(int passes) {
+  const size_t n = kColdBytes / sizeof(uint64_t);
+  std::vector<uint64_t> buf(n);
+  for (size_t i = 0; i < n; ++i) buf[i] = i;
+  double best = 0;
+  for (int p = 0; p < passes; ++p) {
+    const auto t0 = std::chrono::steady_clock::now();
+    uint64_t total = 0;
+#pragma omp parallel for schedule(static) num_threads(bench_threads()) reduction(+ : total)
+    for (size_t i = 0; i < n; ++i) total += buf[i];
+    benchmark::DoNotOptimize(total);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    best = std::max(best, static_cast<double>(kColdBytes) / 1e9 / s);
+  }
+  return best;
+}
+
+double roofline_gbps() {
+  static const double gbps = stream_read_gbps(20);
+  return gbps;
+}
 
 struct WeightCopies {
   std::vector<uint8_t> bytes;
@@ -65,24 +102,37 @@ WeightCopies make_weights(TensorType t, int64_t N, int64_t K, bool cold) {
   return w;
 }
 
-void BM_Matmul(benchmark::State& state, TensorType t) {
+void BM_Matmul(benchmark::State& state, TensorType t, bool packed) {
   const int64_t K = state.range(0), N = state.range(1), M = state.range(2);
-  const bool cold = M == 1;
+  const bool cold = M == 1 && std::getenv("NIBBLE_BENCH_HOT") == nullptr;
   WeightCopies w = make_weights(t, N, K, cold);
   std::vector<float> x(M * K), y(M * N);
   std::mt19937 rng(2);
   std::uniform_real_distribution<float> value(-1.0f, 1.0f);
   for (float& v : x) v = value(rng);
   nibble::MatmulWorkspace ws;
-  ws.n_threads = kThreads;
+  ws.n_threads = bench_threads();
   nibble::WeightMatrix W;
   W.type = t;
   W.rows = N;
   W.cols = K;
   W.row_bytes = nibble::row_bytes(static_cast<uint32_t>(t), static_cast<uint64_t>(K));
+  // The packed layout (what the runtime uses for these types): each copy repacked once here.
+  std::vector<nibble::PackedWeight> packs;
+  if (packed) {
+    for (size_t c = 0; c < w.copies; ++c) {
+      W.data = w.bytes.data() + c * w.matrix_bytes;
+      packs.push_back(nibble::repack_for_matmul(W));
+    }
+    w.bytes = {};
+  }
   size_t copy = 0;
   for (auto _ : state) {
-    W.data = w.bytes.data() + copy * w.matrix_bytes;
+    if (packed) {
+      W = packs[copy].view;
+    } else {
+      W.data = w.bytes.data() + copy * w.matrix_bytes;
+    }
     copy = (copy + 1) % w.copies;
     nibble::matmul(W, x.data(), M, y.data(), N, ws);
     benchmark::DoNotOptimize(y.data());
@@ -92,7 +142,11 @@ void BM_Matmul(benchmark::State& state, TensorType t) {
                                                 benchmark::Counter::kIsIterationInvariantRate);
   state.counters["GOP/s"] = benchmark::Counter(2.0 * static_cast<double>(M * N * K) / 1e9,
                                                benchmark::Counter::kIsIterationInvariantRate);
-  state.SetLabel(nibble::active_isa());
+  if (M == 1) {
+    state.counters["roofline"] = benchmark::Counter(static_cast<double>(w.matrix_bytes) / 1e9 / roofline_gbps(),
+                                                    benchmark::Counter::kIsIterationInvariantRate);
+  }
+  state.SetLabel(std::string(nibble::active_isa()) + (packed ? " packed" : ""));
 }
 
 void Shapes(benchmark::internal::Benchmark* b) {
@@ -103,35 +157,30 @@ void Shapes(benchmark::internal::Benchmark* b) {
   b->ArgNames({"K", "N", "M"})->UseRealTime()->Unit(benchmark::kMicrosecond);
 }
 
-BENCHMARK_CAPTURE(BM_Matmul, Q4_0, TensorType::Q4_0)->Apply(Shapes);
-BENCHMARK_CAPTURE(BM_Matmul, Q8_0, TensorType::Q8_0)->Apply(Shapes);
-BENCHMARK_CAPTURE(BM_Matmul, Q6_K, TensorType::Q6_K)->Apply(Shapes);
-BENCHMARK_CAPTURE(BM_Matmul, Q4_K, TensorType::Q4_K)->Apply(Shapes);
-BENCHMARK_CAPTURE(BM_Matmul, Q5_K, TensorType::Q5_K)->Apply(Shapes);
-BENCHMARK_CAPTURE(BM_Matmul, Q4_1, TensorType::Q4_1)->Apply(Shapes);
-BENCHMARK_CAPTURE(BM_Matmul, Q5_0, TensorType::Q5_0)->Apply(Shapes);
-BENCHMARK_CAPTURE(BM_Matmul, Q5_1, TensorType::Q5_1)->Apply(Shapes);
-BENCHMARK_CAPTURE(BM_Matmul, Q3_K, TensorType::Q3_K)->Apply(Shapes);
-BENCHMARK_CAPTURE(BM_Matmul, Q2_K, TensorType::Q2_K)->Apply(Shapes);
-BENCHMARK_CAPTURE(BM_Matmul, IQ4_NL, TensorType::IQ4_NL)->Apply(Shapes);
-BENCHMARK_CAPTURE(BM_Matmul, IQ4_XS, TensorType::IQ4_XS)->Apply(Shapes);
-BENCHMARK_CAPTURE(BM_Matmul, F16, TensorType::F16)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_Matmul, Q4_0_packed, TensorType::Q4_0, true)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_Matmul, Q8_0_packed, TensorType::Q8_0, true)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_Matmul, Q4_0, TensorType::Q4_0, false)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_Matmul, Q8_0, TensorType::Q8_0, false)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_Matmul, Q6_K, TensorType::Q6_K, false)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_Matmul, Q4_K, TensorType::Q4_K, false)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_Matmul, Q5_K, TensorType::Q5_K, false)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_Matmul, Q4_1, TensorType::Q4_1, false)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_Matmul, Q5_0, TensorType::Q5_0, false)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_Matmul, Q5_1, TensorType::Q5_1, false)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_Matmul, Q3_K, TensorType::Q3_K, false)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_Matmul, Q2_K, TensorType::Q2_K, false)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_Matmul, IQ4_NL, TensorType::IQ4_NL, false)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_Matmul, IQ4_XS, TensorType::IQ4_XS, false)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_Matmul, F16, TensorType::F16, false)->Apply(Shapes);
 
 // What DRAM gives two threads streaming reads: the ceiling for M = 1.
 void BM_StreamRead(benchmark::State& state) {
-  const size_t n = kColdBytes / sizeof(uint64_t);
-  std::vector<uint64_t> buf(n);
-  for (size_t i = 0; i < n; ++i) buf[i] = i;
-  for (auto _ : state) {
-    uint64_t total = 0;
-#pragma omp parallel for schedule(static) num_threads(kThreads) reduction(+ : total)
-    for (size_t i = 0; i < n; ++i) total += buf[i];
-    benchmark::DoNotOptimize(total);
-  }
+  for (auto _ : state) state.SetIterationTime(static_cast<double>(kColdBytes) / 1e9 / stream_read_gbps(1));
   state.counters["GB/s"] = benchmark::Counter(static_cast<double>(kColdBytes) / 1e9,
                                               benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["roofline_GB/s"] = roofline_gbps();
 }
-BENCHMARK(BM_StreamRead)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_StreamRead)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

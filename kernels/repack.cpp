@@ -5,10 +5,30 @@
 #include <cstring>
 #include <new>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 #include "kernels/matmul_internal.h"
 #include "kernels/tensor_type.h"
 
 namespace nibble {
+
+WeightStorage allocate_weight_storage(uint64_t bytes) {
+  // Decode streams every weight once per token: with 4 KiB pages that is a TLB miss every 4 KiB
+  // and the hardware prefetchers stop at each page boundary. Large buffers therefore go on
+  // 2 MiB-aligned memory that the kernel may back with transparent huge pages.
+  constexpr uint64_t kHuge = 2u << 20;
+  const bool huge = bytes >= kHuge;
+  const uint64_t align = huge ? kHuge : 64;
+  const uint64_t size = (std::max<uint64_t>(bytes, 1) + align - 1) / align * align;
+  uint8_t* buf = static_cast<uint8_t*>(std::aligned_alloc(align, size));
+  if (buf == nullptr) throw std::bad_alloc();
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (huge) (void)madvise(buf, size, MADV_HUGEPAGE);  // advice only: fine if THP is off
+#endif
+  return WeightStorage(buf);
+}
 
 bool has_packed_layout(const WeightMatrix& W) {
   const int G = detail::packed_group_blocks(W.type);
@@ -28,9 +48,8 @@ PackedWeight repack_for_matmul(const WeightMatrix& W) {
   const uint64_t tile_bytes = detail::packed_tile_bytes(gguf_row);
   const int64_t n_tiles = (W.rows + 3) / 4;
   out.storage_bytes = tile_bytes * static_cast<uint64_t>(n_tiles);
-  uint8_t* buf = static_cast<uint8_t*>(std::aligned_alloc(64, out.storage_bytes));
-  if (buf == nullptr) throw std::bad_alloc();
-  out.storage.reset(buf);
+  out.storage = allocate_weight_storage(out.storage_bytes);
+  uint8_t* buf = out.storage.get();
   const uint64_t scale_base = static_cast<uint64_t>(nb) * 4 * quant_bytes;
   for (int64_t t = 0; t < n_tiles; ++t) {
     uint8_t* tile = buf + t * tile_bytes;

@@ -34,11 +34,17 @@ struct AlignedFree {
   void operator()(uint8_t* p) const { std::free(p); }
 };
 
+using WeightStorage = std::unique_ptr<uint8_t, AlignedFree>;
+
+// Uninitialised storage for `bytes` of weights: 64-byte aligned, and for large sizes 2 MiB
+// aligned and advised for transparent huge pages.
+WeightStorage allocate_weight_storage(uint64_t bytes);
+
 // A repacked weight: `view` points into `storage` (or at the input's bytes when the type has no
 // packed layout, in which case storage is empty and view == input).
 struct PackedWeight {
   WeightMatrix view;
-  std::unique_ptr<uint8_t, AlignedFree> storage;
+  WeightStorage storage;
   uint64_t storage_bytes = 0;
 };
 

@@ -6,6 +6,9 @@
 # BUILD/fuzz-corpus/TARGET, so later runs resume where earlier ones stopped. A finding (crash,
 # leak, timeout, huge allocation) is saved under BUILD/fuzz-artifacts/ and the script fails.
 # Jobs: $NIBBLE_FUZZ_JOBS parallel workers (default 1).
+# Reproducible runs: NIBBLE_FUZZ_RUNS=N stops each target after N inputs from a fixed random seed
+# (SECONDS stays the upper bound), so the same tree always explores the same inputs — CI uses it;
+# open-ended runs without it explore new ground each time.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -38,6 +41,7 @@ for t in "${targets[@]}"; do
   # sentencepiece's encode grows faster than linearly with the text: shorter texts, more runs.
   # (Texts past the 4 KB chunk size are covered by tests/hardening_bad_input_test.cpp.)
   [ "$t" = fuzz_tokenizer ] && flags+=(-max_len=1024)
+  [ -n "${NIBBLE_FUZZ_RUNS:-}" ] && flags+=(-runs="$NIBBLE_FUZZ_RUNS" -seed=1)
   jobs=${NIBBLE_FUZZ_JOBS:-1}
   [ "$jobs" -gt 1 ] && flags+=(-fork="$jobs")
   echo "=== $t for ${seconds}s (corpus $corpus)"

@@ -89,6 +89,23 @@ TEST(VocabConversion, MissingBytePiecesIsAFileError) {
   EXPECT_THROW(make_tokenizer(read_vocabulary(m, "t"), "t"), FileError);
 }
 
+// A one-character piece typed CONTROL that plain text contains: sentencepiece's BPE emits it,
+// then rejects its own segmentation (control pieces consume no input). Found by fuzz_vocab in CI;
+// the text's encode fails with a FileError naming the file, never an escaping runtime_error.
+TEST(VocabConversion, SingleCharacterControlPieceIsAFileError) {
+  const Metadata m = vocab_meta({"<unk>", "<s>", "\xE2\x96\x81", "a", "b", "ab"},
+                                {kTokenUnknown, kTokenControl, kTokenNormal, kTokenNormal,
+                                 kTokenControl, kTokenNormal});
+  const auto tok = make_tokenizer(read_vocabulary(m, "vocab.gguf"), "vocab.gguf");
+  try {
+    (void)tok->encode("b", false);
+    FAIL() << "expected a FileError";
+  } catch (const FileError& e) {
+    EXPECT_NE(std::string(e.what()).find("vocab.gguf"), std::string::npos) << e.what();
+  }
+  EXPECT_NO_THROW((void)tok->encode("a", false));  // text without the piece still encodes
+}
+
 // Wrongly typed or mismatched arrays are FileErrors naming the key, not crashes.
 TEST(VocabConversion, MalformedArraysAreFileErrors) {
   Metadata m = vocab_meta({"a", "b"}, {1, 1, 1});

@@ -105,7 +105,8 @@ std::string sentencepiece_model_proto(const Vocabulary& vocab, bool dummy_prefix
 SentencePieceTokenizer::SentencePieceTokenizer(Vocabulary vocab, const std::string& source)
     : Tokenizer(std::move(vocab)),
       processor_(std::make_unique<sentencepiece::SentencePieceProcessor>()),
-      splitter_(vocab_) {
+      splitter_(vocab_),
+      source_(source) {
   if (vocab_.size() == 0) throw FileError(source + ": the vocabulary is empty");
   // The tokenizer adds the dummy-prefix space itself, so that text can be encoded in chunks.
   if (auto status = processor_->LoadFromSerializedProto(
@@ -179,7 +180,7 @@ void SentencePieceTokenizer::encode_fragment(std::string_view text,
     }
     at_start = false;
     if (auto status = processor_->Encode(chunk, &ids); !status.ok())
-      throw std::runtime_error("sentencepiece failed to encode text: " + status.ToString());
+      throw FileError(source_ + ": the vocabulary cannot encode this text: " + status.ToString());
     out.insert(out.end(), ids.begin(), ids.end());
   }
 }

@@ -17,7 +17,9 @@ namespace nibble {
 
 class SentencePieceTokenizer : public Tokenizer {
  public:
-  // Throws FileError naming `source` when sentencepiece rejects the vocabulary.
+  // Throws FileError naming `source` when sentencepiece rejects the vocabulary. encode() throws
+  // FileError too when a malformed vocabulary cannot segment a text (sentencepiece's BPE can
+  // fail on inconsistent piece sets it accepted at load time).
   SentencePieceTokenizer(Vocabulary vocab, const std::string& source);
   ~SentencePieceTokenizer() override;
 
@@ -35,6 +37,7 @@ class SentencePieceTokenizer : public Tokenizer {
   // (sentencepiece's BPE grows worse than linearly with the length of one call.)
   bool newline_splits_ = false;
   std::vector<std::string> pieces_;  // decode_piece per id, computed once
+  std::string source_;               // the file the vocabulary came from, for error messages
 };
 
 // The serialized sentencepiece ModelProto equivalent to a "llama" vocabulary (BPE, byte
