@@ -1,12 +1,13 @@
-// random-model: writes a seeded random LLaMA model of any shape as a GGUF file laid out as
-// llama.cpp's tools write them, so speed can be measured on real model shapes (TinyLlama-1.1B by
-// default) without downloading weights, and the same file can be run by nibble and by the peer
-// runtimes side by side.
+// random-model: writes a seeded random LLaMA or Gemma 3 model of any shape as a GGUF file laid
+// out as llama.cpp's tools write them, so speed can be measured on real model shapes
+// (TinyLlama-1.1B by default, Gemma 3 270M with --arch gemma3) without downloading weights, and
+// the same file can be run by nibble and by the peer runtimes side by side.
 //
 // The weights are random normal (std 0.02, norm weights 1.0), quantized row by row with nibble's
-// llama.cpp-exact quantizers, in llama.cpp's type mix: matrices and token_embd in the chosen type,
-// output.weight as llama-quantize would write it, 1-D tensors F32. Values only have to be finite
-// and plausibly scaled: speed does not depend on them.
+// llama.cpp-exact quantizers, in llama.cpp's type mix: matrices in the chosen type, the output
+// head (output.weight for LLaMA; for Gemma the tied token_embd, which llama-quantize treats as
+// the head) as llama-quantize would write it, the LLaMA token_embd in the chosen type, 1-D
+// tensors F32. Values only have to be finite and plausibly scaled: speed does not depend on them.
 //
 // The file is streamed: write_gguf() takes every tensor's bytes at once, which for the F32 1.1B
 // file is 4.4 GB, so this tool writes the same layout itself (header, KVs, tensor infos, each
@@ -46,7 +47,13 @@ constexpr float kWeightStd = 0.02f;
 struct Shape {
   int64_t dim = 2048, ffn = 5632, layers = 22, heads = 32, kv_heads = 4, vocab = 32000,
           ctx = 2048;
+  int64_t head_dim = 0;  // 0: dim / heads
+  // Gemma 3 only: sliding window of the local layers and the local/global pattern.
+  int64_t window = 0, swa_pattern = 6;
 };
+
+// Gemma 3 270M's published text config (model-families.md B.1).
+constexpr Shape kGemma3_270m{640, 2048, 18, 4, 1, 262144, 32768, 256, 512, 6};
 
 // ---- Random numbers: a counter-based seed per row, so the file is the same whatever the
 // thread count, and any row can be generated without the ones before it.
@@ -202,16 +209,20 @@ TensorType parse_type(const std::string& s) {
 }
 
 const char* kUsage =
-    "usage: random-model OUT.gguf --type Q4_0|Q8_0|F16|F32 [--shape tinyllama-1.1b|kjv|custom]\n"
+    "usage: random-model OUT.gguf --type Q4_0|Q8_0|F16|F32 [--arch llama|gemma3]\n"
+    "         [--shape tinyllama-1.1b|kjv|gemma3-270m|custom]\n"
     "         [--dim N --ffn N --layers N --heads N --kv-heads N --vocab N --ctx N]\n"
-    "         [--seed N] [--tokenizer tokenizer.model]\n"
-    "Writes a seeded random LLaMA model (std 0.02 weights) as GGUF in llama.cpp's layout.\n"
-    "Shapes: tinyllama-1.1b (default: dim 2048, ffn 5632, 22 layers, 32/4 heads, vocab 32000,\n"
-    "ctx 2048), kjv (dim 256, ffn 768, 8 layers, 8/4 heads, vocab 32000, ctx 256); the size\n"
-    "flags override the shape's values. Without --tokenizer a synthetic vocabulary is written.\n";
+    "         [--head-dim N --window N --swa-pattern N] [--seed N] [--tokenizer tokenizer.model]\n"
+    "Writes a seeded random LLaMA or Gemma 3 model (std 0.02 weights) as GGUF in llama.cpp's\n"
+    "layout. Shapes: tinyllama-1.1b (the llama default: dim 2048, ffn 5632, 22 layers, 32/4 heads,\n"
+    "vocab 32000, ctx 2048), kjv (dim 256, ffn 768, 8 layers, 8/4 heads, vocab 32000, ctx 256),\n"
+    "gemma3-270m (the gemma3 default: dim 640, ffn 2048, 18 layers, 4/1 heads, head size 256,\n"
+    "vocab 262144, ctx 32768, sliding window 512, pattern 6); the size flags override the shape's\n"
+    "values. --head-dim (default dim / heads), --window (0: no local layers) and --swa-pattern\n"
+    "(every Nth layer global) are Gemma 3's. Without --tokenizer a synthetic vocabulary is written.\n";
 
 int run(int argc, char** argv) {
-  std::string out, tokenizer_path, type_name;
+  std::string out, tokenizer_path, type_name, arch = "llama", shape_name;
   Shape shape;
   // Explicit size flags are applied after the preset, whatever their order on the line.
   std::vector<std::pair<std::string, int64_t>> overrides;
@@ -224,18 +235,23 @@ int run(int argc, char** argv) {
       return 0;
     } else if (a == "--type") {
       type_name = args.value(a);
+    } else if (a == "--arch") {
+      arch = args.value(a);
+      if (arch != "llama" && arch != "gemma3") {
+        throw cli::UsageError("--arch: expected llama or gemma3, got '" + arch + "'");
+      }
     } else if (a == "--shape") {
-      const std::string s = args.value(a);
-      if (s == "tinyllama-1.1b" || s == "custom") {
-        shape = Shape{};
-      } else if (s == "kjv") {
-        shape = Shape{256, 768, 8, 8, 4, 32000, 256};
-      } else {
-        throw cli::UsageError("--shape: expected tinyllama-1.1b, kjv or custom, got '" + s + "'");
+      shape_name = args.value(a);
+      if (shape_name != "tinyllama-1.1b" && shape_name != "custom" && shape_name != "kjv" &&
+          shape_name != "gemma3-270m") {
+        throw cli::UsageError("--shape: expected tinyllama-1.1b, kjv, gemma3-270m or custom, got '" +
+                              shape_name + "'");
       }
     } else if (a == "--dim" || a == "--ffn" || a == "--layers" || a == "--heads" ||
-               a == "--kv-heads" || a == "--vocab" || a == "--ctx") {
+               a == "--kv-heads" || a == "--vocab" || a == "--ctx" || a == "--head-dim") {
       overrides.emplace_back(a, cli::parse_int(a, args.value(a), 1, int64_t{1} << 24));
+    } else if (a == "--window" || a == "--swa-pattern") {
+      overrides.emplace_back(a, cli::parse_int(a, args.value(a), 0, int64_t{1} << 24));
     } else if (a == "--seed") {
       seed = cli::parse_u64(a, args.value(a));
     } else if (a == "--tokenizer") {
@@ -251,6 +267,14 @@ int run(int argc, char** argv) {
   if (out.empty()) throw cli::UsageError("no output file (usage: random-model OUT.gguf --type T)");
   if (type_name.empty()) throw cli::UsageError("--type is required (Q4_0, Q8_0, F16 or F32)");
   const TensorType type = parse_type(type_name);
+  const bool gemma = arch == "gemma3";
+  // The preset: the one named, else the architecture's own (custom means the default).
+  if (shape_name == "kjv") {
+    shape = Shape{256, 768, 8, 8, 4, 32000, 256};
+  } else if (shape_name == "gemma3-270m" || (gemma && (shape_name.empty() || shape_name == "custom"))) {
+    shape = kGemma3_270m;
+  }
+  if (shape_name == "gemma3-270m" && !gemma) throw cli::UsageError("--shape gemma3-270m needs --arch gemma3");
   bool vocab_given = false;
   for (const auto& [flag, v] : overrides) {
     if (flag == "--dim") shape.dim = v;
@@ -260,6 +284,12 @@ int run(int argc, char** argv) {
     if (flag == "--kv-heads") shape.kv_heads = v;
     if (flag == "--vocab") shape.vocab = v, vocab_given = true;
     if (flag == "--ctx") shape.ctx = v;
+    if (flag == "--head-dim" || flag == "--window" || flag == "--swa-pattern") {
+      if (!gemma) throw cli::UsageError(flag + " needs --arch gemma3");
+      if (flag == "--head-dim") shape.head_dim = v;
+      if (flag == "--window") shape.window = v;
+      if (flag == "--swa-pattern") shape.swa_pattern = v;
+    }
   }
 
   nibble::Vocabulary vocab;
@@ -277,12 +307,18 @@ int run(int argc, char** argv) {
 
   // Shape checks: the ones llama.cpp and nibble enforce at load, caught before writing gigabytes.
   const uint32_t blk = nibble::type_traits(type)->block_elems;
-  if (shape.dim % shape.heads != 0 || (shape.dim / shape.heads) % 2 != 0)
-    throw cli::UsageError("--dim must be a multiple of --heads with an even head size");
+  if (shape.head_dim == 0) {
+    if (shape.dim % shape.heads != 0 || (shape.dim / shape.heads) % 2 != 0)
+      throw cli::UsageError("--dim must be a multiple of --heads with an even head size");
+    shape.head_dim = shape.dim / shape.heads;
+  } else if (shape.head_dim % 2 != 0) {
+    throw cli::UsageError("--head-dim must be even");
+  }
   if (shape.heads % shape.kv_heads != 0) throw cli::UsageError("--heads must be a multiple of --kv-heads");
-  if (shape.dim % blk != 0 || shape.ffn % blk != 0) {
-    throw cli::UsageError("--dim and --ffn must be multiples of " + std::to_string(blk) +
-                          " for " + type_name);
+  const int64_t q_dim = shape.heads * shape.head_dim;
+  if (shape.dim % blk != 0 || shape.ffn % blk != 0 || q_dim % blk != 0) {
+    throw cli::UsageError("--dim, --ffn and heads × head size must be multiples of " +
+                          std::to_string(blk) + " for " + type_name);
   }
 
   // llama-quantize's mix: Q4_0 files keep output.weight at Q6_K (it falls back to Q8_0 when the
@@ -305,42 +341,62 @@ int run(int argc, char** argv) {
   }
 
   const uint64_t dim = shape.dim, ffn = shape.ffn, nv = shape.vocab;
-  const uint64_t kv_dim = dim / shape.heads * shape.kv_heads;
+  const uint64_t hd = shape.head_dim, qd = q_dim, kv_dim = hd * shape.kv_heads;
   std::vector<TensorPlan> tensors;
-  tensors.push_back({"token_embd.weight", type, {dim, nv}});
+  // Gemma's head is tied to token_embd, which llama-quantize then stores as it would the head.
+  tensors.push_back({"token_embd.weight", gemma ? output_type : type, {dim, nv}});
   for (int64_t l = 0; l < shape.layers; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
     tensors.push_back({p + "attn_norm.weight", TensorType::F32, {dim}, true});
-    tensors.push_back({p + "attn_q.weight", type, {dim, dim}});
+    tensors.push_back({p + "attn_q.weight", type, {dim, qd}});
     tensors.push_back({p + "attn_k.weight", type, {dim, kv_dim}});
     tensors.push_back({p + "attn_v.weight", type, {dim, kv_dim}});
-    tensors.push_back({p + "attn_output.weight", type, {dim, dim}});
+    if (gemma) {
+      tensors.push_back({p + "attn_q_norm.weight", TensorType::F32, {hd}, true});
+      tensors.push_back({p + "attn_k_norm.weight", TensorType::F32, {hd}, true});
+    }
+    tensors.push_back({p + "attn_output.weight", type, {qd, dim}});
+    if (gemma) tensors.push_back({p + "post_attention_norm.weight", TensorType::F32, {dim}, true});
     tensors.push_back({p + "ffn_norm.weight", TensorType::F32, {dim}, true});
     tensors.push_back({p + "ffn_gate.weight", type, {dim, ffn}});
     tensors.push_back({p + "ffn_up.weight", type, {dim, ffn}});
     tensors.push_back({p + "ffn_down.weight", type, {ffn, dim}});
+    if (gemma) tensors.push_back({p + "post_ffw_norm.weight", TensorType::F32, {dim}, true});
   }
   tensors.push_back({"output_norm.weight", TensorType::F32, {dim}, true});
-  // Untied, as llama.cpp's converters write LLaMA models with their own classifier.
-  tensors.push_back({"output.weight", output_type, {dim, nv}});
+  // LLaMA untied, as llama.cpp's converters write LLaMA models with their own classifier.
+  if (!gemma) tensors.push_back({"output.weight", output_type, {dim, nv}});
 
   Metadata meta;
-  meta.set_string("general.architecture", "llama");
-  meta.set_string("general.name", "random-llama-" + std::to_string(shape.dim) + "x" +
+  const std::string k = arch + ".";
+  meta.set_string("general.architecture", arch);
+  meta.set_string("general.name", "random-" + arch + "-" + std::to_string(shape.dim) + "x" +
                                       std::to_string(shape.layers) + "-seed" + std::to_string(seed));
   meta.set_uint("general.file_type", file_type_of(type));
   if (type == TensorType::Q4_0 || type == TensorType::Q8_0)
     meta.set_uint("general.quantization_version", 2);
-  meta.set_uint("llama.vocab_size", nv);
-  meta.set_uint("llama.context_length", static_cast<uint64_t>(shape.ctx));
-  meta.set_uint("llama.embedding_length", dim);
-  meta.set_uint("llama.block_count", static_cast<uint64_t>(shape.layers));
-  meta.set_uint("llama.feed_forward_length", ffn);
-  meta.set_uint("llama.rope.dimension_count", dim / shape.heads);
-  meta.set_uint("llama.attention.head_count", static_cast<uint64_t>(shape.heads));
-  meta.set_uint("llama.attention.head_count_kv", static_cast<uint64_t>(shape.kv_heads));
-  meta.set_float("llama.attention.layer_norm_rms_epsilon", 1e-5);
-  meta.set_float("llama.rope.freq_base", 10000.0);
+  if (!gemma) meta.set_uint(k + "vocab_size", nv);
+  meta.set_uint(k + "context_length", static_cast<uint64_t>(shape.ctx));
+  meta.set_uint(k + "embedding_length", dim);
+  meta.set_uint(k + "block_count", static_cast<uint64_t>(shape.layers));
+  meta.set_uint(k + "feed_forward_length", ffn);
+  meta.set_uint(k + "attention.head_count", static_cast<uint64_t>(shape.heads));
+  meta.set_uint(k + "attention.head_count_kv", static_cast<uint64_t>(shape.kv_heads));
+  if (gemma) {
+    // As the Gemma 3 converter writes them: the global layers' rope base, the head size as
+    // its own key, and the window (the pattern only when it is not the default 6).
+    meta.set_uint(k + "attention.key_length", hd);
+    meta.set_uint(k + "attention.value_length", hd);
+    meta.set_float(k + "attention.layer_norm_rms_epsilon", 1e-6);
+    meta.set_float(k + "rope.freq_base", 1e6);
+    if (shape.window > 0) meta.set_uint(k + "attention.sliding_window", static_cast<uint64_t>(shape.window));
+    if (shape.swa_pattern != 6)
+      meta.set_uint(k + "attention.sliding_window_pattern", static_cast<uint64_t>(shape.swa_pattern));
+  } else {
+    meta.set_uint(k + "rope.dimension_count", hd);
+    meta.set_float(k + "attention.layer_norm_rms_epsilon", 1e-5);
+    meta.set_float(k + "rope.freq_base", 10000.0);
+  }
   nibble::write_vocabulary(vocab, meta);
 
   uint64_t params = 0, bytes = 0;
@@ -351,14 +407,15 @@ int run(int argc, char** argv) {
     bytes += t.nbytes();
   }
   std::fprintf(stderr,
-               "random-model: %s: %s, dim %lld, ffn %lld, %lld layers, %lld/%lld heads, vocab %llu, "
-               "ctx %lld, seed %llu\n  %.3f B params, %.1f MiB of tensors; token_embd %s, "
-               "output.weight %s; vocabulary: %s\n",
-               out.c_str(), type_name.c_str(), (long long)shape.dim, (long long)shape.ffn,
+               "random-model: %s: %s %s, dim %lld, ffn %lld, %lld layers, %lld/%lld heads of %lld, "
+               "vocab %llu, ctx %lld, seed %llu\n  %.3f B params, %.1f MiB of tensors; token_embd %s, "
+               "%s; vocabulary: %s\n",
+               out.c_str(), arch.c_str(), type_name.c_str(), (long long)shape.dim, (long long)shape.ffn,
                (long long)shape.layers, (long long)shape.heads, (long long)shape.kv_heads,
-               (unsigned long long)nv, (long long)shape.ctx, (unsigned long long)seed,
-               double(params) / 1e9, double(bytes) / (1 << 20), type_name.c_str(),
-               output_note.c_str(),
+               (long long)shape.head_dim, (unsigned long long)nv, (long long)shape.ctx,
+               (unsigned long long)seed, double(params) / 1e9, double(bytes) / (1 << 20),
+               gemma ? output_note.c_str() : type_name.c_str(),
+               gemma ? "the head tied to it" : ("output.weight " + output_note).c_str(),
                tokenizer_path.empty() ? "synthetic" : tokenizer_path.c_str());
   const double t0 = omp_get_wtime();
   write_model(out, meta, tensors, seed);

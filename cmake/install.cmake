@@ -11,7 +11,7 @@ if(NOT NIBBLE_SHARED_LIB)
   list(APPEND nibble_install_targets nibble_quant nibble_runtime nibble_models nibble_tokenizer
        nibble_loaders nibble_kernels)
   set(NIBBLE_PC_PRIVATE_LIBS "-lnibble_quant -lnibble_runtime -lnibble_models -lnibble_tokenizer -lnibble_loaders -lnibble_kernels -lhwy -fopenmp -lstdc++")
-  set(NIBBLE_PC_PRIVATE_REQUIRES "sentencepiece")
+  set(NIBBLE_PC_PRIVATE_REQUIRES "sentencepiece libpcre2-8")
 endif()
 install(TARGETS ${nibble_install_targets} EXPORT nibbleTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}

@@ -75,6 +75,28 @@ inline int iq4_xs_scale(const uint8_t* sb, int ib) {
 // Low nibbles of 16 bytes are elements 0..15, high nibbles 16..31 (Q4_x, Q5_x, IQ4 order).
 inline int nibble_elem(const uint8_t* qs, int e) { return e < 16 ? (qs[e] & 0x0F) : (qs[e - 16] >> 4); }
 
+// Q4_G64 / Q4_G128 (nibble's formats): block b is part k of its group of G.
+template <int G>
+inline void unpack_q4_g(const uint8_t* row, int64_t b, UnpackedBlock& u) {
+  const uint8_t* grp = row + (2 + G / 2) * (b / (G / 32));
+  const int k = static_cast<int>(b % (G / 32));
+  for (int i = 0; i < 32; ++i) {
+    const int e = 32 * k + i;
+    const uint8_t byte = grp[2 + e % (G / 2)];
+    u.w[i] = static_cast<int8_t>((e < G / 2 ? (byte & 0x0F) : (byte >> 4)) - 8);
+  }
+  u.half_scale[0] = u.half_scale[1] = fp16_to_fp32(load_u16(grp));
+}
+inline void unpack_q4_g64(const uint8_t* row, int64_t b, UnpackedBlock& u) { unpack_q4_g<64>(row, b, u); }
+inline void unpack_q4_g128(const uint8_t* row, int64_t b, UnpackedBlock& u) { unpack_q4_g<128>(row, b, u); }
+
+inline void unpack_q8_c(const uint8_t* row, int64_t b, UnpackedBlock& u) {
+  std::memcpy(u.w, row + 4 + 32 * b, 32);
+  float d;
+  std::memcpy(&d, row, 4);
+  u.half_scale[0] = u.half_scale[1] = d;
+}
+
 inline void unpack_q4_1(const uint8_t* row, int64_t b, UnpackedBlock& u) {
   const uint8_t* blk = row + 20 * b;
   for (int e = 0; e < 32; ++e) u.w[e] = static_cast<int8_t>(nibble_elem(blk + 4, e));
@@ -951,6 +973,34 @@ struct DecodeIQ4_XS {
   }
 };
 
+// nibble's Q4_G64 / Q4_G128: the 32 bytes holding block b's nibbles are the group's first or
+// second 32 quant bytes; the group's first half is in the low nibbles. Offset 8 as a bias.
+template <int G>
+struct DecodeQ4_G {
+  static constexpr bool kSigned = false, kBias = true;
+  static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* row, int64_t b, DecodedBlock& x) {
+    const uint8_t* grp = row + (2 + G / 2) * (b / (G / 32));
+    const int k = static_cast<int>(b % (G / 32));
+    const int half = G / 64;  // 32-blocks per nibble half of the group
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(grp + 2 + 32 * (k % half)));
+    x.v = _mm256_and_si256(k >= half ? _mm256_srli_epi16(q, 4) : q, _mm256_set1_epi8(0x0F));
+    x.scale[0] = x.scale[1] = F16(grp);
+    x.bias[0] = x.bias[1] = -8.0f * x.scale[0];
+  }
+};
+using DecodeQ4_G64 = DecodeQ4_G<64>;
+using DecodeQ4_G128 = DecodeQ4_G<128>;
+
+struct DecodeQ8_C {
+  static constexpr bool kSigned = true, kBias = false;
+  static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* row, int64_t b, DecodedBlock& x) {
+    x.v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 4 + 32 * b));
+    float d;
+    std::memcpy(&d, row, 4);
+    x.scale[0] = x.scale[1] = d;
+  }
+};
+
 struct DecodeQ4_K {
   static constexpr bool kSigned = false, kBias = true;
   static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* row, int64_t b, DecodedBlock& x) {
@@ -1124,6 +1174,79 @@ HWY_INLINE void TileDecoded(const uint8_t* const* rows, const ActRow* a, float* 
     TileDecoded<Decode##TYPE, MA>(rows, a, out);                                             \
   }
 
+#if defined(NIBBLE_X86_512)
+// Q4_K, the weight type of most Q4_K_M files, has its own tile: the generic decoded tile
+// unpacks the 6-bit scales and mins once per 32-block with scalar code and assembles every scale
+// vector from scalars, which made Q4_K decode compute-bound (~12 GB/s, bench_matmul). Here each
+// super-block's 8 scales and 8 mins are unpacked once per row with word arithmetic, the mins
+// enter through one 8-lane FMA per super-block against d_a·Σa of its 8 activation blocks, and
+// the 32-byte quant chunk j (low nibbles: sub-block 2j, high: 2j+1) meets the 64 activation
+// bytes of those two sub-blocks in one dot product.
+template <int MA>
+NIBBLE_INT_ATTR HWY_INLINE void TileQ4_K(const uint8_t* const* rows, const ActRow* a, float* out) {
+  const int64_t n_super = a[0].K / 256;
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  const __m512i pair_index = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  __m512 acc[MA][4];
+  __m256 mins[MA][4];  // Σ dmin·m_sub · d_a·Σa over sub-blocks, subtracted at the end
+  for (int m = 0; m < MA; ++m) {
+    for (int r = 0; r < 4; ++r) {
+      acc[m][r] = _mm512_setzero_ps();
+      mins[m][r] = _mm256_setzero_ps();
+    }
+  }
+  for (int64_t s = 0; s < n_super; ++s) {
+    __m512 scale[4];  // d·sc of sub-blocks 0..7 in lanes 0..7
+    for (int r = 0; r < 4; ++r) {
+      const uint8_t* sb = rows[r] + 144 * s;
+      // 12 bytes of packed 6-bit values: sub-blocks 0-3 in the low 6 bits of bytes 0-3 (scales)
+      // and 4-7 (mins); sub-blocks 4-7 take their low 4 bits from bytes 8-11 and their top 2
+      // bits from the top bits of bytes 0-3 (scales) and 4-7 (mins).
+      const uint32_t w0 = detail::load_u32(sb + 4), w1 = detail::load_u32(sb + 8), w2 = detail::load_u32(sb + 12);
+      const uint32_t sc_lo = w0 & 0x3F3F3F3Fu, mn_lo = w1 & 0x3F3F3F3Fu;
+      const uint32_t sc_hi = (w2 & 0x0F0F0F0Fu) | (((w0 >> 6) & 0x03030303u) << 4);
+      const uint32_t mn_hi = ((w2 >> 4) & 0x0F0F0F0Fu) | (((w1 >> 6) & 0x03030303u) << 4);
+      const __m256 sc = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_setr_epi32(static_cast<int>(sc_lo), static_cast<int>(sc_hi), 0, 0)));
+      const __m256 mn = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_setr_epi32(static_cast<int>(mn_lo), static_cast<int>(mn_hi), 0, 0)));
+      scale[r] = _mm512_castps256_ps512(_mm256_mul_ps(sc, _mm256_set1_ps(F16(sb))));
+      const __m256 dmin_mn = _mm256_mul_ps(mn, _mm256_set1_ps(F16(sb + 2)));
+      for (int m = 0; m < MA; ++m) {
+        const __m256 da_sum = _mm256_mul_ps(_mm256_loadu_ps(a[m].d + 8 * s),
+                                            _mm256_cvtepi32_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[m].sum + 8 * s))));
+        mins[m][r] = _mm256_fmadd_ps(dmin_mn, da_sum, mins[m][r]);
+      }
+    }
+    for (int j = 0; j < 4; ++j) {
+      const int64_t b = 8 * s + 2 * j;
+      __m512i av[MA];
+      __m512 da[MA];
+      for (int m = 0; m < MA; ++m) {
+        av[m] = _mm512_loadu_si512(a[m].q + 32 * b);
+        da[m] = PairScale(a[m].d + b);
+      }
+      const __m512i lane_pair = _mm512_add_epi32(pair_index, _mm512_set1_epi32(2 * j));
+      for (int r = 0; r < 4; ++r) {
+        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows[r] + 144 * s + 16 + 32 * j));
+        const __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(q, low4)),
+                                             _mm256_and_si256(_mm256_srli_epi16(q, 4), low4), 1);
+        const __m512 dw = _mm512_permutexvar_ps(lane_pair, scale[r]);
+        for (int m = 0; m < MA; ++m) {
+          acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(DotU8S8(w, av[m])), _mm512_mul_ps(dw, da[m]), acc[m][r]);
+        }
+      }
+    }
+  }
+  for (int m = 0; m < MA; ++m) {
+    for (int r = 0; r < 4; ++r) {
+      const __m128 m4 = _mm_add_ps(_mm256_castps256_ps128(mins[m][r]), _mm256_extractf128_ps(mins[m][r], 1));
+      const __m128 m2 = _mm_add_ps(m4, _mm_movehl_ps(m4, m4));
+      const float mn = _mm_cvtss_f32(_mm_add_ss(m2, _mm_movehdup_ps(m2)));
+      out[4 * m + r] = _mm512_reduce_add_ps(acc[m][r]) - mn;
+    }
+  }
+}
+#endif
+
 #else  // portable
 
 #define NIBBLE_DECODED_TILE(TYPE, t)                                                           \
@@ -1141,8 +1264,13 @@ NIBBLE_DECODED_TILE(IQ4_NL, iq4_nl)
 NIBBLE_DECODED_TILE(IQ4_XS, iq4_xs)
 NIBBLE_DECODED_TILE(Q2_K, q2_k)
 NIBBLE_DECODED_TILE(Q3_K, q3_k)
+#if !defined(NIBBLE_X86_512)  // AVX-512 has TileQ4_K above
 NIBBLE_DECODED_TILE(Q4_K, q4_k)
+#endif
 NIBBLE_DECODED_TILE(Q5_K, q5_k)
+NIBBLE_DECODED_TILE(Q4_G64, q4_g64)
+NIBBLE_DECODED_TILE(Q4_G128, q4_g128)
+NIBBLE_DECODED_TILE(Q8_C, q8_c)
 #undef NIBBLE_DECODED_TILE
 
 // Float weights use one activation row per tile: their loads are already the cheap part.
@@ -1177,6 +1305,9 @@ NIBBLE_INT_KERNEL(KernelQ2_K, TileQ2_K)
 NIBBLE_INT_KERNEL(KernelQ3_K, TileQ3_K)
 NIBBLE_INT_KERNEL(KernelQ4_K, TileQ4_K)
 NIBBLE_INT_KERNEL(KernelQ5_K, TileQ5_K)
+NIBBLE_INT_KERNEL(KernelQ4_G64, TileQ4_G64)
+NIBBLE_INT_KERNEL(KernelQ4_G128, TileQ4_G128)
+NIBBLE_INT_KERNEL(KernelQ8_C, TileQ8_C)
 #undef NIBBLE_INT_KERNEL
 
 // ---------------------------------------------------------------------------------------------
@@ -1341,6 +1472,15 @@ NIBBLE_INT_ATTR void MatmulRowsQ4_K(const MatmulArgs& a, int64_t n0, int64_t n1)
 }
 NIBBLE_INT_ATTR void MatmulRowsQ5_K(const MatmulArgs& a, int64_t n0, int64_t n1) {
   RowRange<KernelQ5_K, true>(a, n0, n1);
+}
+NIBBLE_INT_ATTR void MatmulRowsQ4_G64(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  RowRange<KernelQ4_G64, true>(a, n0, n1);
+}
+NIBBLE_INT_ATTR void MatmulRowsQ4_G128(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  RowRange<KernelQ4_G128, true>(a, n0, n1);
+}
+NIBBLE_INT_ATTR void MatmulRowsQ8_C(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  RowRange<KernelQ8_C, true>(a, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsF32(const MatmulArgs& a, int64_t n0, int64_t n1) {
   RowRange<FloatKernel<LoadF32>, false>(a, n0, n1);

@@ -36,6 +36,9 @@ HWY_EXPORT(MatmulRowsQ2_K);
 HWY_EXPORT(MatmulRowsQ3_K);
 HWY_EXPORT(MatmulRowsQ4_K);
 HWY_EXPORT(MatmulRowsQ5_K);
+HWY_EXPORT(MatmulRowsQ4_G64);
+HWY_EXPORT(MatmulRowsQ4_G128);
+HWY_EXPORT(MatmulRowsQ8_C);
 
 namespace {
 
@@ -61,6 +64,9 @@ void rows_q2_k(const MatmulArgs& a, int64_t n0, int64_t n1) { HWY_DYNAMIC_DISPAT
 void rows_q3_k(const MatmulArgs& a, int64_t n0, int64_t n1) { HWY_DYNAMIC_DISPATCH(MatmulRowsQ3_K)(a, n0, n1); }
 void rows_q4_k(const MatmulArgs& a, int64_t n0, int64_t n1) { HWY_DYNAMIC_DISPATCH(MatmulRowsQ4_K)(a, n0, n1); }
 void rows_q5_k(const MatmulArgs& a, int64_t n0, int64_t n1) { HWY_DYNAMIC_DISPATCH(MatmulRowsQ5_K)(a, n0, n1); }
+void rows_q4_g64(const MatmulArgs& a, int64_t n0, int64_t n1) { HWY_DYNAMIC_DISPATCH(MatmulRowsQ4_G64)(a, n0, n1); }
+void rows_q4_g128(const MatmulArgs& a, int64_t n0, int64_t n1) { HWY_DYNAMIC_DISPATCH(MatmulRowsQ4_G128)(a, n0, n1); }
+void rows_q8_c(const MatmulArgs& a, int64_t n0, int64_t n1) { HWY_DYNAMIC_DISPATCH(MatmulRowsQ8_C)(a, n0, n1); }
 
 // The one per-type table: adding a weight format adds a row here.
 struct MatmulKernel {
@@ -78,6 +84,8 @@ constexpr MatmulKernel kKernels[] = {
     {TensorType::IQ4_XS, true, rows_iq4_xs}, {TensorType::Q2_K, true, rows_q2_k},
     {TensorType::Q3_K, true, rows_q3_k},  {TensorType::Q4_K, true, rows_q4_k},
     {TensorType::Q5_K, true, rows_q5_k},
+    {TensorType::Q4_G64, true, rows_q4_g64}, {TensorType::Q4_G128, true, rows_q4_g128},
+    {TensorType::Q8_C, true, rows_q8_c},
 };
 
 const MatmulKernel* find_kernel(TensorType type) {

@@ -89,6 +89,35 @@ BlockProduct block_q4_0(const uint8_t* row, int64_t b, const int8_t* a) {
   return p;
 }
 
+// Q4_G64 / Q4_G128: 32-block b is quarter/half k of its group; low nibbles hold the group's
+// first half, high nibbles its second.
+template <int G>
+BlockProduct block_q4_g(const uint8_t* row, int64_t b, const int8_t* a) {
+  constexpr int kBlocks = G / 32;
+  const uint8_t* grp = row + (2 + G / 2) * (b / kBlocks);
+  const int k = static_cast<int>(b % kBlocks);
+  BlockProduct p{{0, 0}, {0, 0}, {0, 0}};
+  for (int i = 0; i < 32; ++i) {
+    const int e = 32 * k + i;
+    const uint8_t byte = grp[2 + e % (G / 2)];
+    const int q = e < G / 2 ? (byte & 0x0F) : (byte >> 4);
+    p.half[i / 16] += (q - 8) * a[i];
+  }
+  p.half_scale[0] = p.half_scale[1] = load_f16(grp);
+  return p;
+}
+
+// Q8_C: the row's f32 scale, then int8 values.
+BlockProduct block_q8_c(const uint8_t* row, int64_t b, const int8_t* a) {
+  float d;
+  std::memcpy(&d, row, 4);
+  const int8_t* qs = reinterpret_cast<const int8_t*>(row + 4 + 32 * b);
+  BlockProduct p{{0, 0}, {0, 0}, {0, 0}};
+  for (int e = 0; e < 32; ++e) p.half[e / 16] += qs[e] * a[e];
+  p.half_scale[0] = p.half_scale[1] = d;
+  return p;
+}
+
 BlockProduct block_q6_k(const uint8_t* row, int64_t b, const int8_t* a) {
   const uint8_t* sb = row + 210 * (b / 8);
   const uint8_t* ql = sb;
@@ -274,6 +303,8 @@ constexpr RefKernel kRefKernels[] = {
     {TensorType::Q3_K, block_q3_k},  {TensorType::Q4_K, block_q4_k},
     {TensorType::Q5_K, block_q5_k},  {TensorType::IQ4_NL, block_iq4_nl},
     {TensorType::IQ4_XS, block_iq4_xs},
+    {TensorType::Q4_G64, block_q4_g<64>}, {TensorType::Q4_G128, block_q4_g<128>},
+    {TensorType::Q8_C, block_q8_c},
 };
 
 float float_weight(TensorType type, const uint8_t* row, int64_t k) {

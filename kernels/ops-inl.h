@@ -135,6 +135,32 @@ void SiluMul(const float* gate, const float* up, int64_t n, float* out) {
   for (; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
 
+// ½·g·(1 + tanh u) written as g·σ(2u) = g / (1 + e^(−2u)), which has no cancellation in 1 + tanh u
+// for negative g (the result keeps full relative precision down to where it underflows). The
+// exponent is capped at 88, where e^88 is still a finite float: hn::Exp is unspecified above
+// +104, and g / (1 + e^88) is below 1e-36·|g| — zero for every purpose.
+void GeluTanhMul(const float* gate, const float* up, int64_t n, float* out) {
+  const DF df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  constexpr float kMinus2C = static_cast<float>(-2.0 * detail::kGeluC);
+  constexpr float kA = static_cast<float>(detail::kGeluA);
+  constexpr float kCap = 88.0f;
+  const auto one = hn::Set(df, 1.0f), m2c = hn::Set(df, kMinus2C), a = hn::Set(df, kA), cap = hn::Set(df, kCap);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    const auto g = hn::LoadU(df, gate + i);
+    const auto g3 = hn::Mul(hn::Mul(g, g), g);
+    const auto minus_2u = hn::Mul(m2c, hn::MulAdd(a, g3, g));
+    const auto e = hn::Exp(df, hn::Min(minus_2u, cap));
+    hn::StoreU(hn::Mul(hn::Div(g, hn::Add(one, e)), hn::LoadU(df, up + i)), df, out + i);
+  }
+  for (; i < n; ++i) {
+    const float g = gate[i];
+    const float minus_2u = kMinus2C * (kA * g * g * g + g);
+    out[i] = g / (1.0f + std::exp(std::min(minus_2u, kCap))) * up[i];
+  }
+}
+
 void AttentionHead(const float* q, const float* k, const float* v, int64_t n_kv, int64_t head_dim, int64_t kv_stride,
                    float scale, float* scores, float* out) {
   for (int64_t t = 0; t < n_kv; ++t) scores[t] = Dot(q, k + t * kv_stride, head_dim) * scale;

@@ -16,6 +16,7 @@ HWY_EXPORT(RmsNorm);
 HWY_EXPORT(Rope);
 HWY_EXPORT(Softmax);
 HWY_EXPORT(SiluMul);
+HWY_EXPORT(GeluTanhMul);
 HWY_EXPORT(AttentionHead);
 HWY_EXPORT(AttentionBatch);
 
@@ -33,6 +34,10 @@ void softmax(float* x, int64_t n) { HWY_DYNAMIC_DISPATCH(Softmax)(x, n); }
 
 void silu_mul(const float* gate, const float* up, int64_t n, float* out) {
   HWY_DYNAMIC_DISPATCH(SiluMul)(gate, up, n, out);
+}
+
+void gelu_tanh_mul(const float* gate, const float* up, int64_t n, float* out) {
+  HWY_DYNAMIC_DISPATCH(GeluTanhMul)(gate, up, n, out);
 }
 
 void attention_head(const float* q, const float* k, const float* v, int64_t n_kv, int64_t head_dim,

@@ -25,6 +25,10 @@ void softmax(float* x, int64_t n);
 // out[i] = silu(gate[i]) · up[i], silu(g) = g / (1 + e^−g).  (out may alias gate or up)
 void silu_mul(const float* gate, const float* up, int64_t n, float* out);
 
+// out[i] = gelu_tanh(gate[i]) · up[i] with GELU's tanh approximation (Gemma's feed-forward)
+//   gelu_tanh(g) = ½·g·(1 + tanh(√(2/π)·(g + 0.044715·g³))).   (out may alias gate or up)
+void gelu_tanh_mul(const float* gate, const float* up, int64_t n, float* out);
+
 // One query head against n_kv cached positions: out = softmax(scale · q·Kᵀ) · V.
 // k and v point at position 0 of this head's keys/values; position t is at k + t·kv_stride.
 // scores needs n_kv floats of scratch.
@@ -57,6 +61,7 @@ void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t rot_dim, int64_t 
           float freq_scale, RopeStyle style);
 void softmax(float* x, int64_t n);
 void silu_mul(const float* gate, const float* up, int64_t n, float* out);
+void gelu_tanh_mul(const float* gate, const float* up, int64_t n, float* out);
 void attention_head(const float* q, const float* k, const float* v, int64_t n_kv,
                     int64_t head_dim, int64_t kv_stride, float scale, float* scores, float* out);
 // Same contract as nibble::attention_batch; scratch is ignored (it may be null).

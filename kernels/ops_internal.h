@@ -19,6 +19,10 @@ inline void rope_cos_sin(int64_t pair_begin, int64_t pair_end, int64_t rot_dim, 
   }
 }
 
+// GELU's tanh approximation: gelu_tanh(g) = ½·g·(1 + tanh(kGeluC·(g + kGeluA·g³))).
+constexpr double kGeluC = 0.79788456080286535588;  // √(2/π)
+constexpr double kGeluA = 0.044715;
+
 // Pairs per chunk of angles kept on the stack.
 constexpr int64_t kRopeChunk = 64;
 

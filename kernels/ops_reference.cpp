@@ -53,6 +53,16 @@ void silu_mul(const float* gate, const float* up, int64_t n, float* out) {
   }
 }
 
+// The defining formula, in double: 1 + tanh(u) cancels badly in float for negative g, and the
+// reference should not share the Highway version's way around that.
+void gelu_tanh_mul(const float* gate, const float* up, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    const double g = gate[i];
+    const double gelu = 0.5 * g * (1.0 + std::tanh(detail::kGeluC * (g + detail::kGeluA * g * g * g)));
+    out[i] = static_cast<float>(gelu * up[i]);
+  }
+}
+
 void attention_head(const float* q, const float* k, const float* v, int64_t n_kv, int64_t head_dim,
                     int64_t kv_stride, float scale, float* scores, float* out) {
   for (int64_t t = 0; t < n_kv; ++t) {

@@ -50,6 +50,18 @@ void dequant_q4_0(const uint8_t* b, float* y) {
   }
 }
 
+// nibble's Q4_G64 / Q4_G128: Q4_0's coding over groups of G: fp16 d, then G/2 bytes whose low
+// nibbles are elements 0..G/2-1 and high nibbles G/2..G-1, value d·(q − 8).
+template <int G>
+void dequant_q4_g(const uint8_t* b, float* y) {
+  const float d = load_f16(b);
+  const uint8_t* qs = b + 2;
+  for (int j = 0; j < G / 2; ++j) {
+    y[j] = d * static_cast<float>((qs[j] & 0x0F) - 8);
+    y[j + G / 2] = d * static_cast<float>((qs[j] >> 4) - 8);
+  }
+}
+
 void dequant_q4_1(const uint8_t* b, float* y) {
   const float d = load_f16(b), m = load_f16(b + 2);
   const uint8_t* qs = b + 4;
@@ -231,6 +243,45 @@ void quant_q4_0(const float* x, uint8_t* b) {
     const int q1 = std::min(15, static_cast<int>(static_cast<int8_t>(x1 + 8.5f)));
     qs[j] = static_cast<uint8_t>(q0 | q1 << 4);
   }
+}
+
+// Q4_G64 / Q4_G128: Q4_0's rounding over larger groups.
+template <int G>
+void quant_q4_g(const float* x, uint8_t* b) {
+  float amax = 0.0f, max = 0.0f;
+  for (int j = 0; j < G; ++j) {
+    if (amax < std::fabs(x[j])) {
+      amax = std::fabs(x[j]);
+      max = x[j];
+    }
+  }
+  const float d = max / -8.0f;
+  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  store_f16(b, d);
+  uint8_t* qs = b + 2;
+  for (int j = 0; j < G / 2; ++j) {
+    const int q0 = std::min(15, static_cast<int>(static_cast<int8_t>(x[j] * id + 8.5f)));
+    const int q1 = std::min(15, static_cast<int>(static_cast<int8_t>(x[j + G / 2] * id + 8.5f)));
+    qs[j] = static_cast<uint8_t>(q0 | q1 << 4);
+  }
+}
+
+// Q8_C: one scale per row (amax/127), values rounded to nearest like Q8_0.
+void quant_q8_c_row(const float* x, int64_t n, uint8_t* row) {
+  float amax = 0.0f;
+  for (int64_t j = 0; j < n; ++j) amax = std::max(amax, std::fabs(x[j]));
+  const float d = amax / 127.0f;
+  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  std::memcpy(row, &d, 4);
+  int8_t* qs = reinterpret_cast<int8_t*>(row + 4);
+  for (int64_t j = 0; j < n; ++j) qs[j] = static_cast<int8_t>(std::roundf(x[j] * id));
+}
+
+void dequant_q8_c_row(const uint8_t* row, int64_t n, float* y) {
+  float d;
+  std::memcpy(&d, row, 4);
+  const int8_t* qs = reinterpret_cast<const int8_t*>(row + 4);
+  for (int64_t j = 0; j < n; ++j) y[j] = d * static_cast<float>(qs[j]);
 }
 
 // Q4_1: 15 steps between the block's min and max; m is the min itself, so x ≥ m.
@@ -417,6 +468,7 @@ constexpr BlockCodec kBlockCodecs[] = {
     {TensorType::Q3_K, dequant_q3_k, nullptr},        {TensorType::Q4_K, dequant_q4_k, nullptr},
     {TensorType::Q5_K, dequant_q5_k, nullptr},        {TensorType::Q6_K, dequant_q6_k, quant_q6_k},
     {TensorType::IQ4_NL, dequant_iq4_nl, nullptr},    {TensorType::IQ4_XS, dequant_iq4_xs, nullptr},
+    {TensorType::Q4_G64, dequant_q4_g<64>, quant_q4_g<64>}, {TensorType::Q4_G128, dequant_q4_g<128>, quant_q4_g<128>},
 };
 
 const BlockCodec* find_codec(TensorType type) {
@@ -430,11 +482,13 @@ const BlockCodec* find_codec(TensorType type) {
 
 bool can_dequantize(TensorType type) {
   return type == TensorType::F32 || type == TensorType::F16 || type == TensorType::BF16 ||
-         find_codec(type) != nullptr;
+         type == TensorType::Q8_C || find_codec(type) != nullptr;
 }
 
 bool can_quantize(TensorType type) {
-  if (type == TensorType::F32 || type == TensorType::F16 || type == TensorType::BF16) return true;
+  if (type == TensorType::F32 || type == TensorType::F16 || type == TensorType::BF16 || type == TensorType::Q8_C) {
+    return true;
+  }
   const BlockCodec* codec = find_codec(type);
   return codec != nullptr && codec->quant != nullptr;
 }
@@ -450,6 +504,9 @@ void dequantize_row(TensorType type, const uint8_t* src, int64_t n, float* dst) 
       return;
     case TensorType::BF16:
       for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_fp32(load_u16(src + 2 * i));
+      return;
+    case TensorType::Q8_C:  // the row, not a block, carries the scale
+      dequant_q8_c_row(src, n, dst);
       return;
     default:
       break;
@@ -479,6 +536,9 @@ void quantize_row(TensorType type, const float* src, int64_t n, uint8_t* dst) {
         const uint16_t h = fp32_to_bf16(src[i]);
         std::memcpy(dst + 2 * i, &h, 2);
       }
+      return;
+    case TensorType::Q8_C:
+      quant_q8_c_row(src, n, dst);
       return;
     default:
       break;

@@ -1,6 +1,7 @@
 #include "kernels/tensor_type.h"
 
 #include <array>
+#include <iterator>
 #include <optional>
 
 namespace nibble {
@@ -52,9 +53,20 @@ constexpr std::array<std::optional<TypeTraits>, kMaxTypeId + 1> make_table() {
 
 constexpr auto kTypeTable = make_table();
 
+// nibble's own formats, ids kFirstNibbleType + i (layouts in tensor_type.h and docs/format.md).
+constexpr TypeTraits kNibbleTypes[] = {
+    {"Q4_G64", 64, 34, true},
+    {"Q4_G128", 128, 66, true},
+    {"Q8_C", 32, 32, true, 4},
+};
+
 }  // namespace
 
 const TypeTraits* type_traits(uint32_t type_id) {
+  if (type_id >= kFirstNibbleType) {
+    const uint32_t i = type_id - kFirstNibbleType;
+    return i < std::size(kNibbleTypes) ? &kNibbleTypes[i] : nullptr;
+  }
   if (type_id > kMaxTypeId || !kTypeTable[type_id]) return nullptr;
   return &*kTypeTable[type_id];
 }
@@ -67,7 +79,7 @@ std::string type_name(uint32_t type_id) {
 uint64_t row_bytes(uint32_t type_id, uint64_t elems) {
   const TypeTraits* t = type_traits(type_id);
   if (t == nullptr || elems % t->block_elems != 0) return 0;
-  return elems / t->block_elems * t->block_bytes;
+  return t->row_header_bytes + elems / t->block_elems * t->block_bytes;
 }
 
 }  // namespace nibble

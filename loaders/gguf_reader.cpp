@@ -329,7 +329,8 @@ ModelFile parse_gguf(std::shared_ptr<MappedFile> file) {
     }
 
     const uint32_t type_id = r.u32("type");
-    const TypeTraits* traits = type_traits(type_id);
+    // nibble's own type ids (>= kFirstNibbleType) exist only in nibble files, never in GGUF.
+    const TypeTraits* traits = type_id < kFirstNibbleType ? type_traits(type_id) : nullptr;
     if (traits == nullptr) r.fail("unknown tensor type id " + std::to_string(type_id));
     t.type = static_cast<TensorType>(type_id);
     if (t.dims[0] % traits->block_elems != 0) {
@@ -373,5 +374,12 @@ ModelFile parse_gguf(std::shared_ptr<MappedFile> file) {
   mf.mapping = std::move(file);
   return mf;
 }
+
+}  // namespace nibble
+
+namespace nibble {
+
+// nibble's own files store metadata in GGUF's encoding (docs/format.md); one decoder for both.
+MetaValue read_gguf_value(ByteReader& r, uint32_t type_id) { return read_value(r, type_id); }
 
 }  // namespace nibble

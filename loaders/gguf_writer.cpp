@@ -15,6 +15,7 @@
 #include <set>
 
 #include "loaders/byte_reader.h"
+#include "loaders/loaders_internal.h"
 
 namespace nibble {
 namespace {
@@ -295,6 +296,19 @@ void write_gguf(const std::string& path, const Metadata& meta,
   write_gguf_streamed(path, meta, descs, [&](size_t k, const GgufDataSink& sink) {
     sink(tensors[k].data.data(), tensors[k].data.size());
   });
+}
+
+}  // namespace nibble
+
+namespace nibble {
+
+// nibble's own files store metadata in GGUF's encoding (docs/format.md); one encoder for both.
+void append_gguf_kv(std::vector<uint8_t>& out, const std::string& path, const std::string& key,
+                    const MetaValue& value) {
+  Out o;
+  o.str(key);
+  put_value(o, path, key, value);
+  out.insert(out.end(), o.bytes().begin(), o.bytes().end());
 }
 
 }  // namespace nibble

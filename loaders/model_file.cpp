@@ -8,6 +8,7 @@
 
 #include "loaders/loaders_internal.h"
 #include "loaders/mapped_file.h"
+#include "loaders/nibble_format.h"
 
 namespace nibble {
 
@@ -222,6 +223,10 @@ ModelFile read_llama2c(const std::string& path, const OpenOptions& options) {
 ModelFile open_model_file(const std::string& path, const OpenOptions& options) {
   std::shared_ptr<MappedFile> file = MappedFile::open(path, options.use_mmap, options.progress);
   if (file->size() >= 4 && std::memcmp(file->data(), "GGUF", 4) == 0) return parse_gguf(file);
+  if (file->size() >= sizeof nbl::kMagic &&
+      std::memcmp(file->data(), nbl::kMagic, sizeof nbl::kMagic) == 0) {
+    return parse_nibble(file, options.verify);
+  }
   // llama2.c checkpoints have no magic: the only way to recognise one is a header whose sizes
   // add up to exactly the file size, so a failure there means "neither format".
   try {
@@ -230,7 +235,8 @@ ModelFile open_model_file(const std::string& path, const OpenOptions& options) {
     std::string why = e.what();
     const std::string prefix = path + ": ";
     if (why.compare(0, prefix.size(), prefix) == 0) why = why.substr(prefix.size());
-    throw FileError(path + ": not a GGUF file or llama2.c checkpoint (as llama2.c: " + why + ")");
+    throw FileError(path + ": not a GGUF file or llama2.c checkpoint, nor a nibble file (as "
+                    "llama2.c: " + why + ")");
   }
 }
 

@@ -94,6 +94,12 @@ struct TensorInfo {
   const uint8_t* data = nullptr;
   uint64_t nbytes = 0;
   uint64_t file_offset = 0;  // absolute offset of the data in the file
+  // How the bytes are arranged: 0 plain rows (GGUF's layout, every GGUF and llama2.c tensor),
+  // 1 kLayoutPacked4 (kernels/repack.h), stored pre-packed in nibble's own files.
+  uint32_t layout = 0;
+  // nibble files: XXH64 of the tensor's bytes, checked by verify_checksums().
+  bool has_checksum = false;
+  uint64_t checksum = 0;
 
   uint64_t n_elements() const;
   uint64_t row_length() const { return dims.empty() ? 1 : dims[0]; }
@@ -108,8 +114,9 @@ class ModelFile {
   ModelFile& operator=(ModelFile&&) noexcept;
 
   std::string path;
-  std::string format;  // "gguf", "llama2c"
+  std::string format;  // "gguf", "llama2c", "nibble"
   uint32_t version = 0;
+  uint32_t version_minor = 0;  // nibble files
   Metadata meta;
   std::vector<TensorInfo> tensors;
 
@@ -122,20 +129,37 @@ class ModelFile {
   // Keeps the bytes tensors point into alive: the mapping, or buffers a loader had to build.
   std::shared_ptr<const MappedFile> mapping;
   std::vector<std::vector<uint8_t>> owned_buffers;
+  // Further files tensors point into (a Hugging Face checkpoint's safetensors shards).
+  std::vector<std::shared_ptr<const MappedFile>> extra_mappings;
 };
 
 struct OpenOptions {
   bool use_mmap = true;  // false: read the file into memory instead
   // Called with (bytes done, total) while the file is read; return false to cancel.
   std::function<bool(uint64_t, uint64_t)> progress;
+  // nibble files: check every tensor's checksum while opening (reads the whole file).
+  bool verify = false;
 };
 
-// Opens a model file, detecting its format from its first bytes (GGUF magic; otherwise a
-// llama2.c checkpoint header). Every count, length, offset and size is checked against the
+// Opens a model file, detecting its format from its first bytes (GGUF or nibble magic; otherwise
+// a llama2.c checkpoint header). Every count, length, offset and size is checked against the
 // file before use. Throws FileError.
 ModelFile open_model_file(const std::string& path, const OpenOptions& options = {});
 
 ModelFile read_gguf(const std::string& path, const OpenOptions& options = {});
 ModelFile read_llama2c(const std::string& path, const OpenOptions& options = {});
+// nibble's own format (docs/format.md); the reader is loaders/nibble_reader.cpp.
+ModelFile read_nibble(const std::string& path, const OpenOptions& options = {});
+
+// Checks the checksum of every tensor that has one (nibble files; GGUF and llama2.c carry
+// none). Reads every byte of those tensors.
+struct VerifyResult {
+  uint64_t checked = 0;             // tensors whose checksum was computed
+  uint64_t without_checksum = 0;    // tensors the format gives no checksum
+  std::vector<std::string> failed;  // "tensor 'NAME': checksum mismatch (stored …, computed …)"
+};
+VerifyResult verify_checksums(const ModelFile& file);
+// As above, throwing FileError "PATH: tensor 'NAME': checksum mismatch …" on the first failure.
+void verify_checksums_or_throw(const ModelFile& file);
 
 }  // namespace nibble

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "kernels/ops.h"
@@ -41,6 +42,33 @@ WeightMatrix bind_matrix(const ModelFile& file, const std::string& name, int64_t
   w.rows = out;
   w.cols = in;
   w.row_bytes = row_bytes(static_cast<uint32_t>(t.type), static_cast<uint64_t>(in));
+  if (t.layout == kLayoutPacked4) {
+    // Stored pre-packed (nibble files): used where it lies, no repack and no page release —
+    // the mapping's pages are the weights. The loader checked the byte size for this layout.
+    if (store == nullptr) {
+      throw FileError(file.path + ": tensor '" + name + "' is stored packed (layout 1) but is "
+                      "read row by row here; it must be stored plain (layout 0)");
+    }
+    if (!has_packed_layout(w)) {  // (w is still kLayoutGguf: asks whether a packed form exists)
+      throw FileError(file.path + ": tensor '" + name + "' is stored packed but " +
+                      type_name(static_cast<uint32_t>(t.type)) + " " + shape_string(t.dims) +
+                      " has no packed layout");
+    }
+    w.layout = kLayoutPacked4;
+    // Tiles must be 64-byte aligned: true in a mapping (page-aligned data, 64-byte offsets), not
+    // necessarily in a file read into an ordinary buffer (--no-mmap); copy those once.
+    if (reinterpret_cast<uintptr_t>(t.data) % 64 != 0) {
+      PackedWeight copy;
+      copy.storage = allocate_weight_storage(t.nbytes);
+      copy.storage_bytes = t.nbytes;
+      std::memcpy(copy.storage.get(), t.data, t.nbytes);
+      copy.view = w;
+      copy.view.data = copy.storage.get();
+      store->packed.push_back(std::move(copy));
+      return store->packed.back().view;
+    }
+    return w;
+  }
   if (store == nullptr || !has_packed_layout(w)) return w;
   store->packed.push_back(repack_for_matmul(w));
   // The packed copy replaces the tensor's file pages for good: drop them so the weights are not
@@ -67,6 +95,13 @@ const float* bind_vector(const ModelFile& file, const std::string& name, int64_t
 
 int64_t meta_int(const ModelFile& file, const std::string& key) {
   const auto v = file.meta.get_int(key);
+  if (!v && file.meta.has(key)) {
+    const MetaValue* value = file.meta.find(key);
+    throw FileError(file.path + ": metadata " + key + " is not a single integer" +
+                    (value->type == MetaType::Array
+                         ? " (per-layer values are not supported)"
+                         : ""));
+  }
   if (!v) throw FileError(file.path + ": missing metadata key " + key);
   if (*v <= 0) throw FileError(file.path + ": metadata " + key + " must be positive");
   return *v;
@@ -80,6 +115,92 @@ int64_t meta_int_or(const ModelFile& file, const std::string& key, int64_t fallb
 float meta_float_or(const ModelFile& file, const std::string& key, float fallback) {
   const auto v = file.meta.get_float(key);
   return v ? static_cast<float>(*v) : fallback;
+}
+
+ModelConfig read_base_config(const ModelFile& f, float default_norm_eps) {
+  const std::string p = f.architecture() + ".";
+  ModelConfig c;
+  c.arch = f.architecture();
+  c.name = f.meta.get_string("general.name").value_or("");
+  c.n_embd = meta_int(f, p + "embedding_length");
+  c.n_layer = meta_int(f, p + "block_count");
+  c.n_ff = meta_int(f, p + "feed_forward_length");
+  c.n_head = meta_int(f, p + "attention.head_count");
+  c.n_head_kv = meta_int_or(f, p + "attention.head_count_kv", c.n_head);
+  c.n_ctx_train = meta_int_or(f, p + "context_length", 2048);
+  if (c.n_head_kv <= 0 || c.n_head % c.n_head_kv != 0) {
+    throw FileError(f.path + ": " + std::to_string(c.n_head) + " query heads cannot be shared by " +
+                    std::to_string(c.n_head_kv) + " key/value heads");
+  }
+  // The head size is its own hyperparameter (Gemma 3: 256 with n_embd 640 and 4 heads); only
+  // when the file leaves it out is it n_embd / n_head.
+  if (!f.meta.has(p + "attention.key_length") && c.n_embd % c.n_head != 0) {
+    throw FileError(f.path + ": " + std::to_string(c.n_head) + " heads do not divide embedding length " +
+                    std::to_string(c.n_embd) + " and attention.key_length is not given");
+  }
+  c.head_dim = f.meta.has(p + "attention.key_length") ? meta_int(f, p + "attention.key_length")
+                                                      : c.n_embd / c.n_head;
+  const int64_t value_length = meta_int_or(f, p + "attention.value_length", c.head_dim);
+  if (value_length != c.head_dim) {
+    throw FileError(f.path + ": attention.value_length " + std::to_string(value_length) +
+                    " differs from key_length " + std::to_string(c.head_dim) + " (not supported)");
+  }
+  c.norm_eps = meta_float_or(f, p + "attention.layer_norm_rms_epsilon", default_norm_eps);
+  if (!(c.norm_eps >= 0.0f)) throw FileError(f.path + ": negative RMSNorm epsilon");
+  c.rope_base = meta_float_or(f, p + "rope.freq_base", 10000.0f);
+  if (!(c.rope_base > 0.0f)) throw FileError(f.path + ": rope.freq_base must be positive");
+  c.rope_dim = meta_int_or(f, p + "rope.dimension_count", c.head_dim);
+  if (c.rope_dim <= 0 || c.rope_dim > c.head_dim || c.rope_dim % 2 != 0) {
+    throw FileError(f.path + ": rope.dimension_count " + std::to_string(c.rope_dim) +
+                    " does not fit head size " + std::to_string(c.head_dim));
+  }
+  // As llama.cpp: the scaling type defaults to linear, which does nothing without a factor.
+  const std::string scaling = f.meta.get_string(p + "rope.scaling.type").value_or("linear");
+  float factor = meta_float_or(f, p + "rope.scaling.factor", 0.0f);
+  if (factor == 0.0f) factor = meta_float_or(f, p + "rope.scale_linear", 0.0f);
+  if (scaling == "linear") {
+    if (factor < 0.0f || !std::isfinite(factor)) {
+      throw FileError(f.path + ": rope scaling factor must be positive");
+    }
+    if (factor > 0.0f) c.rope_freq_scale = 1.0f / factor;
+  } else if (scaling != "none") {
+    throw FileError(f.path + ": rope scaling '" + scaling + "' is not supported yet");
+  }
+  const TensorInfo& embd = f.tensor("token_embd.weight");
+  if (embd.dims.size() != 2) throw FileError(f.path + ": token_embd.weight must be 2-D");
+  c.n_vocab = static_cast<int64_t>(embd.dims[1]);
+  return c;
+}
+
+void refuse_bias_tensors(const ModelFile& f) {
+  for (const TensorInfo& t : f.tensors) {
+    if (t.name.size() > 5 && t.name.compare(t.name.size() - 5, 5, ".bias") == 0) {
+      throw FileError(f.path + ": bias tensor '" + t.name + "' is not supported yet");
+    }
+  }
+}
+
+AttentionWeights bind_attention(const ModelFile& f, const std::string& prefix,
+                                const ModelConfig& c, WeightStore* store) {
+  if (f.find_tensor(prefix + "attn_qkv.weight")) {
+    throw FileError(f.path + ": fused tensor '" + prefix +
+                    "attn_qkv.weight' is not supported yet (separate attn_q/k/v expected)");
+  }
+  AttentionWeights w;
+  w.wq = bind_matrix(f, prefix + "attn_q.weight", c.n_embd, c.q_dim(), store);
+  w.wk = bind_matrix(f, prefix + "attn_k.weight", c.n_embd, c.kv_dim(), store);
+  w.wv = bind_matrix(f, prefix + "attn_v.weight", c.n_embd, c.kv_dim(), store);
+  w.wo = bind_matrix(f, prefix + "attn_output.weight", c.q_dim(), c.n_embd, store);
+  return w;
+}
+
+FfnWeights bind_ffn(const ModelFile& f, const std::string& prefix, const ModelConfig& c,
+                    WeightStore* store) {
+  FfnWeights w;
+  w.gate = bind_matrix(f, prefix + "ffn_gate.weight", c.n_embd, c.n_ff, store);
+  w.up = bind_matrix(f, prefix + "ffn_up.weight", c.n_embd, c.n_ff, store);
+  w.down = bind_matrix(f, prefix + "ffn_down.weight", c.n_ff, c.n_embd, store);
+  return w;
 }
 
 void embed_tokens(const WeightMatrix& table, const int32_t* tokens, int64_t n, float scale,
@@ -99,12 +220,35 @@ void embed_tokens(const WeightMatrix& table, const int32_t* tokens, int64_t n, f
 
 void rms_norm_rows(const float* x, const float* w, int64_t n, int64_t dim, float eps, float* out,
                    int n_threads) {
-#pragma omp parallel for num_threads(n_threads) schedule(static) if (n > 1)
+  // Threads only for enough work to repay waking them: not for one decode token's few
+  // head-sized rows (Gemma's q/k norms), which take less time than a fork/join.
+  constexpr int64_t kMinParallelFloats = 8192;
+#pragma omp parallel for num_threads(n_threads) schedule(static) if (n > 1 && n * dim >= kMinParallelFloats)
   for (int64_t i = 0; i < n; ++i) rms_norm(x + i * dim, w, dim, eps, out + i * dim);
 }
 
 void add_rows(float* x, const float* y, int64_t count) {
   for (int64_t i = 0; i < count; ++i) x[i] += y[i];
+}
+
+void project_qkv(const AttentionWeights& w, const float* h, int64_t n, ForwardScratch& s) {
+  const WeightMatrix* qkv[] = {&w.wq, &w.wk, &w.wv};
+  float* outs[] = {s.q.data(), s.k.data(), s.v.data()};
+  const int64_t lds[] = {w.wq.rows, w.wk.rows, w.wv.rows};
+  matmul_shared_input(qkv, outs, lds, 3, h, n, s.ws);
+}
+
+void rope_and_cache(const ModelConfig& c, const RopeParams& r, int64_t n, int64_t pos0,
+                    KvCache& kv, int64_t layer, ForwardScratch& s) {
+  const int64_t QD = c.q_dim(), KV = c.kv_dim();
+  for (int64_t i = 0; i < n; ++i) {
+    float* q = s.q.data() + i * QD;
+    float* k = s.k.data() + i * KV;
+    rope(q, c.n_head, c.head_dim, r.dim, pos0 + i, r.base, r.freq_scale, r.style);
+    rope(k, c.n_head_kv, c.head_dim, r.dim, pos0 + i, r.base, r.freq_scale, r.style);
+    std::copy_n(k, KV, kv.k(layer, pos0 + i));
+    std::copy_n(s.v.data() + i * KV, KV, kv.v(layer, pos0 + i));
+  }
 }
 
 void cached_attention(const float* q, int64_t n, int64_t pos0, KvCache& kv, int64_t layer,
@@ -152,6 +296,33 @@ void cached_attention(const float* q, int64_t n, int64_t pos0, KvCache& kv, int6
                     kv.v(layer, 0) + kvh * shape.head_dim, kv.kv_dim(), shape.head_dim, shape.scale,
                     shape.window, att + off, q_dim, scratch);
   }
+}
+
+void gated_ffn(const FfnWeights& w, GateActivation act, const float* h, int64_t n,
+               ForwardScratch& s, float* out) {
+  const int64_t F = w.gate.rows;
+  const WeightMatrix* gu[] = {&w.gate, &w.up};
+  float* gu_out[] = {s.hb.data(), s.hb2.data()};
+  const int64_t gu_ld[] = {F, F};
+  matmul_shared_input(gu, gu_out, gu_ld, 2, h, n, s.ws);
+  switch (act) {
+    case GateActivation::kSilu:
+      silu_mul(s.hb.data(), s.hb2.data(), n * F, s.hb.data());
+      break;
+    case GateActivation::kGeluTanh:
+      gelu_tanh_mul(s.hb.data(), s.hb2.data(), n * F, s.hb.data());
+      break;
+  }
+  matmul(w.down, s.hb.data(), n, out, w.down.rows, s.ws);
+}
+
+void output_logits(const WeightMatrix& head, const float* norm_w, float eps, const float* x,
+                   int64_t n, bool all_logits, ForwardScratch& s, float* logits) {
+  const int64_t D = head.cols;
+  const int64_t first = all_logits ? 0 : n - 1;
+  const int64_t rows = n - first;
+  rms_norm_rows(x + first * D, norm_w, rows, D, eps, s.xb.data(), s.ws.n_threads);
+  matmul(head, s.xb.data(), rows, logits, head.rows, s.ws);
 }
 
 }  // namespace nibble

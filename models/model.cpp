@@ -6,6 +6,7 @@
 namespace nibble {
 
 std::unique_ptr<Model> make_llama(const ModelFile& file);
+std::unique_ptr<Model> make_gemma3(const ModelFile& file);
 
 namespace {
 
@@ -15,6 +16,7 @@ using Factory = std::function<std::unique_ptr<Model>(const ModelFile&)>;
 const std::map<std::string, Factory>& registry() {
   static const std::map<std::string, Factory> families = {
       {"llama", make_llama},
+      {"gemma3", make_gemma3},
   };
   return families;
 }

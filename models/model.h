@@ -31,8 +31,19 @@ struct ModelConfig {
   int64_t rope_dim = 0;
   RopeStyle rope_style = RopeStyle::kAdjacent;
 
+  // Interleaved sliding-window (local) and global layers (Gemma 3). With n_swa > 0, layer il
+  // is local iff il % swa_pattern < swa_pattern − 1 (swa_pattern 0: every layer local, 1: none):
+  // it attends to the last n_swa positions only, with rope base rope_base_swa and no scaling.
+  int64_t n_swa = 0;                 // window in positions; 0: no local layers
+  int64_t swa_pattern = 0;
+  float rope_base_swa = 10000.0f;
+  float final_logit_softcap = 0.0f;  // logits = c·tanh(logits / c) when c > 0
+
   int64_t q_dim() const { return n_head * head_dim; }
   int64_t kv_dim() const { return n_head_kv * head_dim; }
+  bool is_swa_layer(int64_t il) const {
+    return n_swa > 0 && (swa_pattern == 0 || il % swa_pattern < swa_pattern - 1);
+  }
 };
 
 // Keys and values of every layer for n_ctx positions, F32, laid out [layer][pos][kv_dim] so a

@@ -2,10 +2,8 @@
 
 #include <stdexcept>
 
-#include "kernels/quantize.h"
-#include "loaders/gguf_writer.h"
-#include "loaders/model_file.h"
-#include "tokenizer/vocabulary.h"
+#include "quant/nibble_quantize.h"
+#include "quant/quantize_internal.h"
 
 namespace nibble {
 namespace {
@@ -42,53 +40,34 @@ const std::vector<GgufRecipe>& gguf_recipes() {
   return r;
 }
 
+bool is_gguf_recipe(const std::string& recipe) {
+  for (const auto& r : gguf_recipes()) {
+    if (recipe == r.name) return true;
+  }
+  return false;
+}
+
+TensorType gguf_recipe_type(const std::string& recipe, const TensorInfo& t) {
+  const RecipeRule rule = rule_for(recipe);
+  if (t.dims.size() < 2) return TensorType::F32;
+  const bool is_embedding = t.name == "token_embd.weight" || t.name == "output.weight";
+  const TensorType type = is_embedding ? rule.embedding : rule.matrices;
+  // A row that is not a whole number of blocks keeps more precision.
+  return row_bytes(static_cast<uint32_t>(type), t.row_length()) == 0 ? TensorType::F16 : type;
+}
+
+uint32_t gguf_recipe_file_type(const std::string& recipe) { return rule_for(recipe).file_type; }
+
 QuantizeReport quantize_to_gguf(const std::string& in, const std::string& out,
                                 const std::string& recipe, const std::string& tokenizer_path) {
-  const RecipeRule rule = rule_for(recipe);
-  const ModelFile src = open_model_file(in);
-  Metadata meta = src.meta;
-  if (!tokenizer_path.empty()) {
-    write_vocabulary(read_sentencepiece_model(tokenizer_path), meta);
-  } else if (!meta.has("tokenizer.ggml.tokens")) {
-    throw FileError(in + ": the file has no tokenizer; pass one with --tokenizer tokenizer.model");
-  }
-  meta.set_uint("general.file_type", rule.file_type);
-  meta.set_uint("general.quantization_version", 2);
-  if (!meta.has("general.name")) meta.set_string("general.name", "nibble " + recipe);
-
+  QuantizeOptions o;
+  o.tokenizer_path = tokenizer_path;
+  const QuantizeResult r = detail::quantize_model_to(in, out, recipe, o, /*gguf=*/true);
   QuantizeReport rep;
-  std::vector<GgufTensorToWrite> tensors;
-  std::vector<float> row;
-  for (const TensorInfo& t : src.tensors) {
-    GgufTensorToWrite w;
-    w.name = t.name;
-    w.dims = t.dims;
-    const bool is_embedding = t.name == "token_embd.weight" || t.name == "output.weight";
-    w.type = t.dims.size() < 2 ? TensorType::F32 : is_embedding ? rule.embedding : rule.matrices;
-    const uint64_t k = t.row_length(), rows = t.n_rows();
-    const uint64_t out_row = row_bytes(static_cast<uint32_t>(w.type), k);
-    if (out_row == 0) {  // the row is not a whole number of blocks: keep more precision
-      w.type = TensorType::F16;
-    }
-    const uint64_t in_row = row_bytes(static_cast<uint32_t>(t.type), k);
-    const uint64_t dst_row = row_bytes(static_cast<uint32_t>(w.type), k);
-    if (!can_dequantize(t.type)) {
-      throw FileError(in + ": tensor '" + t.name + "' has type " +
-                      type_name(static_cast<uint32_t>(t.type)) + ", which cannot be re-quantized");
-    }
-    w.data.resize(dst_row * rows);
-    row.resize(k);
-    for (uint64_t r = 0; r < rows; ++r) {
-      dequantize_row(t.type, t.data + r * in_row, static_cast<int64_t>(k), row.data());
-      quantize_row(w.type, row.data(), static_cast<int64_t>(k), w.data.data() + r * dst_row);
-    }
-    rep.in_bytes += t.nbytes;
-    rep.out_bytes += w.data.size();
-    rep.n_params += t.n_elements();
-    ++rep.n_tensors;
-    tensors.push_back(std::move(w));
-  }
-  write_gguf(out, meta, tensors);
+  rep.in_bytes = r.src_bytes;
+  rep.out_bytes = r.tensor_bytes;
+  rep.n_tensors = r.n_tensors;
+  rep.n_params = r.n_params;
   return rep;
 }
 

@@ -1,15 +1,22 @@
 // The C boundary: every exception stops here and becomes a status plus a message.
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <exception>
 #include <iostream>
 #include <memory>
 #include <new>
 #include <string>
+#include <vector>
 
 #include "include/nibble/nibble.h"
 #include "kernels/dispatch.h"
 #include "loaders/mapped_file.h"
 #include "quant/gguf_quantize.h"
+#include "quant/nibble_quantize.h"
+#include "runtime/chat_format.h"
 #include "runtime/generate.h"
 #include "runtime/loaded_model.h"
 #include "runtime/perplexity.h"
@@ -359,6 +366,44 @@ void nibble_sampler_accept(nibble_sampler* sampler, int32_t token) {
   if (sampler) sampler->s.accept(token);
 }
 
+namespace {
+
+nibble_status generate_after(nibble_context* ctx, const std::vector<int32_t>& ids, int32_t n_predict,
+                             const nibble_sampler_params* sampler, nibble_piece_fn on_piece, void* user,
+                             nibble_generate_stats* stats) {
+  if (ids.empty()) return fail(NIBBLE_ERR_INVALID_ARGUMENT, "nibble_generate: empty prompt", ctx);
+  const nibble::Tokenizer& tok = *ctx->model->m->tokenizer;
+  for (int32_t id : ids) {
+    if (id < 0 || id >= tok.n_vocab()) {
+      return fail(NIBBLE_ERR_INVALID_ARGUMENT, "nibble_generate: token " + std::to_string(id) + " out of range",
+                  ctx);
+    }
+  }
+  if (static_cast<int64_t>(ids.size()) + ctx->session->n_past() > ctx->session->n_ctx()) {
+    return fail(NIBBLE_ERR_CONTEXT_FULL,
+                "prompt of " + std::to_string(ids.size()) + " tokens does not fit in the context of " +
+                    std::to_string(ctx->session->n_ctx()) + " (" + std::to_string(ctx->session->n_past()) +
+                    " used); raise -c",
+                ctx);
+  }
+  nibble::Sampler s(to_internal(sampler ? *sampler : nibble_sampler_default_params()));
+  const auto st = nibble::generate(*ctx->session, tok, s, ids, n_predict, [&](std::string_view text) {
+    return !on_piece || on_piece(text.data(), text.size(), user) != 0;
+  });
+  if (stats) {
+    stats->n_prompt = static_cast<int32_t>(st.n_prompt);
+    stats->n_generated = static_cast<int32_t>(st.n_generated);
+    stats->prompt_seconds = st.prompt_seconds;
+    stats->gen_seconds = st.gen_seconds;
+    stats->hit_context_limit = st.hit_context_limit;
+    stats->hit_end_of_generation = st.hit_end_of_generation;
+    stats->aborted = st.aborted;
+  }
+  return st.aborted ? NIBBLE_ERR_ABORTED : NIBBLE_OK;
+}
+
+}  // namespace
+
 nibble_status nibble_generate(nibble_context* ctx, const char* prompt, int32_t n_predict,
                               const nibble_sampler_params* sampler, nibble_piece_fn on_piece,
                               void* user, nibble_generate_stats* stats) {
@@ -366,33 +411,68 @@ nibble_status nibble_generate(nibble_context* ctx, const char* prompt, int32_t n
     return fail(NIBBLE_ERR_INVALID_ARGUMENT, "nibble_generate: NULL argument", ctx);
   }
   return guarded(ctx, [&] {
-    nibble::Sampler s(to_internal(sampler ? *sampler : nibble_sampler_default_params()));
-    const nibble::Tokenizer& tok = *ctx->model->m->tokenizer;
     // BOS only at the start of a conversation.
     const bool at_start = ctx->session->n_past() == 0;
-    const std::vector<int32_t> ids = tok.encode(prompt, at_start);
-    if (ids.empty()) return fail(NIBBLE_ERR_INVALID_ARGUMENT, "nibble_generate: empty prompt", ctx);
-    if (static_cast<int64_t>(ids.size()) + ctx->session->n_past() > ctx->session->n_ctx()) {
-      return fail(NIBBLE_ERR_CONTEXT_FULL,
-                  "prompt of " + std::to_string(ids.size()) + " tokens does not fit in the context of " +
-                      std::to_string(ctx->session->n_ctx()) + " (" +
-                      std::to_string(ctx->session->n_past()) + " used); raise -c",
-                  ctx);
+    const std::vector<int32_t> ids = ctx->model->m->tokenizer->encode(prompt, at_start);
+    return generate_after(ctx, ids, n_predict, sampler, on_piece, user, stats);
+  });
+}
+
+nibble_status nibble_generate_tokens(nibble_context* ctx, const int32_t* tokens, int32_t n_tokens,
+                                     int32_t n_predict, const nibble_sampler_params* sampler,
+                                     nibble_piece_fn on_piece, void* user, nibble_generate_stats* stats) {
+  if (!ctx || n_tokens < 0 || (!tokens && n_tokens > 0)) {
+    return fail(NIBBLE_ERR_INVALID_ARGUMENT, "nibble_generate_tokens: invalid argument", ctx);
+  }
+  return guarded(ctx, [&] {
+    return generate_after(ctx, std::vector<int32_t>(tokens, tokens + n_tokens), n_predict, sampler, on_piece,
+                          user, stats);
+  });
+}
+
+const char* nibble_chat_format(const nibble_model* model, const char* template_name) {
+  if (!model) {
+    fail(NIBBLE_ERR_INVALID_ARGUMENT, "nibble_chat_format: NULL model");
+    return nullptr;
+  }
+  const char* name = nullptr;
+  guarded(nullptr, [&] {
+    name = nibble::chat_format_name(
+        nibble::choose_chat_format(model->m->tokenizer->vocab(), template_name ? template_name : ""));
+    return NIBBLE_OK;
+  });
+  return name;
+}
+
+nibble_status nibble_chat_apply(const nibble_model* model, const char* template_name,
+                                const nibble_chat_message* messages, size_t n_messages,
+                                int add_generation_prompt, char* buf, int32_t capacity, int32_t* n_out) {
+  if (!model || !n_out || capacity < 0 || (!buf && capacity > 0) || (!messages && n_messages > 0)) {
+    return fail(NIBBLE_ERR_INVALID_ARGUMENT, "nibble_chat_apply: invalid argument");
+  }
+  return guarded(nullptr, [&] {
+    std::vector<nibble::ChatMessage> msgs;
+    for (size_t i = 0; i < n_messages; ++i) {
+      if (!messages[i].role || !messages[i].content) {
+        return fail(NIBBLE_ERR_INVALID_ARGUMENT,
+                    "nibble_chat_apply: message " + std::to_string(i) + " has a NULL role or content");
+      }
+      msgs.push_back({messages[i].role, messages[i].content});
     }
-    const auto st = nibble::generate(*ctx->session, tok, s, ids, n_predict,
-                                     [&](std::string_view text) {
-                                       return !on_piece || on_piece(text.data(), text.size(), user) != 0;
-                                     });
-    if (stats) {
-      stats->n_prompt = static_cast<int32_t>(st.n_prompt);
-      stats->n_generated = static_cast<int32_t>(st.n_generated);
-      stats->prompt_seconds = st.prompt_seconds;
-      stats->gen_seconds = st.gen_seconds;
-      stats->hit_context_limit = st.hit_context_limit;
-      stats->hit_end_of_generation = st.hit_end_of_generation;
-      stats->aborted = st.aborted;
+    const nibble::ChatFormat f =
+        nibble::choose_chat_format(model->m->tokenizer->vocab(), template_name ? template_name : "");
+    const std::string text = nibble::format_chat(f, msgs, add_generation_prompt != 0);
+    if (text.size() > static_cast<size_t>(INT32_MAX - 1)) {
+      return fail(NIBBLE_ERR_INVALID_ARGUMENT, "nibble_chat_apply: conversation too long");
     }
-    return st.aborted ? NIBBLE_ERR_ABORTED : NIBBLE_OK;
+    *n_out = static_cast<int32_t>(text.size());
+    if (static_cast<int64_t>(text.size()) >= capacity) {
+      return fail(NIBBLE_ERR_BUFFER_TOO_SMALL, "nibble_chat_apply: " + std::to_string(text.size() + 1) +
+                                                   " bytes needed, capacity " + std::to_string(capacity));
+    }
+    std::memcpy(buf, text.data(), text.size());
+    buf[text.size()] = '\0';
+    return NIBBLE_OK;
   });
 }
 
@@ -482,15 +562,9 @@ nibble_status nibble_perplexity(nibble_model* model, nibble_model* ref, const ch
 nibble_status nibble_quantize(const char* in, const char* out, const char* recipe,
                               const char* tokenizer_path) {
   if (!in || !out || !recipe) return fail(NIBBLE_ERR_INVALID_ARGUMENT, "nibble_quantize: NULL argument");
-  return guarded(nullptr, [&] {
-    const std::string o = out;
-    if (o.size() < 5 || o.compare(o.size() - 5, 5, ".gguf") != 0) {
-      return fail(NIBBLE_ERR_INVALID_ARGUMENT,
-                  "nibble_quantize: '" + o + "': only GGUF output (.gguf) is supported so far");
-    }
-    nibble::quantize_to_gguf(in, o, recipe, tokenizer_path ? tokenizer_path : "");
-    return NIBBLE_OK;
-  });
+  nibble_quantize_params p = nibble_quantize_default_params();
+  p.tokenizer_path = tokenizer_path;
+  return nibble_quantize_model(in, out, recipe, &p, nullptr);
 }
 
 int nibble_quantize_recipe(int32_t i, const char** name, const char** description) {
@@ -499,6 +573,279 @@ int nibble_quantize_recipe(int32_t i, const char** name, const char** descriptio
   if (name) *name = r[i].name;
   if (description) *description = r[i].description;
   return 1;
+}
+
+}  // extern "C"
+
+// ---- Quantization with results, recipes, and file inspection (nibble's own format issue).
+
+struct nibble_quantize_result {
+  nibble::QuantizeResult r;
+  std::vector<std::string> src_types, types;  // type names the C structs point at
+};
+
+struct nibble_file {
+  nibble::ModelFile f;
+  std::vector<std::string> types;  // per tensor
+  std::vector<std::string> layouts;
+  std::vector<std::pair<const std::string*, const nibble::MetaValue*>> meta;  // key order
+};
+
+namespace {
+
+const char* meta_type_name(nibble::MetaType t) {
+  static const char* const names[] = {"u8",   "i8",     "u16",   "i16", "u32", "i32", "f32",
+                                      "bool", "string", "array", "u64", "i64", "f64"};
+  const auto i = static_cast<uint32_t>(t);
+  return i < 13 ? names[i] : "unknown";
+}
+
+bool meta_signed(nibble::MetaType t) {
+  using nibble::MetaType;
+  return t == MetaType::I8 || t == MetaType::I16 || t == MetaType::I32 || t == MetaType::I64;
+}
+
+std::string number_text(double v, bool f64) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, f64 ? "%.17g" : "%.9g", v);
+  return buf;
+}
+
+std::string meta_text(const nibble::MetaValue& v, int32_t max_elems) {
+  using nibble::MetaType;
+  switch (v.type) {
+    case MetaType::String:
+      return v.s;
+    case MetaType::Bool:
+      return v.u ? "true" : "false";
+    case MetaType::F32:
+    case MetaType::F64:
+      return number_text(v.f, v.type == MetaType::F64);
+    case MetaType::Array:
+      break;
+    default:
+      return meta_signed(v.type) ? std::to_string(v.i) : std::to_string(v.u);
+  }
+  if (v.array_len > static_cast<uint64_t>(std::max<int32_t>(max_elems, 0)) ||
+      v.elem_type == MetaType::Array) {
+    return "[array of " + std::to_string(v.array_len) + " " + meta_type_name(v.elem_type) + "]";
+  }
+  std::string s = "[";
+  for (uint64_t k = 0; k < v.array_len; ++k) {
+    if (k) s += ", ";
+    if (v.elem_type == MetaType::String) {
+      s += k < v.strs.size() ? v.strs[k] : "";
+    } else if (v.elem_type == MetaType::F32 || v.elem_type == MetaType::F64) {
+      s += k < v.nums.size() ? number_text(v.nums[k], v.elem_type == MetaType::F64) : "";
+    } else if (v.elem_type == MetaType::Bool) {
+      s += k < v.ints.size() && v.ints[k] ? "true" : "false";
+    } else {
+      s += k < v.ints.size() ? (meta_signed(v.elem_type) ? std::to_string(v.ints[k])
+                                                         : std::to_string(static_cast<uint64_t>(v.ints[k])))
+                             : "";
+    }
+  }
+  return s + "]";
+}
+
+void copy_dims(const std::vector<uint64_t>& dims, int32_t* n_dims, uint64_t* out) {
+  *n_dims = static_cast<int32_t>(std::min<size_t>(dims.size(), 4));
+  for (int32_t d = 0; d < 4; ++d) out[d] = d < *n_dims ? dims[d] : 1;
+}
+
+}  // namespace
+
+extern "C" {
+
+int nibble_quantize_recipe_info(int32_t i, const char** name, const char** extension,
+                                const char** description) {
+  const auto& r = nibble::all_recipes();
+  if (i < 0 || static_cast<size_t>(i) >= r.size()) return 0;
+  if (name) *name = r[i].name;
+  if (extension) *extension = r[i].extension;
+  if (description) *description = r[i].description;
+  return 1;
+}
+
+nibble_quantize_params nibble_quantize_default_params(void) {
+  nibble_quantize_params p{};
+  return p;
+}
+
+nibble_status nibble_quantize_model(const char* in, const char* out, const char* recipe,
+                                    const nibble_quantize_params* params,
+                                    nibble_quantize_result** result) {
+  if (result) *result = nullptr;
+  if (!in || !out || !recipe) {
+    return fail(NIBBLE_ERR_INVALID_ARGUMENT, "nibble_quantize_model: NULL argument");
+  }
+  return guarded(nullptr, [&] {
+    const nibble_quantize_params p = params ? *params : nibble_quantize_default_params();
+    nibble::QuantizeOptions o;
+    if (p.tokenizer_path) o.tokenizer_path = p.tokenizer_path;
+    o.measure = p.measure != 0;
+    auto res = std::make_unique<nibble_quantize_result>();
+    res->r = nibble::quantize_model(in, out, recipe, o);
+    for (const nibble::TensorQuantStats& t : res->r.tensors) {
+      res->src_types.push_back(nibble::type_name(static_cast<uint32_t>(t.src_type)));
+      res->types.push_back(nibble::type_name(static_cast<uint32_t>(t.type)));
+    }
+    if (result) *result = res.release();
+    return NIBBLE_OK;
+  });
+}
+
+nibble_status nibble_quantize_result_summary(const nibble_quantize_result* result,
+                                             nibble_quantize_summary* out) {
+  if (!result || !out) return fail(NIBBLE_ERR_INVALID_ARGUMENT, "nibble_quantize_result_summary: NULL argument");
+  const nibble::QuantizeResult& r = result->r;
+  *out = nibble_quantize_summary{};
+  out->container = r.container.c_str();
+  out->recipe = r.recipe.c_str();
+  out->n_tensors = static_cast<int64_t>(r.n_tensors);
+  out->n_params = r.n_params;
+  out->src_bytes = r.src_bytes;
+  out->tensor_bytes = r.tensor_bytes;
+  out->file_bytes = r.file_bytes;
+  out->bits_per_weight = r.n_params ? 8.0 * static_cast<double>(r.tensor_bytes) / static_cast<double>(r.n_params) : 0;
+  out->f16_bytes = 2 * r.n_params;
+  out->compression_vs_f16 = r.tensor_bytes ? static_cast<double>(out->f16_bytes) / static_cast<double>(r.tensor_bytes) : 0;
+  out->measured = r.measured;
+  out->mse = r.mse;
+  out->snr_db = r.snr_db;
+  out->max_abs_err = r.max_abs_err;
+  return NIBBLE_OK;
+}
+
+int64_t nibble_quantize_result_tensor_count(const nibble_quantize_result* result) {
+  return result ? static_cast<int64_t>(result->r.tensors.size()) : 0;
+}
+
+nibble_status nibble_quantize_result_tensor(const nibble_quantize_result* result, int64_t i,
+                                            nibble_quantize_tensor* out) {
+  if (!result || !out) return fail(NIBBLE_ERR_INVALID_ARGUMENT, "nibble_quantize_result_tensor: NULL argument");
+  if (i < 0 || static_cast<uint64_t>(i) >= result->r.tensors.size()) {
+    return fail(NIBBLE_ERR_INVALID_ARGUMENT, "nibble_quantize_result_tensor: index out of range");
+  }
+  const nibble::TensorQuantStats& t = result->r.tensors[static_cast<size_t>(i)];
+  *out = nibble_quantize_tensor{};
+  out->name = t.name.c_str();
+  out->src_type = result->src_types[static_cast<size_t>(i)].c_str();
+  out->type = result->types[static_cast<size_t>(i)].c_str();
+  out->layout = t.layout;
+  copy_dims(t.dims, &out->n_dims, out->dims);
+  out->n_elements = t.n_elements;
+  out->bytes = t.bytes;
+  out->copied = t.copied;
+  out->mse = t.mse;
+  out->snr_db = t.snr_db;
+  out->cosine = t.cosine;
+  out->max_abs_err = t.max_abs_err;
+  return NIBBLE_OK;
+}
+
+void nibble_quantize_result_free(nibble_quantize_result* result) { delete result; }
+
+nibble_status nibble_file_open(const char* path, nibble_file** out) {
+  if (!out) return fail(NIBBLE_ERR_INVALID_ARGUMENT, "nibble_file_open: out is NULL");
+  *out = nullptr;
+  if (!path) return fail(NIBBLE_ERR_INVALID_ARGUMENT, "nibble_file_open: path is NULL");
+  return guarded(nullptr, [&] {
+    auto f = std::make_unique<nibble_file>();
+    f->f = nibble::open_model_file(path);
+    for (const nibble::TensorInfo& t : f->f.tensors) {
+      f->types.push_back(nibble::type_name(static_cast<uint32_t>(t.type)));
+      f->layouts.push_back(t.layout == 0 ? "plain" : t.layout == 1 ? "packed4" : "layout " + std::to_string(t.layout));
+    }
+    for (const auto& [key, value] : f->f.meta.entries()) f->meta.emplace_back(&key, &value);
+    *out = f.release();
+    return NIBBLE_OK;
+  });
+}
+
+void nibble_file_free(nibble_file* file) { delete file; }
+
+nibble_status nibble_file_get_info(const nibble_file* file, nibble_file_info* out) {
+  if (!file || !out) return fail(NIBBLE_ERR_INVALID_ARGUMENT, "nibble_file_get_info: NULL argument");
+  *out = nibble_file_info{};
+  out->format = file->f.format.c_str();
+  out->version_major = file->f.version;
+  out->version_minor = file->f.version_minor;
+  out->file_bytes = file->f.mapping ? file->f.mapping->size() : 0;
+  out->n_tensors = static_cast<int64_t>(file->f.tensors.size());
+  out->n_meta = static_cast<int64_t>(file->meta.size());
+  return NIBBLE_OK;
+}
+
+nibble_status nibble_file_tensor(const nibble_file* file, int64_t i, nibble_tensor_info* out) {
+  if (!file || !out) return fail(NIBBLE_ERR_INVALID_ARGUMENT, "nibble_file_tensor: NULL argument");
+  if (i < 0 || static_cast<uint64_t>(i) >= file->f.tensors.size()) {
+    return fail(NIBBLE_ERR_INVALID_ARGUMENT, "nibble_file_tensor: index out of range");
+  }
+  const auto k = static_cast<size_t>(i);
+  const nibble::TensorInfo& t = file->f.tensors[k];
+  *out = nibble_tensor_info{};
+  out->name = t.name.c_str();
+  out->type = file->types[k].c_str();
+  out->type_id = static_cast<uint32_t>(t.type);
+  out->layout = t.layout;
+  out->layout_name = file->layouts[k].c_str();
+  copy_dims(t.dims, &out->n_dims, out->dims);
+  out->n_elements = t.n_elements();
+  out->offset = t.file_offset;
+  out->bytes = t.nbytes;
+  out->has_checksum = t.has_checksum;
+  out->checksum = t.checksum;
+  return NIBBLE_OK;
+}
+
+nibble_status nibble_file_meta(const nibble_file* file, int64_t i, nibble_meta_entry* out) {
+  if (!file || !out) return fail(NIBBLE_ERR_INVALID_ARGUMENT, "nibble_file_meta: NULL argument");
+  if (i < 0 || static_cast<uint64_t>(i) >= file->meta.size()) {
+    return fail(NIBBLE_ERR_INVALID_ARGUMENT, "nibble_file_meta: index out of range");
+  }
+  const auto& [key, v] = file->meta[static_cast<size_t>(i)];
+  out->key = key->c_str();
+  out->type = meta_type_name(v->type);
+  const bool array = v->type == nibble::MetaType::Array;
+  out->elem_type = array ? meta_type_name(v->elem_type) : "";
+  out->array_len = array ? v->array_len : 0;
+  return NIBBLE_OK;
+}
+
+nibble_status nibble_file_meta_text(const nibble_file* file, int64_t i, int32_t max_elems,
+                                    char* buf, int32_t capacity, int32_t* n_out) {
+  if (!file || !n_out || (!buf && capacity > 0)) {
+    return fail(NIBBLE_ERR_INVALID_ARGUMENT, "nibble_file_meta_text: NULL argument");
+  }
+  if (i < 0 || static_cast<uint64_t>(i) >= file->meta.size()) {
+    return fail(NIBBLE_ERR_INVALID_ARGUMENT, "nibble_file_meta_text: index out of range");
+  }
+  return guarded(nullptr, [&] {
+    const std::string text = meta_text(*file->meta[static_cast<size_t>(i)].second, max_elems);
+    if (text.size() >= static_cast<size_t>(INT32_MAX)) {
+      return fail(NIBBLE_ERR_INTERNAL, "nibble_file_meta_text: value too long");
+    }
+    *n_out = static_cast<int32_t>(text.size());
+    if (capacity <= *n_out) return fail(NIBBLE_ERR_BUFFER_TOO_SMALL, "nibble_file_meta_text: buffer too small");
+    std::memcpy(buf, text.data(), text.size());
+    buf[text.size()] = '\0';
+    return NIBBLE_OK;
+  });
+}
+
+nibble_status nibble_file_verify(const nibble_file* file, int64_t* n_checked) {
+  if (n_checked) *n_checked = 0;
+  if (!file) return fail(NIBBLE_ERR_INVALID_ARGUMENT, "nibble_file_verify: NULL argument");
+  return guarded(nullptr, [&] {
+    const nibble::VerifyResult v = nibble::verify_checksums(file->f);
+    if (n_checked) *n_checked = static_cast<int64_t>(v.checked);
+    if (v.failed.empty()) return NIBBLE_OK;
+    std::string msg = file->f.path + ": " + std::to_string(v.failed.size()) + " of " +
+                      std::to_string(v.checked) + " tensors fail their checksum (the data is corrupt): ";
+    for (size_t k = 0; k < v.failed.size(); ++k) msg += (k ? "; " : "") + v.failed[k];
+    return fail(NIBBLE_ERR_FILE, msg);
+  });
 }
 
 }  // extern "C"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs one libFuzzer target for a while: scripts/fuzz.sh TARGET SECONDS [-- extra libFuzzer flags]
-#   TARGET: fuzz_gguf | fuzz_llama2c | fuzz_vocab | fuzz_tokenizer | all
+#   TARGET: fuzz_gguf | fuzz_llama2c | fuzz_vocab | fuzz_tokenizer | fuzz_nibble |
+#           fuzz_safetensors | all
 # Configures and builds the clang fuzz build (build-fuzz, or $NIBBLE_FUZZ_BUILD) if needed, makes
 # the seed corpora (tests/fuzz/make-seeds.sh), then fuzzes with the corpus kept in
 # BUILD/fuzz-corpus/TARGET, so later runs resume where earlier ones stopped. A finding (crash,
@@ -27,7 +28,7 @@ cmake --build "$build" -j2 --target nibble_fuzzers
 tests/fuzz/make-seeds.sh "$build" "$build/fuzz-seeds" >/dev/null
 
 targets=("$target")
-[ "$target" = all ] && targets=(fuzz_gguf fuzz_llama2c fuzz_vocab fuzz_tokenizer)
+[ "$target" = all ] && targets=(fuzz_gguf fuzz_llama2c fuzz_vocab fuzz_tokenizer fuzz_nibble fuzz_safetensors)
 for t in "${targets[@]}"; do
   seeds="$build/fuzz-seeds/${t#fuzz_}"
   corpus="$build/fuzz-corpus/$t"
@@ -37,7 +38,7 @@ for t in "${targets[@]}"; do
   flags=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512
          -max_len=8192 -print_final_stats=1 -artifact_prefix="$artifacts/")
   # The GGUF-shaped targets get the format's keys and type ids as a dictionary.
-  case $t in fuzz_gguf | fuzz_vocab) flags+=(-dict=tests/fuzz/gguf.dict) ;; esac
+  case $t in fuzz_gguf | fuzz_vocab | fuzz_nibble) flags+=(-dict=tests/fuzz/gguf.dict) ;; esac
   # sentencepiece's encode grows faster than linearly with the text: shorter texts, more runs.
   # (Texts past the 4 KB chunk size are covered by tests/hardening_bad_input_test.cpp.)
   [ "$t" = fuzz_tokenizer ] && flags+=(-max_len=1024)

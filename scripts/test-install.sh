@@ -24,4 +24,14 @@ grep -q "tokens/s" <<<"$out"
 out=$("$build/embed-c/embed-c" assets/kjv-llama-q4_0.gguf "And God said" 0)
 echo "$out"
 grep -q "stopped by the user" <<<"$out"
+# The chat example needs an instruct model: SmolLM2 when scripts/fetch-models.sh has fetched it.
+smollm2=${NIBBLE_MODELS:-$HOME/.cache/nibble/models}/SmolLM2-135M-Instruct.Q4_1.gguf
+if [ -f "$smollm2" ]; then
+  out=$("$build/embed-c/embed-chat" "$smollm2" "What is the capital of France?" "And of Italy?")
+  echo "$out"
+  grep -q "chat format: chatml" <<<"$out"
+  grep -q "answer tokens" <<<"$out"
+else
+  echo "embed-chat: skipped ($smollm2 not found; scripts/fetch-models.sh fetches it)"
+fi
 echo "install + out-of-tree example: ok"

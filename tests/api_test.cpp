@@ -84,6 +84,51 @@ int collect(const char* text, size_t len, void* user) {
   return 1;
 }
 
+// Generating after explicit tokens is generating after the same text.
+TEST(CApi, GenerateTokensMatchesGenerate) {
+  ModelHandle h;
+  ASSERT_EQ(nibble_model_load(kModel.c_str(), nullptr, &h.m), NIBBLE_OK);
+  nibble_context* c = nullptr;
+  ASSERT_EQ(nibble_context_create(h.m, nullptr, &c), NIBBLE_OK);
+  nibble_sampler_params sp = nibble_sampler_default_params();
+  sp.temperature = 0;
+  std::string a, b;
+  ASSERT_EQ(nibble_generate(c, "And God said", 12, &sp, collect, &a, nullptr), NIBBLE_OK);
+  ASSERT_EQ(nibble_context_reset(c), NIBBLE_OK);
+  int32_t ids[32];
+  int32_t n = 0;
+  ASSERT_EQ(nibble_tokenize(h.m, "And God said", 12, 1, 0, ids, 32, &n), NIBBLE_OK);
+  ASSERT_EQ(nibble_generate_tokens(c, ids, n, 12, &sp, collect, &b, nullptr), NIBBLE_OK);
+  EXPECT_EQ(a, b);
+  const int32_t bad[] = {-1};
+  EXPECT_EQ(nibble_generate_tokens(c, bad, 1, 4, &sp, collect, &b, nullptr), NIBBLE_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(nibble_generate_tokens(c, nullptr, 3, 4, &sp, collect, &b, nullptr), NIBBLE_ERR_INVALID_ARGUMENT);
+  nibble_context_free(c);
+}
+
+TEST(CApi, ChatApply) {
+  ModelHandle h;
+  ASSERT_EQ(nibble_model_load(kModel.c_str(), nullptr, &h.m), NIBBLE_OK);
+  const nibble_chat_message msgs[] = {{"system", "Be brief."}, {"user", "Hi"}};
+  int32_t n = 0;
+  // The KJV model has no template and no turn markers: a format must be named.
+  EXPECT_EQ(nibble_chat_format(h.m, nullptr), nullptr);
+  EXPECT_NE(std::string(nibble_last_error()).find("--chat-template"), std::string::npos);
+  EXPECT_EQ(nibble_chat_apply(h.m, nullptr, msgs, 2, 1, nullptr, 0, &n), NIBBLE_ERR_INVALID_ARGUMENT);
+  EXPECT_STREQ(nibble_chat_format(h.m, "chatml"), "chatml");
+  // Too small a buffer reports the length needed; then the text with its NUL.
+  EXPECT_EQ(nibble_chat_apply(h.m, "chatml", msgs, 2, 1, nullptr, 0, &n), NIBBLE_ERR_BUFFER_TOO_SMALL);
+  const std::string expected =
+      "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n";
+  ASSERT_EQ(n, static_cast<int32_t>(expected.size()));
+  std::vector<char> buf(n + 1);
+  ASSERT_EQ(nibble_chat_apply(h.m, "chatml", msgs, 2, 1, buf.data(), n + 1, &n), NIBBLE_OK);
+  EXPECT_EQ(std::string(buf.data()), expected);
+  const nibble_chat_message null_content[] = {{"user", nullptr}};
+  EXPECT_EQ(nibble_chat_apply(h.m, "chatml", null_content, 1, 1, buf.data(), n + 1, &n), NIBBLE_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(nibble_chat_apply(h.m, "bogus", msgs, 2, 1, buf.data(), n + 1, &n), NIBBLE_ERR_INVALID_ARGUMENT);
+}
+
 TEST(CApi, GreedyGenerationIsRepeatable) {
   ModelHandle h;
   ASSERT_EQ(nibble_model_load(kModel.c_str(), nullptr, &h.m), NIBBLE_OK);

@@ -57,6 +57,20 @@ if(NOT h1 STREQUAL h2)
   message(FATAL_ERROR "random-model is not deterministic for a fixed seed")
 endif()
 
+# Gemma 3: both layer kinds (7 layers, pattern 6), a head size that is not dim / heads, a window
+# shorter than the prompt; the tied head (no output.weight) stored as llama-quantize would.
+set(gemma ${WORK_DIR}/tiny-gemma3-Q4_0.gguf)
+file(REMOVE ${gemma})
+run(0 ${RANDOM_MODEL} ${gemma} --type Q4_0 --arch gemma3 --dim 64 --ffn 128 --layers 7 --heads 4
+    --kv-heads 1 --head-dim 32 --window 4 --vocab 512 --ctx 64 --seed 7)
+expect_in("${ERR}" "gemma3 Q4_0")
+expect_in("${ERR}" "the head tied to it")
+run(0 ${BENCH_MODEL} -m ${gemma} -p 16 -n 4 -r 1 -t 1)
+expect_in("${OUT}" "| pp16 |")
+expect_in("${OUT}" "| tg4 |")
+run(1 ${RANDOM_MODEL} ${WORK_DIR}/x.gguf --type Q4_0 --head-dim 32)
+expect_in("${ERR}" "--head-dim needs --arch gemma3")
+
 run(0 ${BENCH_MODEL} -m ${WORK_DIR}/tiny-Q8_0.gguf -p 8 -n 2 -r 1 -t 1)
 expect_in("${OUT}" "| pp8 |")
 expect_in("${OUT}" "| tg2 |")

@@ -94,6 +94,14 @@ std::vector<uint8_t> random_weights(TensorType t, int64_t N, int64_t K, std::mt1
     return w;
   }
   for (uint8_t& b : w) b = static_cast<uint8_t>(byte(rng));
+  if (tr->row_header_bytes != 0) {  // Q8_C: a float scale per row, random int8 after it
+    std::uniform_real_distribution<float> scale(-0.05f, 0.05f);
+    for (int64_t n = 0; n < N; ++n) {
+      const float d = unit_scales ? 1.0f : scale(rng);
+      std::memcpy(w.data() + n * rb, &d, 4);
+    }
+    return w;
+  }
   const int64_t n_blocks = static_cast<int64_t>(w.size() / tr->block_bytes);
   for (int64_t i = 0; i < n_blocks; ++i) set_block_scales(t, w.data() + i * tr->block_bytes, unit_scales, rng);
   return w;
@@ -112,11 +120,13 @@ WeightMatrix matrix(TensorType t, const std::vector<uint8_t>& w, int64_t N, int6
 const TensorType kTypes[] = {TensorType::F32,  TensorType::F16,    TensorType::BF16,   TensorType::Q8_0,
                              TensorType::Q4_0, TensorType::Q6_K,   TensorType::Q4_1,   TensorType::Q5_0,
                              TensorType::Q5_1, TensorType::IQ4_NL, TensorType::IQ4_XS, TensorType::Q2_K,
-                             TensorType::Q3_K, TensorType::Q4_K,   TensorType::Q5_K};
+                             TensorType::Q3_K, TensorType::Q4_K,   TensorType::Q5_K,
+                             TensorType::Q4_G64, TensorType::Q4_G128, TensorType::Q8_C};
 // The block formats (int8 activations).
 const TensorType kIntTypes[] = {TensorType::Q8_0, TensorType::Q4_0,   TensorType::Q6_K,   TensorType::Q4_1,
                                 TensorType::Q5_0, TensorType::Q5_1,   TensorType::IQ4_NL, TensorType::IQ4_XS,
-                                TensorType::Q2_K, TensorType::Q3_K,   TensorType::Q4_K,   TensorType::Q5_K};
+                                TensorType::Q2_K, TensorType::Q3_K,   TensorType::Q4_K,   TensorType::Q5_K,
+                                TensorType::Q4_G64, TensorType::Q4_G128, TensorType::Q8_C};
 
 std::vector<Shape> shapes_for(TensorType t) {
   const int64_t block = type_traits(t)->block_elems;

@@ -113,6 +113,42 @@ TEST(Ops, SiluMul) {
   }
 }
 
+TEST(Ops, GeluTanhMul) {
+  std::mt19937 rng(27);
+  for (int64_t n : {1, 7, 33, 2048, 5632}) {
+    auto gate = test::random_floats(rng, n, -12.0f, 12.0f);
+    if (n > 6) {
+      gate[0] = -100.0f;  // e^(−2u) far past float range: the Highway form caps it, → −0
+      gate[1] = 100.0f;   // → the gate itself
+      gate[2] = 0.0f;
+      gate[3] = -5.0f;    // 1 + tanh(u) ≈ 9e-8: a float 1 + tanh(u) would be all rounding error
+      gate[4] = 1e15f;    // g³ overflows to inf: still → g
+      gate[5] = -1e15f;
+    }
+    const auto up = test::random_floats(rng, n, -2.0f, 2.0f);
+    std::vector<float> want(n);
+    ref::gelu_tanh_mul(gate.data(), up.data(), n, want.data());
+    test::for_each_target([&](const std::string&) {
+      std::vector<float> got(n);
+      gelu_tanh_mul(gate.data(), up.data(), n, got.data());
+      // Relative: a few float roundings amplified by e^(−2u)'s sensitivity to its argument.
+      // Absolute: far-negative gates, where both sides are below 1e-9 (e.g. ~1e-21 at g = −8).
+      expect_close(got, want, 4e-6f, 1e-9f, "n=" + std::to_string(n));
+      std::vector<float> in_place = gate;  // out may alias gate
+      gelu_tanh_mul(in_place.data(), up.data(), n, in_place.data());
+      EXPECT_EQ(in_place, got);
+    });
+  }
+  // Known values of gelu_tanh (up = 1): 0, ±1, and the large-|g| limits g and 0.
+  const std::vector<float> g = {0.0f, 1.0f, -1.0f, 3.0f, 20.0f, -20.0f}, ones(g.size(), 1.0f);
+  const std::vector<float> want = {0.0f, 0.8411920f, -0.1588080f, 2.9963627f, 20.0f, 0.0f};
+  std::vector<float> got(g.size());
+  ref::gelu_tanh_mul(g.data(), ones.data(), g.size(), got.data());
+  expect_close(got, want, 1e-6f, 1e-7f, "reference known values");
+  gelu_tanh_mul(g.data(), ones.data(), g.size(), got.data());
+  expect_close(got, want, 1e-6f, 1e-7f, "dispatched known values");
+}
+
 TEST(Ops, AttentionHead) {
   std::mt19937 rng(25);
   struct Case {

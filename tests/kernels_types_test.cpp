@@ -91,6 +91,13 @@ TEST(TypeTable, RowBytes) {
   EXPECT_EQ(row_bytes(14, 128), 0u);
   EXPECT_EQ(row_bytes(1, 7), 14u);
   EXPECT_EQ(row_bytes(4, 32), 0u);  // retired id
+  // nibble's own types: groups of 64/128 with one fp16 scale; Q8_C a per-row f32 scale.
+  EXPECT_EQ(row_bytes(static_cast<uint32_t>(TensorType::Q4_G64), 2048), 32u * 34u);
+  EXPECT_EQ(row_bytes(static_cast<uint32_t>(TensorType::Q4_G128), 2048), 16u * 66u);
+  EXPECT_EQ(row_bytes(static_cast<uint32_t>(TensorType::Q4_G128), 64), 0u);
+  EXPECT_EQ(row_bytes(static_cast<uint32_t>(TensorType::Q8_C), 2048), 4u + 2048u);
+  EXPECT_EQ(type_name(static_cast<uint32_t>(TensorType::Q4_G128)), "Q4_G128");
+  EXPECT_EQ(type_traits(kFirstNibbleType + 3), nullptr);
 }
 
 TEST(Fp16, ExhaustiveRoundTrip) {
@@ -277,6 +284,25 @@ TEST(Quantize, RoundTripsWithinQuantizationError) {
                          : t == TensorType::F16 ? fp16_to_fp32(fp32_to_fp16(x[i]))
                                                 : bf16_to_fp32(fp32_to_bf16(x[i]));
       ASSERT_EQ(back[i], want);
+    }
+  }
+}
+
+// Q4_G64/G128 quantize each group like Q4_0 (signed extreme → −8); Q8_C each row like Q8_0.
+TEST(Quantize, NibbleTypesRoundTrip) {
+  std::mt19937 rng(5);
+  const auto x = test::random_floats(rng, 1024, -3.0f, 3.0f);
+  for (auto [t, group] : {std::pair{TensorType::Q4_G64, 64}, std::pair{TensorType::Q4_G128, 128},
+                          std::pair{TensorType::Q8_C, 1024}}) {
+    ASSERT_TRUE(can_quantize(t) && can_dequantize(t));
+    const auto back = dequantize(t, quantize(t, x), x.size());
+    for (size_t g = 0; g < x.size() / group; ++g) {
+      float amax = 0.0f;
+      for (int j = 0; j < group; ++j) amax = std::max(amax, std::fabs(x[group * g + j]));
+      const float tol = t == TensorType::Q8_C ? amax * (0.5f / 127 + 1e-6f) : amax * (1.0f / 8 + 1e-3f);
+      for (int j = 0; j < group; ++j) {
+        ASSERT_NEAR(back[group * g + j], x[group * g + j], tol) << type_name(static_cast<uint32_t>(t));
+      }
     }
   }
 }

@@ -8,3 +8,6 @@ add_test(NAME run_model_cli COMMAND ${CMAKE_COMMAND}
   -P ${CMAKE_CURRENT_SOURCE_DIR}/run_model_cli_test.cmake)
 nibble_test(quant_test SOURCES quant_gguf_test.cpp LIBS nibble_quant)
 nibble_test(api_cpp_test SOURCES api_cpp_test.cpp LIBS nibble)
+nibble_test(model_gemma3_test SOURCES model_gemma3_test.cpp LIBS nibble_runtime)
+# Real models from scripts/fetch-models.sh ($NIBBLE_MODELS); skipped when they are absent.
+nibble_test(model_real_test SOURCES model_real_test.cpp LIBS nibble_runtime)

@@ -54,35 +54,13 @@ std::vector<float> runtime_logits(const ModelFile& f, const std::vector<int32_t>
   return out;
 }
 
-struct Diff {
-  double max_abs = 0, range = 0;
-  int argmax_agree = 0, positions = 0;
-  double rel() const { return max_abs / range; }
-};
+using Diff = testing::LogitDiff;
+using testing::compare_logits;
 
-void print(const std::string& what, const Diff& d) {
-  std::printf("%s: max |diff| %.3g = %.3g of the logit range %.3g, argmax agrees %d/%d\n",
-              what.c_str(), d.max_abs, d.rel(), d.range, d.argmax_agree, d.positions);
-}
+void print(const std::string& what, const Diff& d) { testing::print_diff(what, d); }
 
 Diff compare(const std::vector<float>& got, const std::vector<std::vector<double>>& want) {
-  Diff d;
-  const size_t V = want[0].size();
-  double lo = 1e300, hi = -1e300;
-  for (size_t p = 0; p < want.size(); ++p) {
-    size_t a = 0, b = 0;
-    for (size_t i = 0; i < V; ++i) {
-      lo = std::min(lo, want[p][i]);
-      hi = std::max(hi, want[p][i]);
-      d.max_abs = std::max(d.max_abs, std::abs(got[p * V + i] - want[p][i]));
-      if (got[p * V + i] > got[p * V + a]) a = i;
-      if (want[p][i] > want[p][b]) b = i;
-    }
-    d.argmax_agree += a == b;
-    ++d.positions;
-  }
-  d.range = hi - lo;
-  return d;
+  return compare_logits(got, want);
 }
 
 TEST(ModelForward, F32CheckpointMatchesDoubleReference) {

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <array>
 #include <unordered_map>
+#include <vector>
 
+#include "tokenizer/bpe_tokenizer.h"
 #include "tokenizer/sentencepiece_tokenizer.h"
 
 namespace nibble {
@@ -18,6 +20,14 @@ constexpr std::array<std::string_view, 22> kEndOfGenerationTexts = {
     "<end_of_utterance>", "<eos>",       "<turn|>",       "<|tool_response>",
     "<\xEF\xBD\x9C" "end\xE2\x96\x81" "of\xE2\x96\x81" "sentence\xEF\xBD\x9C>",  // <｜end▁of▁sentence｜>
     "[e~[",
+};
+
+// Fill-in-the-middle pad / repository / file-separator tokens: llama.cpp auto-detects one of each
+// by text and ends generation on them too (SmolLM2's <reponame> is one).
+const std::vector<std::vector<std::string_view>> kFimEndTexts = {
+    {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"},
+    {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"},
+    {"<|file_sep|>"},
 };
 
 }  // namespace
@@ -35,6 +45,15 @@ Tokenizer::Tokenizer(Vocabulary vocab) : vocab_(std::move(vocab)) {
       continue;
     if (text == "</s>" && has("<|tool_response>")) continue;
     if (auto it = by_text.find(text); it != by_text.end()) eog_ids_.push_back(it->second);
+  }
+  // Only one of each FIM kind is detected (the first spelling present), as llama.cpp does.
+  for (const auto& spellings : kFimEndTexts) {
+    for (std::string_view text : spellings) {
+      if (auto it = by_text.find(text); it != by_text.end()) {
+        eog_ids_.push_back(it->second);
+        break;
+      }
+    }
   }
   const auto n = static_cast<int32_t>(vocab_.size());
   for (int32_t id : {vocab_.eos_id, vocab_.eot_id})
@@ -55,8 +74,7 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
 
 std::unique_ptr<Tokenizer> make_tokenizer(const Vocabulary& vocab, const std::string& source) {
   if (vocab.model == "llama") return std::make_unique<SentencePieceTokenizer>(vocab, source);
-  if (vocab.model == "gpt2")
-    throw FileError(source + ": byte-level BPE (gpt2) tokenizers are not supported yet");
+  if (vocab.model == "gpt2") return std::make_unique<BpeTokenizer>(vocab, source);
   throw FileError(source + ": tokenizer model '" + vocab.model + "' is not supported");
 }
 

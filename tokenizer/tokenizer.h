@@ -1,4 +1,4 @@
-// One interface for every tokenizer: sentencepiece today, byte-level BPE behind the same calls.
+// One interface for every tokenizer: sentencepiece ("llama") and byte-level BPE ("gpt2").
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,9 @@
-// quantize-model IN OUT RECIPE [--tokenizer FILE]: writes a quantized copy of a model file.
+// quantize-model IN OUT RECIPE [--tokenizer FILE] [--report] [--json]: writes a quantized copy
+// of a model. OUT's extension picks the container (.gguf: GGUF; anything else: nibble's own
+// file). --report measures every tensor's error; --json prints the same as one JSON object.
+// Uses nothing but the public C API.
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <string>
 
@@ -9,15 +13,143 @@ namespace {
 
 void usage(FILE* to) {
   std::fputs(
-      "usage: quantize-model IN OUT RECIPE [--tokenizer tokenizer.model]\n\n"
-      "IN is a GGUF file or a llama2.c checkpoint (which needs --tokenizer to embed a\n"
-      "vocabulary). OUT's extension picks the container: .gguf writes GGUF.\n\nrecipes:\n",
+      "usage: quantize-model IN OUT RECIPE [--tokenizer tokenizer.model] [--report] [--json]\n\n"
+      "IN is a GGUF file, a nibble file, a llama2.c checkpoint (which needs --tokenizer to embed\n"
+      "a vocabulary) or a Hugging Face LLaMA directory (config.json, *.safetensors,\n"
+      "tokenizer.model). OUT's extension picks the container: .gguf writes GGUF with GGUF type\n"
+      "names as recipes; any other name writes nibble's own file (docs/format.md), which loads\n"
+      "with no repacking (suggested extensions as listed).\n\n"
+      "  --tokenizer FILE  sentencepiece model to embed (replaces the input's vocabulary)\n"
+      "  --report          per tensor MSE, SNR, cosine similarity and max |error| of the\n"
+      "                    dequantized weights against the input, and a size summary\n"
+      "  --json            the report as one JSON object on stdout\n\n"
+      "recipe    output  what\n",
       to);
   const char* name = nullptr;
+  const char* ext = nullptr;
   const char* desc = nullptr;
-  for (int32_t i = 0; nibble_quantize_recipe(i, &name, &desc); ++i) {
-    std::fprintf(to, "  %-8s %s\n", name, desc);
+  for (int32_t i = 0; nibble_quantize_recipe_info(i, &name, &ext, &desc); ++i) {
+    std::fprintf(to, "%-9s %-7s %s\n", name, ext, desc);
   }
+  std::fputs("\n1-D tensors (norms) stay F32. Rows that are not whole groups of a type fall back to\n"
+             "a smaller group (Q4_G128 -> Q4_G64 -> Q4_0), else F16.\n",
+             to);
+}
+
+std::string shape_text(const nibble_quantize_tensor& t) {
+  std::string s;
+  for (int32_t d = 0; d < t.n_dims; ++d) {
+    if (d) s += 'x';
+    s += std::to_string(t.dims[d]);
+  }
+  return s;
+}
+
+std::string with_commas(uint64_t v) {
+  const std::string digits = std::to_string(v);
+  std::string s;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) s += ',';
+    s += digits[i];
+  }
+  return s;
+}
+
+std::string json_string(const char* s) {
+  std::string out = "\"";
+  for (const char* p = s; *p; ++p) {
+    const auto c = static_cast<unsigned char>(*p);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+// JSON has no infinity: an exact tensor's SNR is null.
+std::string json_number(double v) {
+  if (!std::isfinite(v)) return "null";
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.9g", v);
+  return buf;
+}
+
+void print_text_report(const nibble_quantize_result* r, const nibble_quantize_summary& s,
+                       const std::string& in, const std::string& out, double seconds) {
+  std::printf("%-32s %-12s %-6s %-8s %-8s %11s %11s %8s %9s %9s\n", "tensor", "shape", "src",
+              "type", "layout", "bytes", "MSE", "SNR dB", "cosine", "max|err|");
+  const int64_t n = nibble_quantize_result_tensor_count(r);
+  for (int64_t i = 0; i < n; ++i) {
+    nibble_quantize_tensor t;
+    if (nibble_quantize_result_tensor(r, i, &t) != NIBBLE_OK) continue;
+    char snr[16];
+    if (std::isfinite(t.snr_db)) {
+      std::snprintf(snr, sizeof snr, "%.2f", t.snr_db);
+    } else {
+      std::snprintf(snr, sizeof snr, "exact");
+    }
+    std::printf("%-32s %-12s %-6s %-8s %-8s %11s %11.3e %8s %9.6f %9.3g\n", t.name,
+                shape_text(t).c_str(), t.src_type, t.type, t.layout == 1 ? "packed4" : "plain",
+                with_commas(t.bytes).c_str(), t.mse, snr, t.cosine, t.max_abs_err);
+  }
+  std::printf("\n%s -> %s (recipe %s, %s file) in %.2f s\n", in.c_str(), out.c_str(), s.recipe,
+              s.container, seconds);
+  std::printf("summary: %lld tensors, %s weights\n", static_cast<long long>(s.n_tensors),
+              with_commas(s.n_params).c_str());
+  std::printf("size: %s tensor bytes, %.3f bits/weight; FP16 %s bytes: %.2fx smaller; file %s bytes\n",
+              with_commas(s.tensor_bytes).c_str(), s.bits_per_weight, with_commas(s.f16_bytes).c_str(),
+              s.compression_vs_f16, with_commas(s.file_bytes).c_str());
+  if (s.measured) {
+    std::printf("error over all weights: MSE %.3e, SNR %.2f dB, max |err| %.4g\n", s.mse, s.snr_db,
+                s.max_abs_err);
+  }
+}
+
+void print_json_report(const nibble_quantize_result* r, const nibble_quantize_summary& s,
+                       const std::string& in, const std::string& out, double seconds) {
+  std::printf("{\"input\": %s, \"output\": %s, \"recipe\": %s, \"container\": %s, \"seconds\": %s,\n",
+              json_string(in.c_str()).c_str(), json_string(out.c_str()).c_str(),
+              json_string(s.recipe).c_str(), json_string(s.container).c_str(),
+              json_number(seconds).c_str());
+  std::printf(" \"summary\": {\"n_tensors\": %lld, \"n_params\": %llu, \"src_bytes\": %llu, "
+              "\"tensor_bytes\": %llu, \"file_bytes\": %llu, \"bits_per_weight\": %s, "
+              "\"f16_bytes\": %llu, \"compression_vs_f16\": %s, \"mse\": %s, \"snr_db\": %s, "
+              "\"max_abs_err\": %s},\n",
+              static_cast<long long>(s.n_tensors), static_cast<unsigned long long>(s.n_params),
+              static_cast<unsigned long long>(s.src_bytes),
+              static_cast<unsigned long long>(s.tensor_bytes),
+              static_cast<unsigned long long>(s.file_bytes), json_number(s.bits_per_weight).c_str(),
+              static_cast<unsigned long long>(s.f16_bytes), json_number(s.compression_vs_f16).c_str(),
+              json_number(s.mse).c_str(), json_number(s.snr_db).c_str(),
+              json_number(s.max_abs_err).c_str());
+  std::printf(" \"tensors\": [");
+  const int64_t n = nibble_quantize_result_tensor_count(r);
+  for (int64_t i = 0; i < n; ++i) {
+    nibble_quantize_tensor t;
+    if (nibble_quantize_result_tensor(r, i, &t) != NIBBLE_OK) continue;
+    std::string dims = "[";
+    for (int32_t d = 0; d < t.n_dims; ++d) {
+      if (d) dims += ", ";
+      dims += std::to_string(t.dims[d]);
+    }
+    dims += ']';
+    std::printf("%s\n  {\"name\": %s, \"dims\": %s, \"src_type\": %s, \"type\": %s, \"layout\": %u, "
+                "\"bytes\": %llu, \"copied\": %s, \"mse\": %s, \"snr_db\": %s, \"cosine\": %s, "
+                "\"max_abs_err\": %s}",
+                i ? "," : "", json_string(t.name).c_str(), dims.c_str(),
+                json_string(t.src_type).c_str(), json_string(t.type).c_str(), t.layout,
+                static_cast<unsigned long long>(t.bytes), t.copied ? "true" : "false",
+                json_number(t.mse).c_str(), json_number(t.snr_db).c_str(),
+                json_number(t.cosine).c_str(), json_number(t.max_abs_err).c_str());
+  }
+  std::printf("]}\n");
 }
 
 }  // namespace
@@ -26,6 +158,7 @@ int main(int argc, char** argv) {
   std::string pos[3];
   int n_pos = 0;
   std::string tokenizer;
+  bool report = false, json = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "-h" || a == "--help") {
@@ -37,6 +170,10 @@ int main(int argc, char** argv) {
         return 1;
       }
       tokenizer = argv[++i];
+    } else if (a == "--report") {
+      report = true;
+    } else if (a == "--json") {
+      json = true;
     } else if (!a.empty() && a[0] == '-') {
       std::fprintf(stderr, "quantize-model: unknown flag '%s' (see --help)\n", a.c_str());
       return 1;
@@ -51,13 +188,29 @@ int main(int argc, char** argv) {
     usage(stderr);
     return 1;
   }
+  nibble_quantize_params params = nibble_quantize_default_params();
+  params.tokenizer_path = tokenizer.empty() ? nullptr : tokenizer.c_str();
+  params.measure = report || json;
+  nibble_quantize_result* result = nullptr;
   const auto t0 = std::chrono::steady_clock::now();
-  if (nibble_quantize(pos[0].c_str(), pos[1].c_str(), pos[2].c_str(),
-                      tokenizer.empty() ? nullptr : tokenizer.c_str()) != NIBBLE_OK) {
+  if (nibble_quantize_model(pos[0].c_str(), pos[1].c_str(), pos[2].c_str(), &params, &result) !=
+      NIBBLE_OK) {
     std::fprintf(stderr, "quantize-model: %s\n", nibble_last_error());
     return 1;
   }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::fprintf(stderr, "wrote %s (%s) in %.2f s\n", pos[1].c_str(), pos[2].c_str(), s);
+  nibble_quantize_summary sum;
+  nibble_quantize_result_summary(result, &sum);
+  if (json) {
+    print_json_report(result, sum, pos[0], pos[1], s);
+  } else if (report) {
+    print_text_report(result, sum, pos[0], pos[1], s);
+  }
+  if (!json) {
+    std::fprintf(stderr, "wrote %s (%s, %s file): %lld tensors, %.3f bits/weight, %s bytes in %.2f s\n",
+                 pos[1].c_str(), pos[2].c_str(), sum.container, static_cast<long long>(sum.n_tensors),
+                 sum.bits_per_weight, with_commas(sum.file_bytes).c_str(), s);
+  }
+  nibble_quantize_result_free(result);
   return 0;
 }

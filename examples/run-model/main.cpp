@@ -12,14 +12,17 @@
 #include <string>
 #include <vector>
 
+#include "chat.h"
 #include "cli_args.h"
 #include "nibble/nibble.h"
 
 namespace {
 
 const char* kUsage = R"(usage: run-model [generate] -m FILE (-p PROMPT | -f FILE) [options]
+       run-model -m FILE --chat [-sys TEXT] [--chat-template NAME] [options]
        run-model tokenize -m FILE (-p TEXT | -f FILE) [--no-bos] [--pieces] [--special]
        run-model perplexity -m FILE -f TEXT [-c 512] [--chunks N] [--ref FILE] [--json]
+       run-model info -m FILE [--verify]
 
 Generates text after a prompt, streaming it as it is produced, then prints load time,
 prompt processing speed (pp, tokens/s) and generation speed (tg, tokens/s) to stderr.
@@ -36,6 +39,14 @@ generation:
   -c, --ctx-size N         context size in tokens (default: the model's trained context)
   -b, --batch-size N       prompt tokens per forward pass (default 512)
   -t, --threads N          threads (default: physical cores)
+  --stop TEXT              end generation when TEXT appears (not printed; repeatable)
+chat (instruct models):
+  --chat                   interactive conversation: one message per line; Ctrl-C stops an
+                           answer, Ctrl-D ends. Each -p is taken as a user message instead.
+  -sys, --system-prompt T  system message for the conversation
+  --chat-template NAME     chat format instead of the model's own (chatml, llama3, gemma,
+                           llama2, llama2-sys, mistral-v3, mistral-v7, phi3, phi4, zephyr,
+                           deepseek, deepseek3, ...)
 sampling (llama.cpp's defaults):
   --temp T                 temperature (default 0.8; 0 = greedy, all other samplers off)
   --top-k K                keep the K most likely tokens (default 40; 0 = off)
@@ -55,6 +66,8 @@ perplexity (llama.cpp's method: chunks of -c tokens, second half of each scored)
   --save-logits FILE       save this model's distributions (16-bit log-probabilities)
   --ref-logits FILE        compare against distributions saved with --save-logits
   --json                   print one JSON object instead of text
+info (metadata and tensor table of any model file; nothing is run):
+  --verify                 check every tensor's checksum (nibble files)
 other:
   -h, --help               this text
 environment:
@@ -80,7 +93,13 @@ struct Options {
   int32_t n_chunks = -1;
   std::string ref, save_logits, ref_logits;
   bool json = false;
+  bool verify = false;  // info --verify
   bool ctx_given = false;
+  bool n_predict_given = false;
+  bool chat = false;
+  std::vector<std::string> prompts;  // every -p, in order (chat turns)
+  std::string system_prompt, chat_template;
+  std::vector<std::string> stop;
 };
 
 Options parse(int argc, char** argv) {
@@ -88,9 +107,9 @@ Options parse(int argc, char** argv) {
   int first = 1;
   if (argc > 1 && argv[1][0] != '-') {
     o.mode = argv[1];
-    if (o.mode != "generate" && o.mode != "tokenize" && o.mode != "perplexity") {
+    if (o.mode != "generate" && o.mode != "tokenize" && o.mode != "perplexity" && o.mode != "info") {
       throw cli::UsageError("unknown command '" + o.mode +
-                            "' (commands: generate, tokenize, perplexity)");
+                            "' (commands: generate, tokenize, perplexity, info)");
     }
     first = 2;
   }
@@ -108,12 +127,15 @@ Options parse(int argc, char** argv) {
       o.use_mmap = false;
     } else if (f == "-p" || f == "--prompt") {
       o.prompt = a.value(f);
+      o.prompts.push_back(o.prompt);
       o.have_prompt = true;
     } else if (f == "-f" || f == "--file") {
       o.prompt = read_text_file(a.value(f));
+      o.prompts.push_back(o.prompt);
       o.have_prompt = true;
     } else if (f == "-n" || f == "--n-predict") {
       o.n_predict = static_cast<int32_t>(cli::parse_int(f, a.value(f), -1, 1 << 30));
+      o.n_predict_given = true;
     } else if (f == "-c" || f == "--ctx-size") {
       o.n_ctx = static_cast<int32_t>(cli::parse_int(f, a.value(f), 0, 1 << 24));
       o.ctx_given = true;
@@ -146,6 +168,17 @@ Options parse(int argc, char** argv) {
       o.ref_logits = a.value(f);
     } else if (f == "--json") {
       o.json = true;
+    } else if (f == "--verify") {
+      o.verify = true;
+    } else if (f == "--chat") {
+      o.chat = true;
+    } else if (f == "-sys" || f == "--system-prompt") {
+      o.system_prompt = a.value(f);
+    } else if (f == "--chat-template") {
+      o.chat_template = a.value(f);
+    } else if (f == "--stop") {
+      o.stop.push_back(a.value(f));
+      if (o.stop.back().empty()) throw cli::UsageError("--stop needs a non-empty string");
     } else if (f == "--no-bos") {
       o.no_bos = true;
     } else if (f == "--pieces") {
@@ -157,7 +190,14 @@ Options parse(int argc, char** argv) {
     }
   }
   if (o.model.empty()) throw cli::UsageError("no model given (-m FILE)");
-  if (!o.have_prompt) throw cli::UsageError("no prompt given (-p TEXT or -f FILE)");
+  if (o.chat && o.mode != "generate") throw cli::UsageError("--chat is for generation, not '" + o.mode + "'");
+  if (!o.chat && (!o.system_prompt.empty() || !o.chat_template.empty())) {
+    throw cli::UsageError("-sys and --chat-template need --chat");
+  }
+  if (o.verify && o.mode != "info") throw cli::UsageError("--verify is for 'run-model info'");
+  if (!o.have_prompt && !o.chat && o.mode != "info") {
+    throw cli::UsageError("no prompt given (-p TEXT or -f FILE)");
+  }
   if (!o.seed_given) o.sampler.seed = std::random_device{}();
   return o;
 }
@@ -255,10 +295,12 @@ int run_perplexity(const Options& o, nibble_model* model, const nibble_model_par
   return 0;
 }
 
-int on_piece(const char* text, size_t len, void*) {
-  std::fwrite(text, 1, len, stdout);
+int on_piece(const char* text, size_t len, void* user) {
+  auto& filter = *static_cast<chat::StopFilter*>(user);
+  const std::string out = filter.feed(std::string(text, len));
+  std::fwrite(out.data(), 1, out.size(), stdout);
   std::fflush(stdout);
-  return 1;
+  return filter.stopped() ? 0 : 1;
 }
 
 int run_generate(const Options& o, nibble_model* model, double load_ms) {
@@ -275,8 +317,12 @@ int run_generate(const Options& o, nibble_model* model, double load_ms) {
   std::fwrite(o.prompt.data(), 1, o.prompt.size(), stdout);
   std::fflush(stdout);
   nibble_generate_stats st{};
-  const nibble_status s =
-      nibble_generate(ctx, o.prompt.c_str(), o.n_predict, &o.sampler, on_piece, nullptr, &st);
+  chat::StopFilter filter(o.stop);
+  nibble_status s =
+      nibble_generate(ctx, o.prompt.c_str(), o.n_predict, &o.sampler, on_piece, &filter, &st);
+  if (s == NIBBLE_ERR_ABORTED && filter.stopped()) s = NIBBLE_OK;
+  const std::string tail = filter.flush();
+  std::fwrite(tail.data(), 1, tail.size(), stdout);
   std::printf("\n");
   std::fflush(stdout);  // the text ends before the statistics on stderr begin
   if (s != NIBBLE_OK) {
@@ -288,6 +334,8 @@ int run_generate(const Options& o, nibble_model* model, double load_ms) {
     std::fprintf(stderr, "stopped: the context of %d tokens is full\n", nibble_context_size(ctx));
   } else if (st.hit_end_of_generation) {
     std::fprintf(stderr, "stopped: end of text\n");
+  } else if (filter.stopped()) {
+    std::fprintf(stderr, "stopped: a --stop string\n");
   }
   std::fprintf(stderr, "load: %.1f ms\n", load_ms);
   std::fprintf(stderr, "prompt: %d tokens in %.1f ms, %.2f tokens/s (pp)\n", st.n_prompt,
@@ -299,6 +347,72 @@ int run_generate(const Options& o, nibble_model* model, double load_ms) {
   return 0;
 }
 
+// run-model info: the file's metadata (long arrays as their length) and tensor table, through
+// the C API's file inspection (no model is built, so any file nibble reads can be shown).
+int run_info(const Options& o) {
+  nibble_file* file = nullptr;
+  if (nibble_file_open(o.model.c_str(), &file) != NIBBLE_OK) return fail(nibble_last_error());
+  nibble_file_info fi;
+  nibble_file_get_info(file, &fi);
+  std::printf("file: %s\nformat: %s %u.%u, %llu bytes, %lld tensors, %lld metadata keys\n",
+              o.model.c_str(), fi.format, fi.version_major, fi.version_minor,
+              static_cast<unsigned long long>(fi.file_bytes), static_cast<long long>(fi.n_tensors),
+              static_cast<long long>(fi.n_meta));
+  std::printf("\nmetadata:\n");
+  std::vector<char> buf(256);
+  for (int64_t i = 0; i < fi.n_meta; ++i) {
+    nibble_meta_entry e;
+    nibble_file_meta(file, i, &e);
+    int32_t n = 0;
+    nibble_status s = nibble_file_meta_text(file, i, 16, buf.data(), static_cast<int32_t>(buf.size()), &n);
+    if (s == NIBBLE_ERR_BUFFER_TOO_SMALL) {
+      buf.resize(static_cast<size_t>(n) + 1);
+      s = nibble_file_meta_text(file, i, 16, buf.data(), static_cast<int32_t>(buf.size()), &n);
+    }
+    std::string text = s == NIBBLE_OK ? std::string(buf.data(), static_cast<size_t>(n)) : "?";
+    // One line per key: long strings (chat templates) are cut, newlines shown as \n.
+    const size_t full = text.size();
+    if (full > 160) text = text.substr(0, 160) + "... (" + std::to_string(full) + " bytes)";
+    std::string line;
+    for (char c : text) line += c == '\n' ? std::string("\\n") : std::string(1, c);
+    const std::string type = e.array_len || std::string(e.type) == "array"
+                                 ? std::string("array[") + e.elem_type + "]" : e.type;
+    std::printf("  %-44s %-14s %s\n", e.key, type.c_str(), line.c_str());
+  }
+  std::printf("\n%-40s %-8s %-18s %-8s %12s\n", "tensor", "type", "shape", "layout", "bytes");
+  uint64_t total = 0, n_elements = 0;
+  for (int64_t i = 0; i < fi.n_tensors; ++i) {
+    nibble_tensor_info t;
+    nibble_file_tensor(file, i, &t);
+    std::string shape;
+    for (int32_t d = 0; d < t.n_dims; ++d) {
+      if (d) shape += " x ";
+      shape += std::to_string(t.dims[d]);
+    }
+    std::printf("%-40s %-8s %-18s %-8s %12llu\n", t.name, t.type, shape.c_str(), t.layout_name,
+                static_cast<unsigned long long>(t.bytes));
+    total += t.bytes;
+    n_elements += t.n_elements;
+  }
+  std::printf("%lld tensors, %llu weights, %llu bytes (%.3f bits/weight)\n",
+              static_cast<long long>(fi.n_tensors), static_cast<unsigned long long>(n_elements),
+              static_cast<unsigned long long>(total),
+              n_elements ? 8.0 * static_cast<double>(total) / static_cast<double>(n_elements) : 0.0);
+  int rc = 0;
+  if (o.verify) {
+    int64_t checked = 0;
+    if (nibble_file_verify(file, &checked) != NIBBLE_OK) {
+      rc = fail(nibble_last_error());
+    } else if (checked == 0) {
+      std::printf("verify: this %s file has no checksums; nothing to check\n", fi.format);
+    } else {
+      std::printf("verify: %lld tensors, all checksums match\n", static_cast<long long>(checked));
+    }
+  }
+  nibble_file_free(file);
+  return rc;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -308,6 +422,7 @@ int main(int argc, char** argv) {
   } catch (const cli::UsageError& e) {
     return fail(e.what());
   }
+  if (o.mode == "info") return run_info(o);
   nibble_model_params mp = nibble_model_default_params();
   mp.tokenizer_path = o.tokenizer.empty() ? nullptr : o.tokenizer.c_str();
   mp.use_mmap = o.use_mmap;
@@ -317,6 +432,21 @@ int main(int argc, char** argv) {
   if (nibble_model_load(o.model.c_str(), &mp, &model) != NIBBLE_OK) return fail(nibble_last_error());
   const double load_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  if (o.chat) {
+    chat::Options co;
+    co.system_prompt = o.system_prompt;
+    co.template_name = o.chat_template;
+    co.stop = o.stop;
+    co.n_ctx = o.n_ctx;
+    co.n_batch = o.n_batch;
+    co.n_threads = o.n_threads;
+    co.n_predict = o.n_predict_given ? o.n_predict : -1;
+    co.sampler = o.sampler;
+    co.scripted = o.prompts;
+    const int rc = chat::run(co, model);
+    nibble_model_free(model);
+    return rc;
+  }
   const int rc = o.mode == "tokenize"     ? run_tokenize(o, model)
                  : o.mode == "perplexity" ? run_perplexity(o, model, mp)
                                           : run_generate(o, model, load_ms);

@@ -152,6 +152,38 @@ NIBBLE_API nibble_status nibble_generate(nibble_context* ctx, const char* prompt
                                          nibble_piece_fn on_piece, void* user,
                                          nibble_generate_stats* stats);
 
+/* Like nibble_generate, with the prompt already tokenized: the caller decides about BOS and
+ * special-token parsing (a chat turn after the first one carries no BOS). */
+NIBBLE_API nibble_status nibble_generate_tokens(nibble_context* ctx, const int32_t* tokens,
+                                                int32_t n_tokens, int32_t n_predict,
+                                                const nibble_sampler_params* sampler,
+                                                nibble_piece_fn on_piece, void* user,
+                                                nibble_generate_stats* stats);
+
+/* Chat. nibble recognises the common chat-template families (ChatML, Llama 3, Gemma,
+ * Llama 2 / Mistral [INST], Phi-3/4, Zephyr, DeepSeek) from the model's
+ * tokenizer.chat_template and formats conversations itself (no Jinja). */
+typedef struct nibble_chat_message {
+  const char* role;    /* "system", "user" or "assistant" */
+  const char* content;
+} nibble_chat_message;
+
+/* The chat format used for the model: template_name if not NULL/empty (a short name such as
+ * "chatml", "llama3", "gemma", "mistral-v7"), else the one its chat template (or, without one,
+ * its vocabulary's turn markers) says. Returns a static string, or NULL when none fits
+ * (nibble_last_error() says why and lists the names). */
+NIBBLE_API const char* nibble_chat_format(const nibble_model* model, const char* template_name);
+
+/* Formats messages in that format; with add_generation_prompt the text ends where the
+ * assistant's answer begins. Writes the text and a terminating NUL when capacity allows;
+ * *n_out = the text's length without the NUL (NIBBLE_ERR_BUFFER_TOO_SMALL when capacity <=
+ * *n_out). Tokenize the result with parse_special = 1, and add_special only for the first turn
+ * of a conversation. */
+NIBBLE_API nibble_status nibble_chat_apply(const nibble_model* model, const char* template_name,
+                                           const nibble_chat_message* messages, size_t n_messages,
+                                           int add_generation_prompt, char* buf, int32_t capacity,
+                                           int32_t* n_out);
+
 /* Perplexity the way llama.cpp's perplexity tool computes it (chunks of n_ctx tokens, BOS at
  * each chunk's start when the vocabulary adds BOS, second half of each chunk scored). With a
  * reference model (the same model at higher precision) also KL divergence and agreement. */
@@ -186,13 +218,128 @@ NIBBLE_API nibble_status nibble_perplexity(nibble_model* model, nibble_model* re
                                            const nibble_perplexity_params* params,
                                            nibble_perplexity_result* out);
 
-/* Quantization: writes `out` from the model file `in` with a recipe (GGUF type names such as
- * "Q8_0", "Q4_0", "F16" when out ends in .gguf). tokenizer_path: sentencepiece .model to embed
- * when `in` has no vocabulary (llama2.c checkpoints), else NULL. */
+/* Quantization: writes `out` from the model file `in` with a recipe. The container follows
+ * out's extension: .gguf writes GGUF (recipes are GGUF type names such as "Q8_0", "Q4_0",
+ * "F16"), anything else nibble's own file (docs/format.md; recipes "q8", "q4", "q4-g128",
+ * "mixed", ...). `in` is a GGUF file, a llama2.c checkpoint or a Hugging Face LLaMA directory.
+ * tokenizer_path: sentencepiece .model to embed when `in` has no vocabulary (llama2.c
+ * checkpoints), else NULL. */
 NIBBLE_API nibble_status nibble_quantize(const char* in, const char* out, const char* recipe,
                                          const char* tokenizer_path);
-/* Recipe names and one-line descriptions, i = 0, 1, ... until it returns 0. */
+/* GGUF recipe names and one-line descriptions, i = 0, 1, ... until it returns 0
+ * (nibble_quantize_recipe_info lists every recipe). */
 NIBBLE_API int nibble_quantize_recipe(int32_t i, const char** name, const char** description);
+
+/* Every recipe, nibble's own first, then GGUF's: name, the output extension it is for (".q4",
+ * ".q8", ".f16" for nibble files, ".gguf"), and a one-line description; i = 0, 1, ... until it
+ * returns 0. */
+NIBBLE_API int nibble_quantize_recipe_info(int32_t i, const char** name, const char** extension,
+                                           const char** description);
+
+typedef struct nibble_quantize_params {
+  const char* tokenizer_path; /* as nibble_quantize's; NULL if the input carries a vocabulary */
+  int measure; /* 1: per-tensor error of the dequantized weights against the originals */
+} nibble_quantize_params;
+
+/* What a quantization wrote (and, when measured, how far each tensor moved). */
+typedef struct nibble_quantize_result nibble_quantize_result;
+
+typedef struct nibble_quantize_summary {
+  const char* container; /* "nibble" or "gguf" */
+  const char* recipe;
+  int64_t n_tensors;
+  uint64_t n_params;       /* weights in all tensors */
+  uint64_t src_bytes;      /* the input's tensor bytes */
+  uint64_t tensor_bytes;   /* the output's tensor bytes */
+  uint64_t file_bytes;     /* the output file's size */
+  double bits_per_weight;  /* 8 * tensor_bytes / n_params */
+  uint64_t f16_bytes;      /* 2 * n_params: the same model in FP16 */
+  double compression_vs_f16; /* f16_bytes / tensor_bytes */
+  int measured;
+  double mse, snr_db, max_abs_err; /* over all weights (measured only; snr_db may be +inf) */
+} nibble_quantize_summary;
+
+typedef struct nibble_quantize_tensor {
+  const char* name;     /* valid while the result lives */
+  const char* src_type; /* "F32", "Q6_K", ... */
+  const char* type;     /* the output type: "Q4_0", "Q4_G128", ... */
+  uint32_t layout;      /* 0 plain, 1 packed4 (kernels' layout, nibble files) */
+  int32_t n_dims;
+  uint64_t dims[4];     /* innermost first */
+  uint64_t n_elements;
+  uint64_t bytes;       /* in the output */
+  int copied;           /* the source bytes were kept as they are (same type) */
+  double mse, snr_db, cosine, max_abs_err; /* measured only; snr_db +inf when exact */
+} nibble_quantize_tensor;
+
+NIBBLE_API nibble_quantize_params nibble_quantize_default_params(void);
+/* As nibble_quantize, with options; *result (if result is not NULL) receives what was written,
+ * to be freed with nibble_quantize_result_free. */
+NIBBLE_API nibble_status nibble_quantize_model(const char* in, const char* out, const char* recipe,
+                                               const nibble_quantize_params* params,
+                                               nibble_quantize_result** result);
+NIBBLE_API nibble_status nibble_quantize_result_summary(const nibble_quantize_result* result,
+                                                        nibble_quantize_summary* out);
+NIBBLE_API int64_t nibble_quantize_result_tensor_count(const nibble_quantize_result* result);
+NIBBLE_API nibble_status nibble_quantize_result_tensor(const nibble_quantize_result* result,
+                                                       int64_t i, nibble_quantize_tensor* out);
+NIBBLE_API void nibble_quantize_result_free(nibble_quantize_result* result);
+
+/* Inspecting a model file without running it — any format nibble reads (nibble's own, GGUF,
+ * llama2.c): its metadata, its tensor directory, and the checksums nibble files carry. Opening
+ * maps the file and checks its structure; it builds no model and needs no tokenizer. */
+typedef struct nibble_file nibble_file;
+
+typedef struct nibble_file_info {
+  const char* format;     /* "nibble", "gguf" or "llama2c" */
+  uint32_t version_major; /* the format's version (GGUF: 2 or 3; llama2.c: 0) */
+  uint32_t version_minor;
+  uint64_t file_bytes;
+  int64_t n_tensors;
+  int64_t n_meta;         /* metadata entries */
+} nibble_file_info;
+
+typedef struct nibble_tensor_info {
+  const char* name;        /* valid while the file is open */
+  const char* type;        /* "Q4_0", "F32", ... */
+  uint32_t type_id;        /* GGML's numbering; nibble's own types from 1024 */
+  uint32_t layout;         /* 0 plain, 1 packed4 */
+  const char* layout_name; /* "plain", "packed4" */
+  int32_t n_dims;
+  uint64_t dims[4];        /* innermost first */
+  uint64_t n_elements;
+  uint64_t offset;         /* of the data, from the start of the file */
+  uint64_t bytes;
+  int has_checksum;        /* nibble files: 1, with the XXH64 in checksum */
+  uint64_t checksum;
+} nibble_tensor_info;
+
+typedef struct nibble_meta_entry {
+  const char* key;       /* valid while the file is open */
+  const char* type;      /* "u32", "f32", "string", "array", ... (GGUF's value types) */
+  const char* elem_type; /* arrays: the element type; "" otherwise */
+  uint64_t array_len;    /* arrays: the element count; 0 otherwise */
+} nibble_meta_entry;
+
+/* Opens and validates the file (structure, and for nibble files the header checksum). */
+NIBBLE_API nibble_status nibble_file_open(const char* path, nibble_file** out);
+NIBBLE_API void nibble_file_free(nibble_file* file);
+NIBBLE_API nibble_status nibble_file_get_info(const nibble_file* file, nibble_file_info* out);
+NIBBLE_API nibble_status nibble_file_tensor(const nibble_file* file, int64_t i,
+                                            nibble_tensor_info* out);
+/* Metadata entries in key order. */
+NIBBLE_API nibble_status nibble_file_meta(const nibble_file* file, int64_t i,
+                                          nibble_meta_entry* out);
+/* Entry i's value as text: numbers as written, strings as they are, arrays as "[a, b, ...]"
+ * when they have at most max_elems elements, else "[array of N type]". Writes a terminating NUL when
+ * capacity allows; *n_out = the text's length (NIBBLE_ERR_BUFFER_TOO_SMALL when capacity <=
+ * *n_out). */
+NIBBLE_API nibble_status nibble_file_meta_text(const nibble_file* file, int64_t i,
+                                               int32_t max_elems, char* buf, int32_t capacity,
+                                               int32_t* n_out);
+/* Reads every tensor and checks its checksum. *n_checked (may be NULL) = tensors checked (0 for
+ * formats without checksums). NIBBLE_ERR_FILE, naming the tensors, on a mismatch. */
+NIBBLE_API nibble_status nibble_file_verify(const nibble_file* file, int64_t* n_checked);
 
 #ifdef __cplusplus
 }

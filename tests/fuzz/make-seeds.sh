@@ -13,7 +13,7 @@ out=${2:-$build/fuzz-seeds}
 shared="$root/../shared"
 cut=4096
 
-mkdir -p "$out"/{gguf,llama2c,vocab,tokenizer}
+mkdir -p "$out"/{gguf,llama2c,vocab,tokenizer,nibble,safetensors}
 "$build/tests/fuzz/fuzz_make_seeds" "$out"
 
 head_of() {  # head_of FILE DEST
@@ -48,4 +48,8 @@ printf '\x00' >"$out/tokenizer/empty"
 printf '\x03<s>hello</s> <unk>' >"$out/tokenizer/special"
 printf '\x00 caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80\t\r\n  x' >"$out/tokenizer/utf8"
 printf '\x01\xff\xfe\xc3\x28\xed\xa0\x80' >"$out/tokenizer/invalid-utf8"
+# Bits 2-3 pick fuzz_tokenizer's BPE pre-tokenizer (smollm, llama-bpe, qwen2, deepseek-llm).
+printf '\x04 there the and 123 12\n\n  x' >"$out/tokenizer/bpe-llama"
+printf '\x08I'"'"'ll see café 2024\r\n\t \xe2\x96\x81' >"$out/tokenizer/bpe-qwen2"
+printf '\x0e<|im_start|>\xe4\xbd\xa0\xe5\xa5\xbd \xce\xb1\xce\xb2 ab!?  \n<tool>' >"$out/tokenizer/bpe-deepseek"
 echo "make-seeds: $(find "$out" -type f | wc -l) seeds in $out ($(du -sh "$out" | cut -f1))"

@@ -2,15 +2,23 @@
 // files that parse all the way through instead of only from truncated real headers:
 //   gguf/:   a vocabulary-only file and a small tensor file (several types, custom alignment)
 //   llama2c/: two checkpoints, shared and separate classifier
-//   vocab/:  vocabulary-only GGUFs with byte, control, user-defined and duplicate tokens
-// Usage: fuzz_make_seeds DIR (DIR/gguf, DIR/llama2c, DIR/vocab must exist).
+//   vocab/:  vocabulary-only GGUFs with byte, control, user-defined and duplicate tokens, and
+//            byte-level BPE (gpt2) ones with merges under two pre-tokenizers
+//   nibble/: nibble files (docs/format.md): plain and packed tensors, nibble's own types
+//   safetensors/: a small checkpoint shard with every supported dtype
+// Usage: fuzz_make_seeds DIR (DIR/gguf, DIR/llama2c, DIR/vocab, DIR/nibble, DIR/safetensors
+// must exist).
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "loaders/gguf_writer.h"
+#include "loaders/nibble_writer.h"
+#include "tokenizer/bpe_tokenizer.h"
 #include "tokenizer/vocabulary.h"
 
 namespace {
@@ -51,6 +59,44 @@ Vocabulary tiny_vocab(bool with_extras) {
   v.eos_id = 2;
   v.unk_id = 0;
   v.add_bos = true;
+  return v;
+}
+
+// A byte-level BPE vocabulary: the 256 byte characters of the GPT-2 alphabet (A.2), a few merges
+// (one whose result is not a token, one with an unknown part), special and added tokens.
+Vocabulary tiny_bpe_vocab(const std::string& pre) {
+  Vocabulary v;
+  v.model = "gpt2";
+  v.pre = pre;
+  auto spell = [](std::string_view bytes) {
+    std::string s;
+    for (char c : bytes) {
+      const uint32_t cp = gpt2_byte_to_code_point(static_cast<uint8_t>(c));
+      if (cp < 0x80) {
+        s += static_cast<char>(cp);
+      } else {
+        s += static_cast<char>(0xC0 | (cp >> 6));
+        s += static_cast<char>(0x80 | (cp & 0x3F));
+      }
+    }
+    return s;
+  };
+  for (int b = 0; b < 256; ++b) v.tokens.push_back(spell(std::string(1, static_cast<char>(b))));
+  const std::pair<std::string, std::string> merges[] = {
+      {" ", "t"}, {"h", "e"}, {" t", "he"}, {"a", "b"}, {"\xC3", "\xA9"}, {"1", "2"}, {"ab", "c"}};
+  for (const auto& [l, r] : merges) {
+    v.merges.push_back(spell(l) + " " + spell(r));
+    if (l != "ab") v.tokens.push_back(spell(l + r));  // "abc" stays a non-token symbol
+  }
+  v.merges.push_back("\xE2\x82\xAC q");
+  v.tokens.push_back("<|endoftext|>");
+  v.tokens.push_back("<|im_start|>");
+  v.tokens.push_back("<tool>");
+  v.types.assign(v.tokens.size(), kTokenNormal);
+  v.types[v.tokens.size() - 3] = v.types[v.tokens.size() - 2] = kTokenControl;
+  v.types.back() = kTokenUserDefined;
+  v.bos_id = v.eos_id = static_cast<int32_t>(v.tokens.size()) - 3;
+  v.add_bos = pre == "llama-bpe";
   return v;
 }
 
@@ -97,6 +143,38 @@ void write_llama2c(const std::string& path, bool separate_classifier) {
   out.write(reinterpret_cast<const char*>(w.data()), static_cast<std::streamsize>(w.size() * 4));
 }
 
+void write_nibble_file(const std::string& path, bool with_tensors) {
+  Metadata m;
+  m.set_string("general.architecture", "llama");
+  m.set_uint("llama.embedding_length", 32);
+  m.set_float_array("llama.floats", {1.5f, -2.0f});
+  m.set_string_array("llama.strings", {"a", "", "ccc"});
+  m.set_string("nibble.quantization.recipe", "q4");
+  std::vector<NibbleTensorToWrite> t;
+  if (with_tensors) {
+    t.push_back({{"norm", TensorType::F32, 0, {8}}, std::vector<uint8_t>(32, 0x3f)});
+    // Q4_0 128 x 5 in packed4: 2 tiles of align64(4 * 72) = 320 bytes.
+    t.push_back({{"q4_packed", TensorType::Q4_0, 1, {128, 5}}, std::vector<uint8_t>(640, 0x88)});
+    t.push_back({{"q8_packed", TensorType::Q8_0, 1, {64, 4}}, std::vector<uint8_t>(320, 1)});
+    t.push_back({{"q4_g128", TensorType::Q4_G128, 0, {128, 2}}, std::vector<uint8_t>(132, 0x77)});
+    t.push_back({{"q8_c", TensorType::Q8_C, 0, {32, 2}}, std::vector<uint8_t>(72, 2)});
+  }
+  write_nibble(path, m, t);
+}
+
+void write_safetensors(const std::string& path) {
+  const std::string header =
+      R"({"__metadata__": {"format": "pt"}, "a": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]},)"
+      R"( "b": {"dtype": "F16", "shape": [4], "data_offsets": [16, 24]},)"
+      R"( "c": {"dtype": "BF16", "shape": [1, 2, 2], "data_offsets": [24, 32]}})";
+  std::ofstream out(path, std::ios::binary);
+  const uint64_t n = header.size();
+  out.write(reinterpret_cast<const char*>(&n), 8);
+  out.write(header.data(), static_cast<std::streamsize>(header.size()));
+  const std::vector<char> data(32, 0x3c);
+  out.write(data.data(), static_cast<std::streamsize>(data.size()));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -110,8 +188,16 @@ int main(int argc, char** argv) {
     write_tensor_file(dir + "/gguf/tiny-tensors.gguf");
     write_vocab_file(dir + "/vocab/tiny-vocab.gguf", false);
     write_vocab_file(dir + "/vocab/tiny-vocab-extras.gguf", true);
+    for (const char* pre : {"llama-bpe", "deepseek-llm"}) {
+      Metadata m;
+      write_vocabulary(tiny_bpe_vocab(pre), m);
+      write_gguf(dir + "/vocab/tiny-bpe-" + pre + ".gguf", m, {});
+    }
     write_llama2c(dir + "/llama2c/tiny.bin", false);
     write_llama2c(dir + "/llama2c/tiny-wcls.bin", true);
+    write_nibble_file(dir + "/nibble/tiny.q4", true);
+    write_nibble_file(dir + "/nibble/vocab-only.q4", false);
+    write_safetensors(dir + "/safetensors/tiny.safetensors");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 1;

@@ -1,0 +1,426 @@
+// quantize-model's engine (see nibble_quantize.h). One tensor at a time: dequantize the source
+// rows to floats, quantize them to the recipe's type (rows in parallel), measure the error if
+// asked, pack linear weights into the kernels' layout for nibble files, and hand the bytes to
+// the streaming writer.
+#include "quant/nibble_quantize.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <stdexcept>
+
+#include "kernels/quantize.h"
+#include "kernels/repack.h"
+#include "loaders/gguf_writer.h"
+#include "loaders/nibble_format.h"
+#include "loaders/nibble_writer.h"
+#include "quant/gguf_quantize.h"
+#include "quant/hf_checkpoint.h"
+#include "quant/quantize_internal.h"
+#include "quant/sha256.h"
+#include "tokenizer/vocabulary.h"
+
+namespace nibble {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kToolVersion = "nibble 0.1.0";
+
+struct NibbleRecipe {
+  RecipeInfo info;
+  TensorType matrices;   // every 2-D weight but the embedding table and output head
+  TensorType embedding;  // token_embd.weight and output.weight
+};
+
+const std::vector<NibbleRecipe>& recipe_table() {
+  static const std::vector<NibbleRecipe> r = {
+      {{"q8", ".q8", "Q8_0: int8, blocks of 32 with an f16 scale (8.5 bits/weight), kernel-packed"},
+       TensorType::Q8_0, TensorType::Q8_0},
+      {{"q8c", ".q8", "Q8_C: int8 per output channel, one f32 scale per row (~8 bits/weight)"},
+       TensorType::Q8_C, TensorType::Q8_C},
+      {{"q4", ".q4", "Q4_0: int4 symmetric, blocks of 32 (4.5 bits/weight), kernel-packed"},
+       TensorType::Q4_0, TensorType::Q4_0},
+      {{"q4-g64", ".q4", "Q4_G64: int4 symmetric, groups of 64 (4.25 bits/weight)"},
+       TensorType::Q4_G64, TensorType::Q4_G64},
+      {{"q4-g128", ".q4", "Q4_G128: int4 symmetric, groups of 128 (4.125 bits/weight)"},
+       TensorType::Q4_G128, TensorType::Q4_G128},
+      {{"q4a", ".q4", "Q4_1: int4 asymmetric (scale and minimum), blocks of 32 (5 bits/weight)"},
+       TensorType::Q4_1, TensorType::Q4_1},
+      {{"mixed", ".q4", "Q4_0 weights (kernel-packed); embeddings and output head Q8_0"},
+       TensorType::Q4_0, TensorType::Q8_0},
+      {{"f16", ".f16", "F16: IEEE half (16 bits/weight)"}, TensorType::F16, TensorType::F16},
+  };
+  return r;
+}
+
+const NibbleRecipe& find_recipe(const std::string& name) {
+  for (const NibbleRecipe& r : recipe_table()) {
+    if (name == r.info.name) return r;
+  }
+  if (name == "q8a8" || name == "q8o") {
+    throw std::invalid_argument("recipe '" + name + "' is reserved for calibrated quantization "
+                                "(activation scales) and not implemented yet");
+  }
+  std::string known;
+  for (const NibbleRecipe& r : recipe_table()) known += std::string(known.empty() ? "" : ", ") + r.info.name;
+  throw std::invalid_argument("unknown recipe '" + name + "' (nibble files: " + known +
+                              "; GGUF recipes such as Q4_0 need an OUT ending in .gguf)");
+}
+
+// The next smaller group of the same kind, for rows that are not whole groups.
+TensorType fallback(TensorType t) {
+  switch (t) {
+    case TensorType::Q4_G128:
+      return TensorType::Q4_G64;
+    case TensorType::Q4_G64:
+      return TensorType::Q4_0;
+    default:
+      return TensorType::F16;
+  }
+}
+
+bool is_embedding_or_head(const std::string& name) {
+  return name == "token_embd.weight" || name == "output.weight";
+}
+
+// Source rows in the plain layout: a packed tensor (a nibble file as input) is unpacked first.
+const uint8_t* plain_bytes(const TensorInfo& t, std::vector<uint8_t>& scratch) {
+  if (t.layout == 0) return t.data;
+  scratch.resize(t.n_rows() * row_bytes(static_cast<uint32_t>(t.type), t.row_length()));
+  nbl::unpack_packed4(t.type, t.dims, t.data, scratch.data());
+  return scratch.data();
+}
+
+// Quantizes t to `type` (plain layout) into out; fills st (error statistics when measure).
+void quantize_tensor(const std::string& src_path, const TensorInfo& t, TensorType type,
+                     bool measure, std::vector<uint8_t>& out, TensorQuantStats& st) {
+  const std::string where = src_path + ": tensor '" + t.name + "'";
+  const uint64_t K = t.row_length(), rows = t.n_rows();
+  const uint64_t in_row = row_bytes(static_cast<uint32_t>(t.type), K);
+  const uint64_t out_row = row_bytes(static_cast<uint32_t>(type), K);
+  if (!can_dequantize(t.type)) {
+    throw FileError(where + " has type " + type_name(static_cast<uint32_t>(t.type)) +
+                    ", which cannot be re-quantized");
+  }
+  if (in_row == 0 || out_row == 0) {
+    throw FileError(where + ": row length " + std::to_string(K) + " does not fit type " +
+                    type_name(static_cast<uint32_t>(type)));
+  }
+  if (type != t.type && !can_quantize(type)) {
+    throw std::invalid_argument("cannot quantize to " + type_name(static_cast<uint32_t>(type)) + " yet");
+  }
+  std::vector<uint8_t> unpacked;
+  const uint8_t* src = plain_bytes(t, unpacked);
+  out.resize(rows * out_row);
+  st.name = t.name;
+  st.src_type = t.type;
+  st.type = type;
+  st.dims = t.dims;
+  st.n_elements = t.n_elements();
+  st.copied = type == t.type;
+  if (st.copied) std::copy(src, src + rows * in_row, out.begin());
+  if (st.copied && !measure) return;
+
+  // Per-row sums, added up in row order afterwards: the report is the same for any thread count.
+  std::vector<double> err_sq(measure ? rows : 0), x_sq(measure ? rows : 0), y_sq(measure ? rows : 0),
+      xy(measure ? rows : 0), max_err(measure ? rows : 0);
+  const auto k = static_cast<int64_t>(K);
+  // Nothing may leave an OpenMP region by exception: the first failure is kept and rethrown.
+  std::string error;
+#pragma omp parallel
+  {
+    std::vector<float> x(K), y(measure ? K : 0);
+#pragma omp for schedule(dynamic, 16)
+    for (int64_t r = 0; r < static_cast<int64_t>(rows); ++r) {
+      try {
+      dequantize_row(t.type, src + r * in_row, k, x.data());
+      uint8_t* dst = out.data() + r * out_row;
+      if (!st.copied) quantize_row(type, x.data(), k, dst);
+      if (!measure) continue;
+      dequantize_row(type, dst, k, y.data());
+      double e2 = 0, xx = 0, yy = 0, xyv = 0, m = 0;
+      for (int64_t j = 0; j < k; ++j) {
+        const double a = x[j], b = y[j], e = a - b;
+        e2 += e * e;
+        xx += a * a;
+        yy += b * b;
+        xyv += a * b;
+        m = std::max(m, std::fabs(e));
+      }
+      err_sq[r] = e2;
+      x_sq[r] = xx;
+      y_sq[r] = yy;
+      xy[r] = xyv;
+      max_err[r] = m;
+      } catch (const std::exception& e) {
+#pragma omp critical(nibble_quantize_error)
+        if (error.empty()) error = e.what();
+      }
+    }
+  }
+  if (!error.empty()) throw std::invalid_argument(where + ": " + error);
+  if (!measure) return;
+  double e2 = 0, xx = 0, yy = 0, xyv = 0, m = 0;
+  for (uint64_t r = 0; r < rows; ++r) {
+    e2 += err_sq[r];
+    xx += x_sq[r];
+    yy += y_sq[r];
+    xyv += xy[r];
+    m = std::max(m, max_err[r]);
+  }
+  st.sum_sq = xx;
+  st.sum_err_sq = e2;
+  st.mse = e2 / static_cast<double>(st.n_elements);
+  st.snr_db = e2 > 0 ? 10.0 * std::log10(xx / e2) : std::numeric_limits<double>::infinity();
+  st.cosine = xx > 0 && yy > 0 ? xyv / (std::sqrt(xx) * std::sqrt(yy)) : (xx == yy ? 1.0 : 0.0);
+  st.max_abs_err = m;
+}
+
+// The output's metadata: the source's (hyperparameters, tokenizer, chat template) minus what
+// describes the source file itself.
+Metadata output_metadata(const ModelFile& src) {
+  Metadata m;
+  for (const auto& [key, value] : src.meta.entries()) {
+    if (key == "general.file_type" || key == "general.quantization_version" ||
+        key == "general.alignment" || key.rfind("nibble.", 0) == 0) {
+      continue;
+    }
+    m.set(key, value);
+  }
+  return m;
+}
+
+// SHA-256 of the input: the file, or a checkpoint directory's files in a fixed order.
+std::string source_sha256(const std::string& in) {
+  std::error_code ec;
+  if (!fs::is_directory(in, ec)) return sha256_file_hex(in);
+  std::vector<std::string> files = {(fs::path(in) / "config.json").string()};
+  std::vector<std::string> shards;
+  for (const auto& e : fs::directory_iterator(in, ec)) {
+    if (e.is_regular_file() && e.path().extension() == ".safetensors") shards.push_back(e.path().string());
+  }
+  std::sort(shards.begin(), shards.end());
+  files.insert(files.end(), shards.begin(), shards.end());
+  if (fs::is_regular_file(fs::path(in) / "tokenizer.model", ec)) {
+    files.push_back((fs::path(in) / "tokenizer.model").string());
+  }
+  Sha256 h;
+  std::vector<uint8_t> buf(1 << 20);
+  for (const std::string& f : files) {
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> fp(std::fopen(f.c_str(), "rb"), &std::fclose);
+    if (!fp) throw FileError(f + ": cannot open to hash it");
+    size_t n = 0;
+    while ((n = std::fread(buf.data(), 1, buf.size(), fp.get())) > 0) h.update(buf.data(), n);
+  }
+  return h.finish_hex();
+}
+
+void add_totals(QuantizeResult& r) {
+  double e2 = 0, xx = 0, n = 0, m = 0;
+  for (const TensorQuantStats& s : r.tensors) {
+    e2 += s.sum_err_sq;
+    xx += s.sum_sq;
+    n += static_cast<double>(s.n_elements);
+    m = std::max(m, s.max_abs_err);
+  }
+  r.mse = n > 0 ? e2 / n : 0;
+  r.snr_db = e2 > 0 ? 10.0 * std::log10(xx / e2) : std::numeric_limits<double>::infinity();
+  r.max_abs_err = m;
+}
+
+}  // namespace
+
+const std::vector<RecipeInfo>& nibble_recipes() {
+  static const std::vector<RecipeInfo> r = [] {
+    std::vector<RecipeInfo> v;
+    for (const NibbleRecipe& n : recipe_table()) v.push_back(n.info);
+    return v;
+  }();
+  return r;
+}
+
+const std::vector<RecipeInfo>& all_recipes() {
+  static const std::vector<RecipeInfo> r = [] {
+    std::vector<RecipeInfo> v = nibble_recipes();
+    for (const GgufRecipe& g : gguf_recipes()) v.push_back({g.name, ".gguf", g.description});
+    return v;
+  }();
+  return r;
+}
+
+bool is_gguf_output(const std::string& out) {
+  if (out.size() < 5) return false;
+  std::string ext = out.substr(out.size() - 5);
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  return ext == ".gguf";
+}
+
+ModelFile open_quant_source(const std::string& in, const std::string& tokenizer_path) {
+  if (is_hf_checkpoint(in)) return read_hf_checkpoint(in, tokenizer_path);
+  ModelFile src = open_model_file(in);
+  if (!tokenizer_path.empty()) {
+    write_vocabulary(read_sentencepiece_model(tokenizer_path), src.meta);
+  } else if (!src.meta.has("tokenizer.ggml.tokens")) {
+    throw FileError(in + ": the file has no tokenizer; pass one with --tokenizer tokenizer.model");
+  }
+  return src;
+}
+
+TensorType recipe_tensor_type(const std::string& recipe, const TensorInfo& t) {
+  const NibbleRecipe& r = find_recipe(recipe);
+  if (t.dims.size() < 2) return TensorType::F32;
+  TensorType type = is_embedding_or_head(t.name) ? r.embedding : r.matrices;
+  while (type != TensorType::F16 && row_bytes(static_cast<uint32_t>(type), t.row_length()) == 0) {
+    type = fallback(type);
+  }
+  return type;
+}
+
+bool stores_packed(const TensorInfo& t, TensorType type) {
+  // The embedding table is read a row at a time (and is the head of tied models, bound from
+  // the same bytes): it keeps the plain layout.
+  return t.name != "token_embd.weight" && nbl::packed_layout_allowed(type, t.dims);
+}
+
+namespace detail {
+
+QuantizeResult quantize_model_to(const std::string& in, const std::string& out,
+                                 const std::string& recipe, const QuantizeOptions& options,
+                                 bool gguf) {
+  // Recipe first: a typo should not cost a model load.
+  if (gguf && !is_gguf_recipe(recipe)) {
+    bool nibble_name = false;
+    for (const RecipeInfo& r : nibble_recipes()) nibble_name = nibble_name || recipe == r.name;
+    if (nibble_name) {
+      throw std::invalid_argument("recipe '" + recipe + "' writes nibble's own format; give OUT "
+                                  "another extension (e.g. .q4), or use a GGUF recipe (Q4_0, Q8_0, …) for .gguf");
+    }
+    gguf_recipe_file_type(recipe);  // throws: unknown, listing the GGUF recipes
+  }
+  if (!gguf) {
+    if (is_gguf_recipe(recipe)) {
+      throw std::invalid_argument("recipe '" + recipe + "' is a GGUF type: OUT must end in .gguf "
+                                  "(nibble files take q8, q4, q4-g128, …)");
+    }
+    find_recipe(recipe);
+  }
+
+  const ModelFile src = open_quant_source(in, options.tokenizer_path);
+  QuantizeResult res;
+  res.container = gguf ? "gguf" : "nibble";
+  res.recipe = recipe;
+  res.measured = options.measure;
+
+  Metadata meta = output_metadata(src);
+  if (gguf) {
+    meta.set_uint("general.file_type", gguf_recipe_file_type(recipe));
+    meta.set_uint("general.quantization_version", 2);
+    if (!meta.has("general.name")) meta.set_string("general.name", "nibble " + recipe);
+  } else {
+    meta.set_string("nibble.quantization.recipe", recipe);
+    meta.set_string("nibble.source.file", fs::path(in).filename().string().empty()
+                                              ? fs::path(in).parent_path().filename().string()
+                                              : fs::path(in).filename().string());
+    meta.set_string("nibble.source.sha256", source_sha256(in));
+    meta.set_string("nibble.tool.version", kToolVersion);
+  }
+
+  // Types and layouts are known before any data: the writer lays out the file from them.
+  std::vector<TensorType> types;
+  std::vector<uint32_t> layouts;
+  for (const TensorInfo& t : src.tensors) {
+    const TensorType type = gguf ? gguf_recipe_type(recipe, t) : recipe_tensor_type(recipe, t);
+    types.push_back(type);
+    layouts.push_back(!gguf && stores_packed(t, type) ? nbl::kLayoutPacked : nbl::kLayoutPlain);
+  }
+  res.tensors.resize(src.tensors.size());
+
+  // Produces tensor k's bytes as they go into the file.
+  std::vector<uint8_t> plain;
+  auto produce = [&](size_t k, const std::function<void(const void*, size_t)>& sink) {
+    const TensorInfo& t = src.tensors[k];
+    TensorQuantStats& st = res.tensors[k];
+    quantize_tensor(in, t, types[k], options.measure, plain, st);
+    st.layout = layouts[k];
+    if (layouts[k] == nbl::kLayoutPacked) {
+      WeightMatrix w;
+      w.type = types[k];
+      w.data = plain.data();
+      w.cols = static_cast<int64_t>(t.dims[0]);
+      w.rows = static_cast<int64_t>(t.dims[1]);
+      w.row_bytes = row_bytes(static_cast<uint32_t>(w.type), t.dims[0]);
+      const PackedWeight p = repack_for_matmul(w);
+      const uint64_t want = nbl::tensor_bytes(static_cast<uint32_t>(w.type), nbl::kLayoutPacked, t.dims, nullptr);
+      if (p.view.layout != kLayoutPacked4 || p.storage_bytes != want) {
+        throw std::logic_error("tensor '" + t.name + "': the kernels' packed layout (" +
+                               std::to_string(p.storage_bytes) + " bytes) disagrees with "
+                               "docs/format.md's (" + std::to_string(want) + ")");
+      }
+      st.bytes = p.storage_bytes;
+      sink(p.storage.get(), p.storage_bytes);
+    } else {
+      st.bytes = plain.size();
+      sink(plain.data(), plain.size());
+    }
+    res.src_bytes += t.nbytes;
+    res.tensor_bytes += st.bytes;
+    res.n_params += st.n_elements;
+    ++res.n_tensors;
+  };
+
+  if (gguf) {
+    std::vector<GgufTensorDesc> descs;
+    for (size_t k = 0; k < src.tensors.size(); ++k) descs.push_back({src.tensors[k].name, types[k], src.tensors[k].dims});
+    write_gguf_streamed(out, meta, descs, produce);
+  } else {
+    std::vector<NibbleTensorDesc> descs;
+    for (size_t k = 0; k < src.tensors.size(); ++k) {
+      descs.push_back({src.tensors[k].name, types[k], layouts[k], src.tensors[k].dims});
+    }
+    write_nibble_streamed(out, meta, descs, produce);
+  }
+  std::error_code ec;
+  res.file_bytes = fs::file_size(out, ec);
+  if (options.measure) add_totals(res);
+  return res;
+}
+
+}  // namespace detail
+
+QuantizeResult quantize_model(const std::string& in, const std::string& out,
+                              const std::string& recipe, const QuantizeOptions& options) {
+  return detail::quantize_model_to(in, out, recipe, options, is_gguf_output(out));
+}
+
+ModelFile quantize_in_memory(const ModelFile& src, const std::string& recipe) {
+  ModelFile mf;
+  mf.path = src.path + " (" + recipe + ", in memory)";
+  mf.format = "nibble";
+  mf.meta = output_metadata(src);
+  mf.meta.set_string("nibble.quantization.recipe", recipe);
+  for (const TensorInfo& t : src.tensors) {
+    const TensorType type = recipe_tensor_type(recipe, t);
+    std::vector<uint8_t> bytes;
+    TensorQuantStats st;
+    quantize_tensor(src.path, t, type, false, bytes, st);
+    TensorInfo q;
+    q.name = t.name;
+    q.type = type;
+    q.dims = t.dims;
+    q.nbytes = bytes.size();
+    q.data = bytes.data();  // the heap block moves with the vector into owned_buffers
+    mf.owned_buffers.push_back(std::move(bytes));
+    mf.tensors.push_back(std::move(q));
+  }
+  return mf;
+}
+
+}  // namespace nibble

@@ -1,0 +1,84 @@
+// quantize-model's engine: opens any input nibble reads (GGUF, llama2.c with a tokenizer, a
+// Hugging Face LLaMA directory), gives each tensor the type its recipe says, and writes nibble's
+// own file (docs/format.md) or GGUF, by OUT's extension. Tensors are quantized one at a time
+// and streamed to the writer, so no model is held in memory twice. Optionally measures how far
+// each quantized tensor is from the original (MSE, SNR, cosine, max error).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "loaders/model_file.h"
+
+namespace nibble {
+
+struct RecipeInfo {
+  const char* name;         // "q4", "Q4_0"
+  const char* extension;    // the output it is for: ".q4" (nibble file), ".gguf"
+  const char* description;  // one line for --help
+};
+
+// Every recipe: nibble's (non-.gguf output) first, then GGUF's (quant/gguf_quantize.h).
+const std::vector<RecipeInfo>& all_recipes();
+const std::vector<RecipeInfo>& nibble_recipes();
+
+// True when `out` is written as GGUF (its name ends in .gguf, any case), else nibble's format.
+bool is_gguf_output(const std::string& out);
+
+struct QuantizeOptions {
+  std::string tokenizer_path;  // sentencepiece .model to embed (llama2.c input needs one)
+  bool measure = false;        // per-tensor error statistics (dequantizes every tensor again)
+};
+
+struct TensorQuantStats {
+  std::string name;
+  TensorType src_type = TensorType::F32, type = TensorType::F32;
+  uint32_t layout = 0;
+  std::vector<uint64_t> dims;
+  uint64_t n_elements = 0;
+  uint64_t bytes = 0;  // in the output file
+  bool copied = false; // the source bytes were taken as they are (same type: no loss)
+  // Dequantized output against the source values (measure only). snr_db is +inf for an exact
+  // tensor; cosine is 1 for two all-zero tensors.
+  double mse = 0, snr_db = 0, cosine = 1, max_abs_err = 0;
+  // Sums behind the ratios, so totals over many tensors can be formed exactly.
+  double sum_sq = 0, sum_err_sq = 0;
+};
+
+struct QuantizeResult {
+  std::string container;  // "nibble" or "gguf"
+  std::string recipe;
+  uint64_t n_tensors = 0, n_params = 0;
+  uint64_t src_bytes = 0;     // the input's tensor bytes
+  uint64_t tensor_bytes = 0;  // the output's tensor bytes
+  uint64_t file_bytes = 0;    // the output file's size
+  bool measured = false;
+  std::vector<TensorQuantStats> tensors;
+  // Over all weights (measured only).
+  double mse = 0, snr_db = 0, max_abs_err = 0;
+};
+
+// Opens a quantizer input: a Hugging Face LLaMA checkpoint directory, or any file
+// open_model_file reads. With a tokenizer path, its vocabulary replaces the input's; without,
+// the input must carry one. Throws FileError.
+ModelFile open_quant_source(const std::string& in, const std::string& tokenizer_path);
+
+// The type `recipe` gives tensor t (1-D tensors stay F32; rows that are not whole groups fall
+// back as docs/format.md says). Throws std::invalid_argument for an unknown recipe.
+TensorType recipe_tensor_type(const std::string& recipe, const TensorInfo& t);
+
+// True when the writer stores tensor t of `type` in layout 1 (packed4): 2-D linear weights
+// (not the embedding table, which is read row by row) whose type and shape have that layout.
+bool stores_packed(const TensorInfo& t, TensorType type);
+
+// The whole pipeline. The container follows out's extension; a recipe for the other container
+// is refused with a hint. Throws FileError / std::invalid_argument.
+QuantizeResult quantize_model(const std::string& in, const std::string& out,
+                              const std::string& recipe, const QuantizeOptions& options);
+
+// Tests: what quantize_model would write to a nibble file, in memory and in the plain layout
+// (tensor bytes owned by the returned file; metadata without the source hash).
+ModelFile quantize_in_memory(const ModelFile& src, const std::string& recipe);
+
+}  // namespace nibble
