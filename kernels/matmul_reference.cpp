@@ -77,20 +77,8 @@ BlockProduct block_q8_0(const uint8_t* row, int64_t b, const int8_t* a) {
   return p;
 }
 
-BlockProduct block_q4_0(const uint8_t* row, int64_t b, const int8_t* a) {
-  const uint8_t* blk = row + 18 * b;
-  const uint8_t* qs = blk + 2;
-  BlockProduct p{{0, 0}, {0, 0}, {0, 0}};
-  for (int e = 0; e < 32; ++e) {
-    const int q = e < 16 ? (qs[e] & 0x0F) : (qs[e - 16] >> 4);
-    p.half[e / 16] += (q - 8) * a[e];
-  }
-  p.half_scale[0] = p.half_scale[1] = load_f16(blk);
-  return p;
-}
-
-// Q4_G64 / Q4_G128: 32-block b is quarter/half k of its group; low nibbles hold the group's
-// first half, high nibbles its second.
+// Q4_0 (G = 32) and Q4_G64 / Q4_G128: 32-block b is part k of its group; low nibbles hold the
+// group's first half, high nibbles its second.
 template <int G>
 BlockProduct block_q4_g(const uint8_t* row, int64_t b, const int8_t* a) {
   constexpr int kBlocks = G / 32;
@@ -297,7 +285,7 @@ struct RefKernel {
 constexpr RefKernel kRefKernels[] = {
     {TensorType::F32, nullptr},      {TensorType::F16, nullptr},
     {TensorType::BF16, nullptr},     {TensorType::Q8_0, block_q8_0},
-    {TensorType::Q4_0, block_q4_0},  {TensorType::Q6_K, block_q6_k},
+    {TensorType::Q4_0, block_q4_g<32>},  {TensorType::Q6_K, block_q6_k},
     {TensorType::Q4_1, block_q4_1},  {TensorType::Q5_0, block_q5_0},
     {TensorType::Q5_1, block_q5_1},  {TensorType::Q2_K, block_q2_k},
     {TensorType::Q3_K, block_q3_k},  {TensorType::Q4_K, block_q4_k},

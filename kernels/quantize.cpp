@@ -41,17 +41,8 @@ void check_blocks(TensorType type, int64_t n) {
   }
 }
 
-void dequant_q4_0(const uint8_t* b, float* y) {
-  const float d = load_f16(b);
-  const uint8_t* qs = b + 2;
-  for (int j = 0; j < 16; ++j) {
-    y[j] = d * static_cast<float>((qs[j] & 0x0F) - 8);
-    y[j + 16] = d * static_cast<float>((qs[j] >> 4) - 8);
-  }
-}
-
-// nibble's Q4_G64 / Q4_G128: Q4_0's coding over groups of G: fp16 d, then G/2 bytes whose low
-// nibbles are elements 0..G/2-1 and high nibbles G/2..G-1, value d·(q − 8).
+// Q4_0 (G = 32) and nibble's Q4_G64 / Q4_G128: fp16 d, then G/2 bytes whose low nibbles are
+// elements 0..G/2-1 and high nibbles G/2..G-1, value d·(q − 8).
 template <int G>
 void dequant_q4_g(const uint8_t* b, float* y) {
   const float d = load_f16(b);
@@ -224,28 +215,8 @@ void quant_q8_0(const float* x, uint8_t* b) {
   for (int j = 0; j < 32; ++j) qs[j] = static_cast<int8_t>(std::roundf(x[j] * id));
 }
 
-void quant_q4_0(const float* x, uint8_t* b) {
-  // The signed extreme maps to -8 exactly, so the full 16-level range is used on its side.
-  float amax = 0.0f, max = 0.0f;
-  for (int j = 0; j < 32; ++j) {
-    if (amax < std::fabs(x[j])) {
-      amax = std::fabs(x[j]);
-      max = x[j];
-    }
-  }
-  const float d = max / -8.0f;
-  const float id = d != 0.0f ? 1.0f / d : 0.0f;
-  store_f16(b, d);
-  uint8_t* qs = b + 2;
-  for (int j = 0; j < 16; ++j) {
-    const float x0 = x[j] * id, x1 = x[j + 16] * id;
-    const int q0 = std::min(15, static_cast<int>(static_cast<int8_t>(x0 + 8.5f)));
-    const int q1 = std::min(15, static_cast<int>(static_cast<int8_t>(x1 + 8.5f)));
-    qs[j] = static_cast<uint8_t>(q0 | q1 << 4);
-  }
-}
-
-// Q4_G64 / Q4_G128: Q4_0's rounding over larger groups.
+// Q4_0 (G = 32, bit-exact with llama.cpp's reference) and Q4_G64 / Q4_G128: the signed extreme
+// maps to −8 exactly, so the full 16-level range is used on its side.
 template <int G>
 void quant_q4_g(const float* x, uint8_t* b) {
   float amax = 0.0f, max = 0.0f;
@@ -462,7 +433,7 @@ struct BlockCodec {
   BlockQuant quant;
 };
 constexpr BlockCodec kBlockCodecs[] = {
-    {TensorType::Q4_0, dequant_q4_0, quant_q4_0},     {TensorType::Q4_1, dequant_q4_1, quant_q4_1},
+    {TensorType::Q4_0, dequant_q4_g<32>, quant_q4_g<32>},     {TensorType::Q4_1, dequant_q4_1, quant_q4_1},
     {TensorType::Q5_0, dequant_q5_0, quant_q5_0},     {TensorType::Q5_1, dequant_q5_1, quant_q5_1},
     {TensorType::Q8_0, dequant_q8_0, quant_q8_0},     {TensorType::Q2_K, dequant_q2_k, nullptr},
     {TensorType::Q3_K, dequant_q3_k, nullptr},        {TensorType::Q4_K, dequant_q4_k, nullptr},
