@@ -428,6 +428,20 @@ NIBBLE_INT_ATTR HWY_INLINE void StoreTile(__m512 (&acc)[MA][4], float* out) {
   }
 }
 
+// Activations of blocks b..b+3 regrouped for Q4_0's four-block step: elements 0..15 of each
+// block in a_lo, 16..31 in a_hi (so they meet the low and high nibbles of 4×16 quant bytes),
+// d_a of block b+i in lanes 4i..4i+3, and 8·Σa of block b+i in lane 4i (removes the +8 offset).
+NIBBLE_INT_ATTR HWY_INLINE void LoadQ4Activations(const ActRow& a, int64_t b, __m512i& a_lo, __m512i& a_hi,
+                                                   __m512i& corr, __m512& da) {
+  const __m512i a01 = _mm512_loadu_si512(a.q + 32 * b);
+  const __m512i a23 = _mm512_loadu_si512(a.q + 32 * b + 64);
+  a_lo = _mm512_shuffle_i64x2(a01, a23, _MM_SHUFFLE(2, 0, 2, 0));
+  a_hi = _mm512_shuffle_i64x2(a01, a23, _MM_SHUFFLE(3, 1, 3, 1));
+  da = QuadSpread(_mm_loadu_ps(a.d + b));
+  const __m128i sums = _mm_slli_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.sum + b)), 3);
+  corr = _mm512_maskz_expand_epi32(0x1111, _mm512_castsi128_si512(sums));
+}
+
 template <int MA>
 NIBBLE_INT_ATTR HWY_INLINE void TileQ4_0(const uint8_t* const* rows, const ActRow* a, float* out) {
   const int64_t nb = a[0].K / 32;
@@ -443,15 +457,7 @@ NIBBLE_INT_ATTR HWY_INLINE void TileQ4_0(const uint8_t* const* rows, const ActRo
   for (; b + 4 <= nb; b += 4) {
     __m512i a_lo[MA], a_hi[MA], corr[MA];
     __m512 da[MA];
-    for (int m = 0; m < MA; ++m) {
-      const __m512i a01 = _mm512_loadu_si512(a[m].q + 32 * b);
-      const __m512i a23 = _mm512_loadu_si512(a[m].q + 32 * b + 64);
-      a_lo[m] = _mm512_shuffle_i64x2(a01, a23, _MM_SHUFFLE(2, 0, 2, 0));
-      a_hi[m] = _mm512_shuffle_i64x2(a01, a23, _MM_SHUFFLE(3, 1, 3, 1));
-      da[m] = QuadSpread(_mm_loadu_ps(a[m].d + b));
-      const __m128i sums = _mm_slli_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a[m].sum + b)), 3);
-      corr[m] = _mm512_maskz_expand_epi32(0x1111, _mm512_castsi128_si512(sums));
-    }
+    for (int m = 0; m < MA; ++m) LoadQ4Activations(a[m], b, a_lo[m], a_hi[m], corr[m], da[m]);
     for (int r = 0; r < 4; ++r) {
       const uint8_t* blk = rows[r] + 18 * b;
       __m512i v = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2)));
@@ -583,15 +589,7 @@ NIBBLE_INT_ATTR HWY_INLINE void PackedTileQ4_0(const uint8_t* tile, const ActRow
   for (int64_t b = 0; b < nb; b += 4) {
     __m512i a_lo[MA], a_hi[MA], corr[MA];
     __m512 da[MA];
-    for (int m = 0; m < MA; ++m) {
-      const __m512i a01 = _mm512_loadu_si512(a[m].q + 32 * b);
-      const __m512i a23 = _mm512_loadu_si512(a[m].q + 32 * b + 64);
-      a_lo[m] = _mm512_shuffle_i64x2(a01, a23, _MM_SHUFFLE(2, 0, 2, 0));
-      a_hi[m] = _mm512_shuffle_i64x2(a01, a23, _MM_SHUFFLE(3, 1, 3, 1));
-      da[m] = QuadSpread(_mm_loadu_ps(a[m].d + b));
-      const __m128i sums = _mm_slli_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a[m].sum + b)), 3);
-      corr[m] = _mm512_maskz_expand_epi32(0x1111, _mm512_castsi128_si512(sums));
-    }
+    for (int m = 0; m < MA; ++m) LoadQ4Activations(a[m], b, a_lo[m], a_hi[m], corr[m], da[m]);
     const uint8_t* group = tile + b * 64;  // (b/4)·4 rows·64 bytes
     // Scales of rows 0..3 × blocks b..b+3 as 16 floats: row r's are lanes 4r..4r+3.
     const __m512 d16 = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(scales + 8 * b)));

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <array>
+#include <span>
 #include <unordered_map>
-#include <vector>
 
 #include "tokenizer/bpe_tokenizer.h"
 #include "tokenizer/sentencepiece_tokenizer.h"
@@ -24,11 +24,10 @@ constexpr std::array<std::string_view, 22> kEndOfGenerationTexts = {
 
 // Fill-in-the-middle pad / repository / file-separator tokens: llama.cpp auto-detects one of each
 // by text and ends generation on them too (SmolLM2's <reponame> is one).
-const std::vector<std::vector<std::string_view>> kFimEndTexts = {
-    {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"},
-    {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"},
-    {"<|file_sep|>"},
-};
+constexpr std::string_view kFimPad[] = {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"};
+constexpr std::string_view kFimRepo[] = {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"};
+constexpr std::string_view kFimFileSep[] = {"<|file_sep|>"};
+constexpr std::span<const std::string_view> kFimEndTexts[] = {kFimPad, kFimRepo, kFimFileSep};
 
 }  // namespace
 
