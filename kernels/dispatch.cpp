@@ -1,8 +1,15 @@
-// Highway owns target selection; this file only names targets and forwards restrictions to it.
+// Highway owns target selection; this file names targets, forwards restrictions to Highway and
+// keeps the one choice Highway cannot make: which AArch64 int8 extension the matmul kernels use.
 #include "kernels/dispatch.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <stdexcept>
+
+#if defined(__aarch64__) && defined(__linux__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/dispatch.cpp"
@@ -24,22 +31,75 @@ namespace nibble {
 
 HWY_EXPORT(CompiledTarget);
 
-std::string active_isa() { return hwy::TargetName(HWY_DYNAMIC_DISPATCH(CompiledTarget)()); }
+namespace {
+
+struct Int8Name {
+  const char* name;
+  Int8Extension ext;
+};
+// Best first, as available_isas lists them.
+constexpr Int8Name kInt8Names[] = {{"NEON_I8MM", Int8Extension::kI8mm}, {"NEON_DOTPROD", Int8Extension::kDotprod}};
+
+// -1: follow the CPU; otherwise the Int8Extension set_isa chose.
+std::atomic<int> g_int8_choice{-1};
+
+Int8Extension detect_int8() {
+#if defined(__aarch64__) && defined(__linux__)
+  const unsigned long hwcap = getauxval(AT_HWCAP), hwcap2 = getauxval(AT_HWCAP2);
+  if (!(hwcap & HWCAP_ASIMDDP)) return Int8Extension::kNone;
+  // Every i8mm CPU has the dot product too (Armv8.6 requires both); the smmla kernels use sdot
+  // for single activation rows.
+  return (hwcap2 & HWCAP2_I8MM) ? Int8Extension::kI8mm : Int8Extension::kDotprod;
+#else
+  return Int8Extension::kNone;
+#endif
+}
+
+}  // namespace
+
+Int8Extension detected_int8_extension() {
+  static const Int8Extension detected = detect_int8();
+  return detected;
+}
+
+Int8Extension active_int8_extension() {
+  const int choice = g_int8_choice.load(std::memory_order_relaxed);
+  return choice < 0 ? detected_int8_extension() : static_cast<Int8Extension>(choice);
+}
+
+std::string active_isa() {
+  const Int8Extension ext = active_int8_extension();
+  for (const Int8Name& n : kInt8Names) {
+    if (n.ext == ext) return n.name;
+  }
+  return hwy::TargetName(HWY_DYNAMIC_DISPATCH(CompiledTarget)());
+}
 
 std::vector<std::string> available_isas() {
   std::vector<std::string> names;
+  for (const Int8Name& n : kInt8Names) {
+    if (n.ext <= detected_int8_extension()) names.emplace_back(n.name);
+  }
   // SupportedAndGeneratedTargets lists lowest bit first, which is the best target.
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) names.emplace_back(hwy::TargetName(target));
   return names;
 }
 
 void set_isa(const std::string& name) {
-  // Drop any earlier restriction first, so the check below sees everything the CPU runs.
+  // Drop any earlier restriction first, so the checks below see everything the CPU runs.
   hwy::SetSupportedTargetsForTest(0);
+  g_int8_choice.store(-1, std::memory_order_relaxed);
   if (name.empty() || name == "auto") return;
+  for (const Int8Name& n : kInt8Names) {
+    if (name == n.name && n.ext <= detected_int8_extension()) {
+      g_int8_choice.store(static_cast<int>(n.ext), std::memory_order_relaxed);
+      return;
+    }
+  }
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
     if (name == hwy::TargetName(target)) {
       hwy::SetSupportedTargetsForTest(target);
+      g_int8_choice.store(static_cast<int>(Int8Extension::kNone), std::memory_order_relaxed);
       return;
     }
   }

@@ -1,5 +1,12 @@
-// The one CPU-feature layer: Highway's run-time target choice, plus the override tests and
-// users reach through NIBBLE_ISA (e.g. NIBBLE_ISA=AVX2 on an AVX-512 machine).
+// The one CPU-feature layer: Highway's run-time target choice, plus the int8 extensions Highway
+// 1.0.3 has no target for (AArch64 dot product and i8mm, read from HWCAP), and the override
+// tests and users reach through NIBBLE_ISA.
+//
+// ISA names, best first: on AArch64 "NEON_I8MM" and "NEON_DOTPROD" where the CPU has them (int8
+// matmul on the smmla / sdot kernels of matmul_neon*.cpp, everything else on the best Highway
+// target), then the Highway targets ("SVE2", "SVE", "NEON", ...; on x86 "AVX3_DL", "AVX2", ...),
+// each meaning that target for everything with no int8 extension, so NIBBLE_ISA=NEON is the
+// plain NEON fallback. The default is the first name.
 #pragma once
 
 #include <string>
@@ -7,17 +14,26 @@
 
 namespace nibble {
 
-// Name of the Highway target the dispatched kernels use now ("AVX3_DL", "AVX2", "SCALAR", ...).
+// Name of the variant the dispatched kernels use now ("NEON_I8MM", "AVX3_DL", "SCALAR", ...).
 std::string active_isa();
 
-// Names of the compiled targets this CPU can run, best first.
+// Names of the compiled variants this CPU can run, best first.
 std::vector<std::string> available_isas();
 
-// Restricts dispatch to the named target (and lower ones are not considered); "" or "auto"
-// restores the default. Throws std::invalid_argument for a name that is not available here.
+// Restricts dispatch to the named variant; "" or "auto" restores the default. Throws
+// std::invalid_argument for a name that is not available here.
 void set_isa(const std::string& name);
 
 // Applies NIBBLE_ISA from the environment if set (called once by the runtime at start-up).
 void apply_isa_from_env();
+
+// Int8 extensions beyond Highway's targets, in increasing order.
+enum class Int8Extension { kNone = 0, kDotprod = 1, kI8mm = 2 };
+
+// What this CPU has (HWCAP on AArch64 Linux; kNone elsewhere).
+Int8Extension detected_int8_extension();
+
+// What the int8 matmul kernels use now: the detected one unless set_isa chose otherwise.
+Int8Extension active_int8_extension();
 
 }  // namespace nibble

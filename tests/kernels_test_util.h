@@ -13,21 +13,21 @@
 
 namespace nibble::test {
 
-// Runs f(target name) once per Highway target that is compiled in and runs on this CPU, with
-// dispatch forced to that target, then restores normal dispatch.
+// Runs f(name) once per ISA variant this CPU runs (available_isas(): every compiled Highway
+// target, and on AArch64 the dot-product / i8mm int8 kernels), with dispatch forced to it, then
+// restores normal dispatch.
 template <class F>
 void for_each_target(F&& f) {
-  hwy::SetSupportedTargetsForTest(0);
-  const std::vector<int64_t> targets = hwy::SupportedAndGeneratedTargets();
-  ASSERT_FALSE(targets.empty());
-  for (int64_t target : targets) {
-    hwy::SetSupportedTargetsForTest(target);
-    const std::string name = hwy::TargetName(target);
+  set_isa("auto");
+  const std::vector<std::string> names = available_isas();
+  ASSERT_FALSE(names.empty());
+  for (const std::string& name : names) {
+    set_isa(name);
     SCOPED_TRACE("target " + name);
     ASSERT_EQ(active_isa(), name) << "dispatch did not follow the forced target";
     f(name);
   }
-  hwy::SetSupportedTargetsForTest(0);
+  set_isa("auto");
 }
 
 inline std::vector<float> random_floats(std::mt19937& rng, size_t n, float lo, float hi) {
