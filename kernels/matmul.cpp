@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernels/matmul_internal.h"
+#include "kernels/matmul_neon.h"
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/dot-inl.h"
@@ -196,6 +197,10 @@ RowJob make_job(const MatmulKernel& kernel, const WeightMatrix& W, const float* 
                 int64_t ldy, const QuantizedInput* qx, int n_threads) {
   RowJob job;
   job.rows = W.layout == kLayoutPacked4 ? kernel.packed_rows : kernel.rows;
+  // AArch64 dot-product / i8mm kernels where the CPU (or NIBBLE_ISA) selects them.
+  if (kernel.int8_input) {
+    if (const RowsFn arm = detail::arm_int8_rows(W.type, W.layout)) job.rows = arm;
+  }
   job.args = make_args(W, X, M, Y, ldy, qx);
   job.N = W.rows;
   job.chunk = chunk_rows(W.rows, n_threads, M);

@@ -11,6 +11,7 @@
 
 #include "kernels/fp16.h"
 #include "kernels/matmul.h"
+#include "kernels/matmul_neon.h"
 #include "kernels/quantize.h"
 #include "kernels/repack.h"
 #include "kernels/tensor_type.h"
@@ -128,6 +129,10 @@ const TensorType kIntTypes[] = {TensorType::Q8_0, TensorType::Q4_0,   TensorType
                                 TensorType::Q2_K, TensorType::Q3_K,   TensorType::Q4_K,   TensorType::Q5_K,
                                 TensorType::Q4_G64, TensorType::Q4_G128, TensorType::Q8_C};
 
+// Shape classes: M = 1 (GEMV), small M, M that leaves 4-row groups, pairs (AArch64 i8mm) and
+// single rows as tails (3, 5, 6, 7, 130), K not a multiple of 256 (32, 96, 512 with 37 and 5 for
+// float types, 2080), N tails of the 4-row weight tiles. Every ISA variant of the machine runs
+// them (test::for_each_target: Highway targets, and NEON_I8MM / NEON_DOTPROD on AArch64).
 std::vector<Shape> shapes_for(TensorType t) {
   const int64_t block = type_traits(t)->block_elems;
   std::vector<Shape> all = {
@@ -306,6 +311,25 @@ TEST(Matmul, SharedInputWithPackedWeights) {
   EXPECT_EQ(ya, sa);
   EXPECT_EQ(yb, sb);
 }
+
+#if defined(__aarch64__)
+// The int8 variants really switch kernels: the dot-product / i8mm row functions are used for
+// every int8 format and both Q4_0/Q8_0 layouts exactly when their ISA name is active.
+TEST(Matmul, ArmInt8KernelsFollowDispatch) {
+  for (const std::string& name : available_isas()) {
+    set_isa(name);
+    const bool int8_ext = name == "NEON_I8MM" || name == "NEON_DOTPROD";
+    for (TensorType t : kIntTypes) {
+      EXPECT_EQ(detail::arm_int8_rows(t, kLayoutGguf) != nullptr, int8_ext) << name << " " << type_name(static_cast<uint32_t>(t));
+    }
+    for (TensorType t : {TensorType::Q4_0, TensorType::Q8_0}) {
+      EXPECT_EQ(detail::arm_int8_rows(t, kLayoutPacked4) != nullptr, int8_ext) << name;
+    }
+    EXPECT_EQ(detail::arm_int8_rows(TensorType::F16, kLayoutGguf), nullptr);
+  }
+  set_isa("auto");
+}
+#endif
 
 TEST(Matmul, RejectsBadShapesAndTypes) {
   std::vector<uint8_t> w(4096);
