@@ -5,8 +5,9 @@
 #     max         dot product + i8mm: NEON_I8MM, NEON_DOTPROD and plain NEON all tested
 #     cortex-a76  dot product, no i8mm (Armv8.2): NEON_DOTPROD and NEON
 #     cortex-a57  neither (Armv8.0): the plain NEON fallback only
-#   and the end-to-end logits test (tests/model_forward_test.cpp) on the shared KJV model under
-#   -cpu max (it skips with a message when ../shared is absent).
+#   the end-to-end logits test (tests/model_forward_test.cpp) on the shared KJV model under
+#   -cpu max (it skips with a message when ../shared is absent), and run-model on the bundled
+#   assets model under each CPU (greedy, 8 tokens), checking the int8 path it reports.
 # Usage: scripts/test-aarch64.sh [BUILD_DIR]   (default build-aarch64; NIBBLE_JOBS, default 2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,4 +47,21 @@ done
 run max "" kernels_ops_test
 run max "" kernels_types_test
 run max "" model_forward_test
+
+# run-model end to end on the bundled model: the default int8 path follows each CPU's HWCAP.
+smoke() {  # smoke CPU EXPECTED_ISA
+  local out
+  out=$(qemu-aarch64 -cpu "$1" "$build/examples/run-model" -m assets/kjv-llama-q4_0.gguf \
+          -p "In the beginning" -n 8 --temp 0 -t 2 2>&1) || true
+  if grep -q "isa $2," <<<"$out" && grep -q "tokens/s (tg)" <<<"$out"; then
+    echo "PASS  -cpu $1  run-model (isa $2): $(grep -m1 '^In the beginning' <<<"$out")"
+  else
+    echo "FAIL  -cpu $1  run-model (expected isa $2)"
+    echo "$out" | tail -20
+    failed=1
+  fi
+}
+smoke max NEON_I8MM
+smoke cortex-a76 NEON_DOTPROD
+smoke cortex-a57 NEON
 exit $failed
