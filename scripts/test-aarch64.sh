@@ -29,7 +29,10 @@ run() {  # run CPU EXPECTED_ISAS TEST [gtest args...]
   local t0=$SECONDS out
   if out=$(NIBBLE_EXPECT_ISAS="$expect" qemu-aarch64 -cpu "$cpu" \
              "$build/tests/$test" --gtest_brief=1 "$@" 2>&1); then
-    echo "PASS  -cpu $cpu  $test  $(grep -Eo '[0-9]+ tests? from [0-9]+ test suites? ran' <<<"$out" | head -1)  ($((SECONDS - t0)) s)"
+    local skipped
+    skipped=$(grep -Eo 'SKIPPED \] [0-9]+' <<<"$out" | grep -Eo '[0-9]+$' | head -1 || true)
+    echo "PASS  -cpu $cpu  $test  $(grep -Eo '[0-9]+ tests? from [0-9]+ test suites? ran' <<<"$out" | head -1)," \
+         "${skipped:-0} skipped  ($((SECONDS - t0)) s)"
   else
     echo "FAIL  -cpu $cpu  $test"
     echo "$out" | tail -40
