@@ -4,9 +4,9 @@
 //
 // ISA names, best first: on AArch64 "NEON_I8MM" and "NEON_DOTPROD" where the CPU has them (int8
 // matmul on the smmla / sdot kernels of matmul_neon*.cpp, everything else on the best Highway
-// target), then the Highway targets ("SVE2", "SVE", "NEON", ...; on x86 "AVX3_DL", "AVX2", ...),
-// each meaning that target for everything with no int8 extension, so NIBBLE_ISA=NEON is the
-// plain NEON fallback. The default is the first name.
+// target), then the Highway targets ("NEON"; on x86 "AVX3_DL", "AVX2", ...), each meaning that
+// target for everything with no int8 extension, so NIBBLE_ISA=NEON is the plain NEON fallback
+// (on AArch64 its int8 matmuls are matmul_neon_plain.cpp's tiles). The default is the first name.
 #pragma once
 
 #include <string>

@@ -197,7 +197,7 @@ RowJob make_job(const MatmulKernel& kernel, const WeightMatrix& W, const float* 
                 int64_t ldy, const QuantizedInput* qx, int n_threads) {
   RowJob job;
   job.rows = W.layout == kLayoutPacked4 ? kernel.packed_rows : kernel.rows;
-  // AArch64 dot-product / i8mm kernels where the CPU (or NIBBLE_ISA) selects them.
+  // AArch64: NEON int8 kernels (plain, dot product or i8mm, as kernels/dispatch.h chooses).
   if (kernel.int8_input) {
     if (const RowsFn arm = detail::arm_int8_rows(W.type, W.layout)) job.rows = arm;
   }

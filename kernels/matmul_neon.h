@@ -1,7 +1,7 @@
 // AArch64 int8 matmul kernels on the dot-product (sdot) and int8 matrix multiply (smmla)
-// extensions, which Highway 1.0.3 has no target for: the matmul driver asks here first and falls
-// back to the Highway kernels (dot-inl.h) when this returns nullptr: other CPUs, types without
-// int8 activations, or NIBBLE_ISA naming a plain Highway target (kernels/dispatch.h).
+// extensions, which Highway 1.0.3 has no target for, and on plain NEON for CPUs with neither.
+// The matmul driver asks here first and falls back to the Highway kernels (dot-inl.h) when this
+// returns nullptr: other architectures and weight types without int8 activations.
 #pragma once
 
 #include <cstdint>
@@ -15,7 +15,8 @@ using MatmulRowsFn = void (*)(const MatmulArgs&, int64_t, int64_t);
 #if defined(__aarch64__)
 // Row-range kernel for weight type t in `layout` under the active int8 extension, or nullptr.
 MatmulRowsFn arm_int8_rows(TensorType t, uint32_t layout);
-// The same per extension (matmul_neon_dotprod.cpp, matmul_neon_i8mm.cpp).
+// The same per extension (matmul_neon_{plain,dotprod,i8mm}.cpp).
+MatmulRowsFn neon_plain_rows(TensorType t, uint32_t layout);
 MatmulRowsFn neon_dotprod_rows(TensorType t, uint32_t layout);
 MatmulRowsFn neon_i8mm_rows(TensorType t, uint32_t layout);
 #else

@@ -2,6 +2,7 @@
 #include "kernels/matmul_neon.h"
 
 #define NIBBLE_NEON_ATTR __attribute__((target("arch=armv8.2-a+dotprod")))
+#define NIBBLE_NEON_DOTPROD 1
 #define NIBBLE_NEON_I8MM 0
 #include "kernels/neon_int8-inl.h"
 

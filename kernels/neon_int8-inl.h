@@ -1,11 +1,12 @@
-// AArch64 int8 matmul tiles on the Armv8.2 dot product (sdot) and, where the including file asks
-// for it, the Armv8.6 int8 matrix multiply (smmla). Included by matmul_neon_dotprod.cpp and
-// matmul_neon_i8mm.cpp, which define:
-//   NIBBLE_NEON_ATTR   the target attribute every function here carries. Attributes rather
-//                      than per-file -march flags: inline functions from shared headers (the
-//                      unpackers, the standard library) must stay base Armv8 code, or the linker
-//                      could keep a dotprod-compiled copy of one for a CPU without it.
-//   NIBBLE_NEON_I8MM   1 to compile the smmla GEMM tiles.
+// AArch64 int8 matmul tiles on the Armv8.2 dot product (sdot), on plain Armv8.0 NEON (widening
+// multiplies), and, where the including file asks for it, the Armv8.6 int8 matrix multiply
+// (smmla). Included by matmul_neon_{plain,dotprod,i8mm}.cpp, which define:
+//   NIBBLE_NEON_ATTR     the target attribute every function here carries. Attributes rather
+//                        than per-file -march flags: inline functions from shared headers (the
+//                        unpackers, the standard library) must stay base Armv8 code, or the
+//                        linker could keep a dotprod-compiled copy of one for a CPU without it.
+//   NIBBLE_NEON_DOTPROD  1: 16-byte dot products are sdot; 0: smull/smlal2 + sadalp.
+//   NIBBLE_NEON_I8MM     1 to compile the smmla GEMM tiles.
 // Everything is in an anonymous namespace: each file gets its own instantiations.
 //
 // Weights reach the tiles through a Blocks policy that loads one 32-block of 4 weight rows as
@@ -47,6 +48,18 @@ struct Act {
   const int32_t* sum;
   const int32_t* sum16;
 };
+
+// acc + the products of 16 int8 pairs, spread over the 4 lanes (only the lane sum is used).
+NIBBLE_NEON_ATTR inline int32x4_t DotAcc(int32x4_t acc, int8x16_t w, int8x16_t a) {
+#if NIBBLE_NEON_DOTPROD
+  return vdotq_s32(acc, w, a);
+#else
+  // Without sdot: elements i and i+8 multiplied and added in int16 (|w·a| ≤ 128·127 since
+  // activations stay within ±127, so a pair fits), then pairs of those added into int32.
+  const int16x8_t p = vmlal_high_s8(vmull_s8(vget_low_s8(w), vget_low_s8(a)), w, a);
+  return vpadalq_s16(acc, p);
+#endif
+}
 
 // Lane r ← Σ lanes of v_r: the 4 rows' block dot products as one vector.
 NIBBLE_NEON_ATTR inline int32x4_t Reduce4(int32x4_t v0, int32x4_t v1, int32x4_t v2, int32x4_t v3) {
@@ -177,17 +190,17 @@ NIBBLE_NEON_ATTR inline void DotTile(const typename Blocks::Src& src, const Act*
     for (int m = 0; m < MA; ++m) {
       const int8x16_t alo = vld1q_s8(a[m].q + 32 * b), ahi = vld1q_s8(a[m].q + 32 * b + 16);
       if constexpr (!Blocks::kHalves) {
-        int32x4_t dot = Reduce4(vdotq_s32(vdotq_s32(zero, w.lo[0], alo), w.hi[0], ahi),
-                                vdotq_s32(vdotq_s32(zero, w.lo[1], alo), w.hi[1], ahi),
-                                vdotq_s32(vdotq_s32(zero, w.lo[2], alo), w.hi[2], ahi),
-                                vdotq_s32(vdotq_s32(zero, w.lo[3], alo), w.hi[3], ahi));
+        int32x4_t dot = Reduce4(DotAcc(DotAcc(zero, w.lo[0], alo), w.hi[0], ahi),
+                                DotAcc(DotAcc(zero, w.lo[1], alo), w.hi[1], ahi),
+                                DotAcc(DotAcc(zero, w.lo[2], alo), w.hi[2], ahi),
+                                DotAcc(DotAcc(zero, w.lo[3], alo), w.hi[3], ahi));
         if constexpr (Blocks::kOffset != 0) dot = vsubq_s32(dot, vdupq_n_s32(Blocks::kOffset * a[m].sum[b]));
         acc[m] = vfmaq_f32(acc[m], vcvtq_f32_s32(dot), vmulq_n_f32(w.scale, a[m].d[b]));
       } else {
-        const int32x4_t dlo = Reduce4(vdotq_s32(zero, w.lo[0], alo), vdotq_s32(zero, w.lo[1], alo),
-                                      vdotq_s32(zero, w.lo[2], alo), vdotq_s32(zero, w.lo[3], alo));
-        const int32x4_t dhi = Reduce4(vdotq_s32(zero, w.hi[0], ahi), vdotq_s32(zero, w.hi[1], ahi),
-                                      vdotq_s32(zero, w.hi[2], ahi), vdotq_s32(zero, w.hi[3], ahi));
+        const int32x4_t dlo = Reduce4(DotAcc(zero, w.lo[0], alo), DotAcc(zero, w.lo[1], alo),
+                                      DotAcc(zero, w.lo[2], alo), DotAcc(zero, w.lo[3], alo));
+        const int32x4_t dhi = Reduce4(DotAcc(zero, w.hi[0], ahi), DotAcc(zero, w.hi[1], ahi),
+                                      DotAcc(zero, w.hi[2], ahi), DotAcc(zero, w.hi[3], ahi));
         float32x4_t blk = vmulq_f32(w.scale, vcvtq_f32_s32(dlo));
         blk = vfmaq_f32(blk, w.scale_hi, vcvtq_f32_s32(dhi));
         blk = vfmaq_n_f32(blk, w.bias, static_cast<float>(a[m].sum16[2 * b]));

@@ -3,8 +3,9 @@
 
 qemu timings mean nothing, so docs/design.md quotes these counts instead. For every function of
 an object file whose demangled name matches PATTERN, each innermost loop (a backward branch with
-no other backward branch inside it) that contains sdot or smmla is printed with its instruction
-count and the mix: one iteration of such a loop is one 32-element block of a tile.
+no other backward branch inside it) that contains sdot, smmla or sadalp (the plain NEON tiles)
+is printed with its instruction count and the mix: one iteration of such a loop is one
+32-element block of a tile.
 
 usage: scripts/neon-inner-loops.py OBJECT [PATTERN]
   e.g. scripts/neon-inner-loops.py build-aarch64/kernels/CMakeFiles/nibble_kernels.dir/matmul_neon_i8mm.cpp.o Q4_0
@@ -54,13 +55,18 @@ def main():
             continue
         for start, end, body in loops(insns):
             ops = [op for _, op, _ in body]
-            n_sdot, n_smmla = ops.count("sdot"), ops.count("smmla")
-            if n_sdot + n_smmla == 0:
+            n_sdot, n_smmla, n_sadalp = ops.count("sdot"), ops.count("smmla"), ops.count("sadalp")
+            if n_sdot + n_smmla + n_sadalp == 0:
                 continue
+            # A loop with branches or calls inside is not one straight block iteration (the
+            # generic tiles' unpackers): its count is not a per-block cost, so it is flagged.
+            inner_branches = sum(1 for op in ops[:-1] if op.startswith(("b.", "cb", "tb")) or op in ("b", "bl", "blr"))
             loads = sum(1 for op in ops if op.startswith("ld"))
             fp = sum(1 for op in ops if op in ("fmla", "fmul", "fadd", "scvtf", "fcvtl", "fsub"))
             print(f"{short}  loop {start:#x}-{end:#x}: {len(body)} insns "
-                  f"(sdot {n_sdot}, smmla {n_smmla}, loads {loads}, float {fp}, other {len(body) - n_sdot - n_smmla - loads - fp})")
+                  f"(sdot {n_sdot}, smmla {n_smmla}, sadalp {n_sadalp}, loads {loads}, float {fp}, "
+                  f"other {len(body) - n_sdot - n_smmla - n_sadalp - loads - fp})"
+                  + ("" if inner_branches == 0 else f"  [not straight-line: {inner_branches} branches/calls inside]"))
 
 
 if __name__ == "__main__":

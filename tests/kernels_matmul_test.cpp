@@ -313,20 +313,26 @@ TEST(Matmul, SharedInputWithPackedWeights) {
 }
 
 #if defined(__aarch64__)
-// The int8 variants really switch kernels: the dot-product / i8mm row functions are used for
-// every int8 format and both Q4_0/Q8_0 layouts exactly when their ISA name is active.
+// The variants really switch kernels: every int8 format, in both Q4_0/Q8_0 layouts, runs the
+// i8mm, dot-product or plain NEON row function of the active ISA name, and float types none.
 TEST(Matmul, ArmInt8KernelsFollowDispatch) {
   for (const std::string& name : available_isas()) {
     set_isa(name);
-    const bool int8_ext = name == "NEON_I8MM" || name == "NEON_DOTPROD";
     for (TensorType t : kIntTypes) {
-      EXPECT_EQ(detail::arm_int8_rows(t, kLayoutGguf) != nullptr, int8_ext) << name << " " << type_name(static_cast<uint32_t>(t));
+      const auto want = name == "NEON_I8MM"      ? detail::neon_i8mm_rows(t, kLayoutGguf)
+                        : name == "NEON_DOTPROD" ? detail::neon_dotprod_rows(t, kLayoutGguf)
+                                                 : detail::neon_plain_rows(t, kLayoutGguf);
+      ASSERT_NE(want, nullptr) << type_name(static_cast<uint32_t>(t));
+      EXPECT_EQ(detail::arm_int8_rows(t, kLayoutGguf), want) << name << " " << type_name(static_cast<uint32_t>(t));
     }
     for (TensorType t : {TensorType::Q4_0, TensorType::Q8_0}) {
-      EXPECT_EQ(detail::arm_int8_rows(t, kLayoutPacked4) != nullptr, int8_ext) << name;
+      EXPECT_NE(detail::arm_int8_rows(t, kLayoutPacked4), nullptr) << name;
+      EXPECT_NE(detail::arm_int8_rows(t, kLayoutPacked4), detail::arm_int8_rows(t, kLayoutGguf)) << name;
     }
     EXPECT_EQ(detail::arm_int8_rows(TensorType::F16, kLayoutGguf), nullptr);
   }
+  EXPECT_NE(detail::neon_plain_rows(TensorType::Q4_0, kLayoutGguf), detail::neon_dotprod_rows(TensorType::Q4_0, kLayoutGguf));
+  EXPECT_NE(detail::neon_dotprod_rows(TensorType::Q4_0, kLayoutGguf), detail::neon_i8mm_rows(TensorType::Q4_0, kLayoutGguf));
   set_isa("auto");
 }
 #endif
