@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/fp16.h"
@@ -232,6 +233,7 @@ inline void unpack_q6_k(const uint8_t* row, int64_t b, UnpackedBlock& u) {
 #undef NIBBLE_X86_512
 #undef NIBBLE_X86_256
 #undef NIBBLE_NATIVE_PACKED
+#undef NIBBLE_PANEL_GEMM
 #undef NIBBLE_INT_ATTR
 #if HWY_TARGET == HWY_AVX3_DL
 #define NIBBLE_X86_512 1
@@ -307,6 +309,9 @@ void QuantizeBlocks(const float* X, int64_t b0, int64_t b1, QuantizedInput* qx) 
     qx->sum16[2 * b] = half_sums[0];
     qx->sum16[2 * b + 1] = half_sums[1];
     qx->sum[b] = half_sums[0] + half_sums[1];
+    qx->dsum[b] = d * static_cast<float>(qx->sum[b]);
+    qx->dsum16[2 * b] = d * static_cast<float>(half_sums[0]);
+    qx->dsum16[2 * b + 1] = d * static_cast<float>(half_sums[1]);
   }
 }
 
@@ -1271,6 +1276,11 @@ NIBBLE_DECODED_TILE(Q4_G128, q4_g128)
 NIBBLE_DECODED_TILE(Q8_C, q8_c)
 #undef NIBBLE_DECODED_TILE
 
+#if HWY_TARGET == HWY_AVX3_DL
+#include "kernels/gemm_panel-inl.h"
+#define NIBBLE_PANEL_GEMM 1
+#endif
+
 // Float weights use one activation row per tile: their loads are already the cheap part.
 template <class WeightLoad>
 struct FloatKernel {
@@ -1427,59 +1437,86 @@ NIBBLE_INT_ATTR HWY_INLINE void UnpackingRowRange(const MatmulArgs& args, Tensor
 #define NIBBLE_PACKED_RANGE(NATIVE, KERNEL) UnpackingRowRange<KERNEL>
 #endif
 
+// Prefill (M ≥ kPanelMinM) takes the panel GEMM where the target has it.
+#if defined(NIBBLE_PANEL_GEMM)
+#define NIBBLE_TRY_PANEL(ROWS, DEC) \
+  if (a.M >= detail::kPanelMinM) return PanelRowRange<ROWS, DEC>(a, n0, n1);
+#else
+#define NIBBLE_TRY_PANEL(ROWS, DEC)
+#endif
+
 NIBBLE_INT_ATTR void MatmulRowsQ4_0Packed(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_TRY_PANEL(PackedPanelRows, DecodePackedQ4_0)
   NIBBLE_PACKED_RANGE(PackedQ4_0, KernelQ4_0)(a, TensorType::Q4_0, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsQ8_0Packed(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_TRY_PANEL(PackedPanelRows, DecodePackedQ8_0)
   NIBBLE_PACKED_RANGE(PackedQ8_0, KernelQ8_0)(a, TensorType::Q8_0, n0, n1);
 }
 #undef NIBBLE_PACKED_RANGE
 
 NIBBLE_INT_ATTR void MatmulRowsQ4_0(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_TRY_PANEL(GgufPanelRows, DecodeQ4_0)
   RowRange<KernelQ4_0, true>(a, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsQ8_0(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_TRY_PANEL(GgufPanelRows, DecodeQ8_0)
   RowRange<KernelQ8_0, true>(a, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsQ6_K(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_TRY_PANEL(GgufPanelRows, DecodeQ6_K)
   RowRange<KernelQ6_K, true>(a, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsQ4_1(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_TRY_PANEL(GgufPanelRows, DecodeQ4_1)
   RowRange<KernelQ4_1, true>(a, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsQ5_0(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_TRY_PANEL(GgufPanelRows, DecodeQ5_0)
   RowRange<KernelQ5_0, true>(a, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsQ5_1(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_TRY_PANEL(GgufPanelRows, DecodeQ5_1)
   RowRange<KernelQ5_1, true>(a, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsIQ4_NL(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_TRY_PANEL(GgufPanelRows, DecodeIQ4_NL)
   RowRange<KernelIQ4_NL, true>(a, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsIQ4_XS(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_TRY_PANEL(GgufPanelRows, DecodeIQ4_XS)
   RowRange<KernelIQ4_XS, true>(a, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsQ2_K(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_TRY_PANEL(GgufPanelRows, DecodeQ2_K)
   RowRange<KernelQ2_K, true>(a, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsQ3_K(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_TRY_PANEL(GgufPanelRows, DecodeQ3_K)
   RowRange<KernelQ3_K, true>(a, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsQ4_K(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_TRY_PANEL(GgufPanelRows, DecodeQ4_K)
   RowRange<KernelQ4_K, true>(a, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsQ5_K(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_TRY_PANEL(GgufPanelRows, DecodeQ5_K)
   RowRange<KernelQ5_K, true>(a, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsQ4_G64(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_TRY_PANEL(GgufPanelRows, DecodeQ4_G64)
   RowRange<KernelQ4_G64, true>(a, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsQ4_G128(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_TRY_PANEL(GgufPanelRows, DecodeQ4_G128)
   RowRange<KernelQ4_G128, true>(a, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsQ8_C(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_TRY_PANEL(GgufPanelRows, DecodeQ8_C)
   RowRange<KernelQ8_C, true>(a, n0, n1);
 }
+#undef NIBBLE_TRY_PANEL
+
 NIBBLE_INT_ATTR void MatmulRowsF32(const MatmulArgs& a, int64_t n0, int64_t n1) {
   RowRange<FloatKernel<LoadF32>, false>(a, n0, n1);
 }

@@ -22,6 +22,10 @@ struct MatmulArgs {
   int64_t ldy = 0;
 };
 
+// Activation rows from which the targets that have it run the panel GEMM
+// (kernels/gemm_panel-inl.h) instead of the 4-row tiles; the driver sizes row chunks for it.
+constexpr int64_t kPanelMinM = 16;
+
 // kLayoutPacked4 geometry (see kernels/repack.h): blocks per 64-byte quant run (Q4_0: 4 blocks
 // of 16 nibble bytes, Q8_0: 2 blocks of 32 bytes), 0 for types without a packed layout.
 inline int packed_group_blocks(TensorType t) {

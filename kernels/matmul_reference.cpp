@@ -25,6 +25,8 @@ void resize_quantized_input(int64_t M, int64_t K, QuantizedInput& q) {
   q.d.resize(static_cast<size_t>(M * K / 32));
   q.sum.resize(static_cast<size_t>(M * K / 32));
   q.sum16.resize(static_cast<size_t>(M * K / 16));
+  q.dsum.resize(static_cast<size_t>(M * K / 32));
+  q.dsum16.resize(static_cast<size_t>(M * K / 16));
 }
 
 }  // namespace detail
@@ -47,6 +49,9 @@ void quantize_input_reference(const float* X, int64_t M, int64_t K, QuantizedInp
     q.sum16[2 * b] = half_sum[0];
     q.sum16[2 * b + 1] = half_sum[1];
     q.sum[b] = half_sum[0] + half_sum[1];
+    q.dsum[b] = d * static_cast<float>(q.sum[b]);
+    q.dsum16[2 * b] = d * static_cast<float>(half_sum[0]);
+    q.dsum16[2 * b + 1] = d * static_cast<float>(half_sum[1]);
   }
 }
 

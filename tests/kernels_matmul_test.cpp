@@ -133,6 +133,10 @@ std::vector<Shape> shapes_for(TensorType t) {
   std::vector<Shape> all = {
       {1, 1, 256},   {1, 7, 256},  {3, 33, 256},   {1, 64, 2048}, {5, 8, 2304}, {7, 13, 512},
       {4, 5, 32},    {2, 9, 2080}, {1, 3, 96},     {6, 4, 37},    {3, 17, 5},   {130, 6, 256},
+      // Prefill shapes (M ≥ kPanelMinM take the panel GEMM where the target has it): M tails of
+      // its activation tiles, N tails of its 16-row panels and 32/64-row chunks, K tails of
+      // its L1 slices.
+      {16, 16, 256}, {23, 70, 512}, {37, 33, 2304}, {64, 129, 288}, {19, 250, 1024},
   };
   std::vector<Shape> out;
   for (const Shape& s : all) {
