@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <string>
 #include <cstdint>
@@ -17,6 +18,11 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#endif
+#if defined(NIBBLE_HAVE_DNNL)
+#include <omp.h>
+
+#include <dnnl.hpp>
 #endif
 
 #include "kernels/dispatch.h"
@@ -182,6 +188,8 @@ BENCHMARK_CAPTURE(BM_Matmul, Q2_K, TensorType::Q2_K, false)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, IQ4_NL, TensorType::IQ4_NL, false)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, IQ4_XS, TensorType::IQ4_XS, false)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, F16, TensorType::F16, false)->Apply(Shapes);
+// The plain FP32 GEMV/GEMM the quantised formats are measured against.
+BENCHMARK_CAPTURE(BM_Matmul, F32, TensorType::F32, false)->Apply(Shapes);
 
 // The int8 dot-product peak of this CPU on bench_threads() threads: independent chains of the
 // widest u8×s8 dot product it has (vpdpbusd on 512 bits, else vpmaddubsw + vpmaddwd + vpaddd on
@@ -252,6 +260,72 @@ void BM_Int8Peak(benchmark::State& state) {
   state.counters["int8_peak_GOP/s"] = int8_peak_gops();
 }
 BENCHMARK(BM_Int8Peak)->Iterations(1);
+
+#if defined(NIBBLE_HAVE_DNNL)
+// oneDNN's matmul on the same shape, weights in its own packed layout (format_tag::any, reordered
+// once outside the timing). int8: u8 activations × s8 weights → s32, and each iteration also
+// quantises the float activations to u8 (one scale per row, zero point 128) so that, like
+// nibble, it pays for activation quantisation (decisions.md 12). f32: plain sgemm-class matmul.
+void BM_OneDnn(benchmark::State& state, bool int8) {
+  const int64_t K = state.range(0), N = state.range(1), M = state.range(2);
+  omp_set_num_threads(bench_threads());
+  using dnnl::memory;
+  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  dnnl::stream strm(eng);
+  const memory::data_type src_t = int8 ? memory::data_type::u8 : memory::data_type::f32;
+  const memory::data_type wei_t = int8 ? memory::data_type::s8 : memory::data_type::f32;
+  const memory::data_type dst_t = int8 ? memory::data_type::s32 : memory::data_type::f32;
+  const memory::desc src_md({M, K}, src_t, memory::format_tag::ab);
+  const memory::desc wei_any({K, N}, wei_t, memory::format_tag::any);
+  const memory::desc wei_plain({K, N}, wei_t, memory::format_tag::ab);
+  const memory::desc dst_md({M, N}, dst_t, memory::format_tag::ab);
+  const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src_md, wei_any, dst_md), eng);
+  const dnnl::matmul prim(pd);
+
+  std::mt19937 rng(3);
+  memory wei_user(wei_plain, eng), wei(pd.weights_desc(), eng), src(src_md, eng), dst(dst_md, eng);
+  if (int8) {
+    std::uniform_int_distribution<int> q(-127, 127);
+    auto* w = static_cast<int8_t*>(wei_user.get_data_handle());
+    for (int64_t i = 0; i < K * N; ++i) w[i] = static_cast<int8_t>(q(rng));
+  } else {
+    std::uniform_real_distribution<float> v(-1.0f, 1.0f);
+    auto* w = static_cast<float*>(wei_user.get_data_handle());
+    for (int64_t i = 0; i < K * N; ++i) w[i] = v(rng);
+  }
+  dnnl::reorder(wei_user, wei).execute(strm, wei_user, wei);
+  strm.wait();
+  std::vector<float> x(static_cast<size_t>(M * K));
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+  for (float& v : x) v = value(rng);
+  for (auto _ : state) {
+    if (int8) {
+      auto* a = static_cast<uint8_t*>(src.get_data_handle());
+#pragma omp parallel for num_threads(bench_threads())
+      for (int64_t m = 0; m < M; ++m) {
+        const float* xr = x.data() + m * K;
+        float amax = 0.0f;
+        for (int64_t k = 0; k < K; ++k) amax = std::max(amax, std::fabs(xr[k]));
+        const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+        for (int64_t k = 0; k < K; ++k) a[m * K + k] = static_cast<uint8_t>(std::lrint(xr[k] * id) + 128);
+      }
+    } else {
+      std::memcpy(src.get_data_handle(), x.data(), x.size() * sizeof(float));
+    }
+    prim.execute(strm, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}});
+    strm.wait();
+  }
+  state.counters["GOP/s"] = benchmark::Counter(2.0 * static_cast<double>(M * N * K) / 1e9,
+                                               benchmark::Counter::kIsIterationInvariantRate);
+  if (int8 && M >= 8 && int8_peak_gops() > 0) {
+    state.counters["int8_peak"] = benchmark::Counter(2.0 * static_cast<double>(M * N * K) / 1e9 / int8_peak_gops(),
+                                                     benchmark::Counter::kIsIterationInvariantRate);
+  }
+  state.SetLabel(int8 ? "oneDNN u8s8s32 + u8 quantisation" : "oneDNN f32");
+}
+BENCHMARK_CAPTURE(BM_OneDnn, u8s8s32, true)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_OneDnn, f32, false)->Apply(Shapes);
+#endif
 
 // What DRAM gives two threads streaming reads: the ceiling for M = 1.
 void BM_StreamRead(benchmark::State& state) {

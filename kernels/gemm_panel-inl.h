@@ -36,17 +36,9 @@ constexpr int kPanelGroup = NIBBLE_PANEL_GROUP;
 #endif
 constexpr int64_t kPanelSliceBlocks = NIBBLE_PANEL_SLICE;
 
-// Formats whose two 16-element halves have their own scale need two dot accumulators per block.
-template <class Dec>
-struct PanelHalves : std::false_type {};
-template <>
-struct PanelHalves<DecodeQ2_K> : std::true_type {};
-template <>
-struct PanelHalves<DecodeQ3_K> : std::true_type {};
-
 // The three formats that have hand-fused tiles also need decoders for the panel builder.
 struct DecodeQ4_0 {
-  static constexpr bool kSigned = false, kBias = true;
+  static constexpr bool kSigned = false, kBias = true, kHalves = false, kQ8_1Min = false;
   static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* row, int64_t b, DecodedBlock& x) {
     const uint8_t* blk = row + 18 * b;
     x.v = Nibbles(blk + 2);
@@ -56,7 +48,7 @@ struct DecodeQ4_0 {
 };
 
 struct DecodeQ8_0 {
-  static constexpr bool kSigned = true, kBias = false;
+  static constexpr bool kSigned = true, kBias = false, kHalves = false, kQ8_1Min = false;
   static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* row, int64_t b, DecodedBlock& x) {
     const uint8_t* blk = row + 34 * b;
     x.v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
@@ -67,7 +59,7 @@ struct DecodeQ8_0 {
 // Q6_K block jb of a super-block: low nibbles from 32 ql bytes (high nibbles for jb%4 ≥ 2), bit
 // pair jb%4 of 32 qh bytes on top; level q+32 in 0..63, the −32 as bias.
 struct DecodeQ6_K {
-  static constexpr bool kSigned = false, kBias = true;
+  static constexpr bool kSigned = false, kBias = true, kHalves = true, kQ8_1Min = false;
   static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* row, int64_t b, DecodedBlock& x) {
     const uint8_t* sb = row + 210 * (b / 8);
     const int jb = static_cast<int>(b % 8), h = jb / 4, j = jb % 4;
@@ -84,12 +76,10 @@ struct DecodeQ6_K {
     }
   }
 };
-template <>
-struct PanelHalves<DecodeQ6_K> : std::true_type {};
 
 // kLayoutPacked4 tiles (kernels/repack.h): block b of row r of a tile, as the GGUF decoders give.
 struct DecodePackedQ4_0 {
-  static constexpr bool kSigned = false, kBias = true;
+  static constexpr bool kSigned = false, kBias = true, kHalves = false, kQ8_1Min = false;
   static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* tile, int r, int64_t nb, int64_t b, DecodedBlock& x) {
     const int64_t g = b / 4;
     x.v = Nibbles(tile + (g * 4 + r) * 64 + 16 * (b % 4));
@@ -99,7 +89,7 @@ struct DecodePackedQ4_0 {
 };
 
 struct DecodePackedQ8_0 {
-  static constexpr bool kSigned = true, kBias = false;
+  static constexpr bool kSigned = true, kBias = false, kHalves = false, kQ8_1Min = false;
   static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* tile, int r, int64_t nb, int64_t b, DecodedBlock& x) {
     const int64_t g = b / 2;
     x.v = _mm256_load_si256(reinterpret_cast<const __m256i*>(tile + (g * 4 + r) * 64 + 32 * (b % 2)));
@@ -193,9 +183,10 @@ NIBBLE_INT_ATTR HWY_INLINE __m512i Broadcast4(const int8_t* p) {
 }
 // NP panels (16·NP rows) × MA activation rows from m: y[(m+i)·ldy + n + 16p + lane] for the
 // `valid[p]` leading lanes of panel p.
-template <int NP, int MA, bool kHalves>
+template <int NP, int MA, class Dec>
 NIBBLE_INT_ATTR HWY_INLINE void PanelTile(const uint8_t* const* panels, const QuantizedInput& qx, int64_t m, int64_t b0,
                                           int64_t b1, float* y, int64_t ldy, const __mmask16* valid) {
+  constexpr bool kHalves = Dec::kHalves;
   const int64_t K = qx.K, nb = K / 32;
   __m512 acc[NP][MA];
   for (int p = 0; p < NP; ++p) {
@@ -210,7 +201,7 @@ NIBBLE_INT_ATTR HWY_INLINE void PanelTile(const uint8_t* const* panels, const Qu
   for (int i = 0; i < MA; ++i) {
     q[i] = qx.q.data() + (m + i) * K;
     da[i] = qx.d.data() + (m + i) * nb;
-    dsum[i] = qx.dsum.data() + (m + i) * nb;
+    dsum[i] = (Dec::kQ8_1Min ? qx.dsum_q8_1.data() : qx.dsum.data()) + (m + i) * nb;
     dsum16[i] = qx.dsum16.data() + (m + i) * 2 * nb;
   }
   for (int64_t b = b0; b < b1; ++b) {
@@ -259,7 +250,7 @@ NIBBLE_INT_ATTR HWY_INLINE void PanelTile(const uint8_t* const* panels, const Qu
 template <int NP>
 constexpr int kPanelTileRows = NP >= 4 ? 3 : NP == 3 ? 4 : 6;
 
-template <int NP, bool kHalves>
+template <int NP, class Dec>
 NIBBLE_INT_ATTR HWY_INLINE void PanelRows(const uint8_t* const* panels, const QuantizedInput& qx, int64_t M, int64_t nb,
                                           float* y, int64_t ldy, const __mmask16* valid) {
   constexpr int MA = kPanelTileRows<NP>;
@@ -270,13 +261,13 @@ NIBBLE_INT_ATTR HWY_INLINE void PanelRows(const uint8_t* const* panels, const Qu
   for (int64_t b0 = 0; b0 < nb; b0 += kPanelSliceBlocks) {
     const int64_t b1 = std::min(nb, b0 + kPanelSliceBlocks);
     int64_t m = 0;
-    for (; m + MA <= M; m += MA) PanelTile<NP, MA, kHalves>(panels, qx, m, b0, b1, y, ldy, valid);
+    for (; m + MA <= M; m += MA) PanelTile<NP, MA, Dec>(panels, qx, m, b0, b1, y, ldy, valid);
     switch (M - m) {
-      case 5: PanelTile<NP, 5, kHalves>(panels, qx, m, b0, b1, y, ldy, valid); break;
-      case 4: PanelTile<NP, 4, kHalves>(panels, qx, m, b0, b1, y, ldy, valid); break;
-      case 3: PanelTile<NP, 3, kHalves>(panels, qx, m, b0, b1, y, ldy, valid); break;
-      case 2: PanelTile<NP, 2, kHalves>(panels, qx, m, b0, b1, y, ldy, valid); break;
-      case 1: PanelTile<NP, 1, kHalves>(panels, qx, m, b0, b1, y, ldy, valid); break;
+      case 5: PanelTile<NP, 5, Dec>(panels, qx, m, b0, b1, y, ldy, valid); break;
+      case 4: PanelTile<NP, 4, Dec>(panels, qx, m, b0, b1, y, ldy, valid); break;
+      case 3: PanelTile<NP, 3, Dec>(panels, qx, m, b0, b1, y, ldy, valid); break;
+      case 2: PanelTile<NP, 2, Dec>(panels, qx, m, b0, b1, y, ldy, valid); break;
+      case 1: PanelTile<NP, 1, Dec>(panels, qx, m, b0, b1, y, ldy, valid); break;
       default: break;
     }
   }
@@ -285,7 +276,6 @@ NIBBLE_INT_ATTR HWY_INLINE void PanelRows(const uint8_t* const* panels, const Qu
 // Output rows [n0, n1) for all M: kPanelGroup panels (16 rows each) at a time, fewer at the tail.
 template <template <class> class RowsOf, class Dec>
 NIBBLE_INT_ATTR void PanelRowRange(const MatmulArgs& args, int64_t n0, int64_t n1) {
-  constexpr bool kHalves = PanelHalves<Dec>::value;
   const int64_t nb = args.K / 32;
   const uint64_t panel_bytes = static_cast<uint64_t>(nb * kPanelBlockBytes);
   thread_local std::vector<uint8_t> scratch;
@@ -304,10 +294,10 @@ NIBBLE_INT_ATTR void PanelRowRange(const MatmulArgs& args, int64_t n0, int64_t n
     }
     float* y = args.y + n;
     switch (np) {
-      case 4: PanelRows<4, kHalves>(panel, *args.qx, args.M, nb, y, args.ldy, valid); break;
-      case 3: PanelRows<3, kHalves>(panel, *args.qx, args.M, nb, y, args.ldy, valid); break;
-      case 2: PanelRows<2, kHalves>(panel, *args.qx, args.M, nb, y, args.ldy, valid); break;
-      default: PanelRows<1, kHalves>(panel, *args.qx, args.M, nb, y, args.ldy, valid); break;
+      case 4: PanelRows<4, Dec>(panel, *args.qx, args.M, nb, y, args.ldy, valid); break;
+      case 3: PanelRows<3, Dec>(panel, *args.qx, args.M, nb, y, args.ldy, valid); break;
+      case 2: PanelRows<2, Dec>(panel, *args.qx, args.M, nb, y, args.ldy, valid); break;
+      default: PanelRows<1, Dec>(panel, *args.qx, args.M, nb, y, args.ldy, valid); break;
     }
   }
 }

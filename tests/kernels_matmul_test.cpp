@@ -404,9 +404,20 @@ TEST(MatmulReference, AgreesWithDequantizedDoubleDot) {
           dot_x += static_cast<double>(wrow[k]) * x[m * K + k];
           quant_err += std::fabs(wrow[k]) * 0.5001 * q.d[(m * K + k) / 32];
         }
+        // Q4_1/Q5_1 mins multiply d·Σq rounded to fp16 (llama.cpp's q8_1 blocks): half an fp16
+        // ulp of it per block.
+        double q8_1_err = 0;
+        if (t == TensorType::Q4_1 || t == TensorType::Q5_1) {
+          const int64_t block_bytes = t == TensorType::Q4_1 ? 20 : 24;
+          for (int64_t b = 0; b < K / 32; ++b) {
+            uint16_t h;
+            std::memcpy(&h, w.data() + n * W.row_bytes + block_bytes * b + 2, 2);
+            q8_1_err += std::fabs(fp16_to_fp32(h) * q.dsum[m * K / 32 + b]) * std::ldexp(1.0, -11);
+          }
+        }
         const double r = ref[m * N + n];
         // dequantize_row rounds d·sc·q to float (Q6_K) and ref is stored as float.
-        EXPECT_NEAR(r, dot_q, 1e-6 * abs_q + 1e-6 * std::fabs(dot_q)) << "m=" << m << " n=" << n;
+        EXPECT_NEAR(r, dot_q, 1e-6 * abs_q + 1e-6 * std::fabs(dot_q) + q8_1_err) << "m=" << m << " n=" << n;
         EXPECT_NEAR(r, dot_x, quant_err + 1e-6 * abs_q) << "m=" << m << " n=" << n;
       }
     }
