@@ -20,21 +20,16 @@
 // at M = 512 the dot products on it cost ~4000, so rebuilding per call is cheaper than storing a
 // second, byte-per-weight copy of the model (decode must keep reading nibbles).
 //
-// Register blocking: 2 panels (32 rows) × 4 activation rows: 8 float accumulators, 8 (16 with
-// halves) int32 dot accumulators, 2 weight vectors; activations are broadcast memory operands.
+// Register blocking: 2 panels (32 rows) × 6 activation rows: 12 float and 12 int32
+// accumulators, the 6 broadcasts and one weight vector (2 × 4 and 4 × 3 measured the same).
 
 // Lanes of a panel and bytes of one 32-block in it.
 constexpr int kPanelRows = 16;
 constexpr int64_t kPanelBlockBytes = 8 * 64 + 4 * 64;
-#ifndef NIBBLE_PANEL_GROUP
-#define NIBBLE_PANEL_GROUP 2
-#endif
 // Panels computed together (they share each activation broadcast).
-constexpr int kPanelGroup = NIBBLE_PANEL_GROUP;
-#ifndef NIBBLE_PANEL_SLICE
-#define NIBBLE_PANEL_SLICE 8
-#endif
-constexpr int64_t kPanelSliceBlocks = NIBBLE_PANEL_SLICE;
+constexpr int kPanelGroup = 2;
+// Blocks of K per pass of the activation tiles over the panels (see PanelRows).
+constexpr int64_t kPanelSliceBlocks = 8;
 
 // The three formats that have hand-fused tiles also need decoders for the panel builder.
 struct DecodeQ4_0 {
@@ -255,9 +250,9 @@ NIBBLE_INT_ATTR HWY_INLINE void PanelRows(const uint8_t* const* panels, const Qu
                                           float* y, int64_t ldy, const __mmask16* valid) {
   constexpr int MA = kPanelTileRows<NP>;
   // K in slices whose NP panel blocks (NP · kPanelSliceBlocks · 768 bytes) stay in L1 while
-  // every activation tile passes over them; without this each tile re-read the whole panel
-  // from L2 and the loop ran at L2 bandwidth, ~half the dot-product rate. Partial sums go
-  // through y, which stays in cache (MA rows × 16·NP floats per tile).
+  // every activation tile passes over them, instead of each tile streaming whole panels from
+  // L2 (Zen 5's L2 kept up either way: same speed measured; the slices are for cores with
+  // less L2 bandwidth). Partial sums go through y, which stays in cache.
   for (int64_t b0 = 0; b0 < nb; b0 += kPanelSliceBlocks) {
     const int64_t b1 = std::min(nb, b0 + kPanelSliceBlocks);
     int64_t m = 0;
