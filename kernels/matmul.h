@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "kernels/tensor_type.h"
@@ -51,9 +52,13 @@ struct QuantizedInput {
 };
 
 // Scratch owned by the caller (one per session), so per-token work allocates nothing once warm.
+class OneDnnMatmul;
+
 struct MatmulWorkspace {
   int n_threads = 1;
   QuantizedInput qx;
+  // When set, prefill matmuls (M ≥ 16) go through oneDNN instead (kernels/onednn_matmul.h).
+  std::shared_ptr<OneDnnMatmul> onednn;
 };
 
 // True when matmul() has a kernel for this type.

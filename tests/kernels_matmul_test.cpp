@@ -11,6 +11,7 @@
 
 #include "kernels/fp16.h"
 #include "kernels/matmul.h"
+#include "kernels/onednn_matmul.h"
 #include "kernels/quantize.h"
 #include "kernels/repack.h"
 #include "kernels/tensor_type.h"
@@ -442,6 +443,64 @@ TEST(MatmulReference, FloatTypesAreDoubleDots) {
       }
     }
   }
+}
+
+// The oneDNN prefill path (bf16 weights and activations, f32 results): within bf16 rounding of
+// the reference for the formats a model file holds, file and packed layouts, padded output
+// stride, 1 and 2 threads; below 16 activation rows matmul() keeps to nibble's kernels.
+TEST(OneDnnMatmul, PrefillWithinBf16OfReference) {
+  if (!OneDnnMatmul::available()) GTEST_SKIP() << "built without oneDNN";
+  std::mt19937 rng(21);
+  const Shape shapes[] = {{16, 33, 256}, {40, 64, 512}, {17, 8, 2304}};
+  for (TensorType t : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K, TensorType::Q4_1,
+                       TensorType::F16}) {
+    SCOPED_TRACE(type_name(static_cast<uint32_t>(t)));
+    for (const Shape& s : shapes) {
+      if (s.K % type_traits(t)->block_elems != 0) continue;
+      const auto w = random_weights(t, s.N, s.K, rng);
+      const auto x = test::random_floats(rng, static_cast<size_t>(s.M * s.K), -2.0f, 2.0f);
+      const WeightMatrix W = matrix(t, w, s.N, s.K);
+      const PackedWeight P = repack_for_matmul(W);
+      const int64_t ldy = s.N + 5;
+      std::vector<float> ref(static_cast<size_t>(s.M * ldy));
+      matmul_reference(W, x.data(), s.M, ref.data(), ldy);
+      float max_ref = 0.0f;
+      for (float v : ref) max_ref = std::max(max_ref, std::fabs(v));
+      for (int threads : {1, 2}) {
+        MatmulWorkspace ws;
+        ws.n_threads = threads;
+        ws.onednn = std::make_shared<OneDnnMatmul>();
+        for (const WeightMatrix* view : {&W, &P.view}) {
+          std::vector<float> y(ref.size(), -7.0f);
+          matmul(*view, x.data(), s.M, y.data(), ldy, ws);
+          for (int64_t m = 0; m < s.M; ++m) {
+            for (int64_t n = 0; n < ldy; ++n) {
+              if (n >= s.N) {
+                ASSERT_EQ(y[m * ldy + n], -7.0f) << "wrote past N";
+                continue;
+              }
+              ASSERT_NEAR(y[m * ldy + n], ref[m * ldy + n], 1e-2f * max_ref) << "m=" << m << " n=" << n;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(OneDnnMatmul, DecodeKeepsNibblesKernels) {
+  if (!OneDnnMatmul::available()) GTEST_SKIP() << "built without oneDNN";
+  std::mt19937 rng(22);
+  const int64_t M = 3, N = 20, K = 512;
+  const auto w = random_weights(TensorType::Q4_0, N, K, rng);
+  const auto x = test::random_floats(rng, M * K, -1.0f, 1.0f);
+  const WeightMatrix W = matrix(TensorType::Q4_0, w, N, K);
+  MatmulWorkspace plain, with;
+  with.onednn = std::make_shared<OneDnnMatmul>();
+  std::vector<float> a(M * N), b(M * N);
+  matmul(W, x.data(), M, a.data(), N, plain);
+  matmul(W, x.data(), M, b.data(), N, with);
+  EXPECT_EQ(a, b);
 }
 
 }  // namespace
