@@ -8,12 +8,22 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <string>
 #include <cstdint>
 #include <cstring>
 #include <random>
 #include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+#if defined(NIBBLE_HAVE_DNNL)
+#include <omp.h>
+
+#include <dnnl.hpp>
+#endif
 
 #include "kernels/dispatch.h"
 #include "kernels/fp16.h"
@@ -102,6 +112,8 @@ WeightCopies make_weights(TensorType t, int64_t N, int64_t K, bool cold) {
   return w;
 }
 
+double int8_peak_gops();
+
 void BM_Matmul(benchmark::State& state, TensorType t, bool packed) {
   const int64_t K = state.range(0), N = state.range(1), M = state.range(2);
   const bool cold = M == 1 && std::getenv("NIBBLE_BENCH_HOT") == nullptr;
@@ -142,6 +154,10 @@ void BM_Matmul(benchmark::State& state, TensorType t, bool packed) {
                                                 benchmark::Counter::kIsIterationInvariantRate);
   state.counters["GOP/s"] = benchmark::Counter(2.0 * static_cast<double>(M * N * K) / 1e9,
                                                benchmark::Counter::kIsIterationInvariantRate);
+  if (M >= 8 && int8_peak_gops() > 0) {
+    state.counters["int8_peak"] = benchmark::Counter(2.0 * static_cast<double>(M * N * K) / 1e9 / int8_peak_gops(),
+                                                     benchmark::Counter::kIsIterationInvariantRate);
+  }
   if (M == 1) {
     state.counters["roofline"] = benchmark::Counter(static_cast<double>(w.matrix_bytes) / 1e9 / roofline_gbps(),
                                                     benchmark::Counter::kIsIterationInvariantRate);
@@ -152,7 +168,7 @@ void BM_Matmul(benchmark::State& state, TensorType t, bool packed) {
 void Shapes(benchmark::internal::Benchmark* b) {
   const int64_t kn[][2] = {{2048, 2048}, {2048, 5632}, {5632, 2048}};
   for (const auto& s : kn) {
-    for (int64_t m : {1, 32, 128}) b->Args({s[0], s[1], m});
+    for (int64_t m : {1, 8, 32, 128, 512}) b->Args({s[0], s[1], m});
   }
   b->ArgNames({"K", "N", "M"})->UseRealTime()->Unit(benchmark::kMicrosecond);
 }
@@ -172,6 +188,144 @@ BENCHMARK_CAPTURE(BM_Matmul, Q2_K, TensorType::Q2_K, false)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, IQ4_NL, TensorType::IQ4_NL, false)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, IQ4_XS, TensorType::IQ4_XS, false)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, F16, TensorType::F16, false)->Apply(Shapes);
+// The plain FP32 GEMV/GEMM the quantised formats are measured against.
+BENCHMARK_CAPTURE(BM_Matmul, F32, TensorType::F32, false)->Apply(Shapes);
+
+// The int8 dot-product peak of this CPU on bench_threads() threads: independent chains of the
+// widest u8×s8 dot product it has (vpdpbusd on 512 bits, else vpmaddubsw + vpmaddwd + vpaddd on
+// 256), in GOP/s (2 ops per multiply-add). The ceiling for M ≥ 32.
+#if defined(__x86_64__)
+// Named accumulators (not an array) so they stay in registers.
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) uint64_t vnni512_loop(int64_t iters) {
+  const __m512i u = _mm512_set1_epi8(3), s = _mm512_set1_epi8(-2);
+  __m512i a0 = _mm512_set1_epi32(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0,
+          a9 = a0, a10 = a0, a11 = a0;
+  for (int64_t it = 0; it < iters; ++it) {
+    a0 = _mm512_dpbusd_epi32(a0, u, s), a1 = _mm512_dpbusd_epi32(a1, u, s), a2 = _mm512_dpbusd_epi32(a2, u, s);
+    a3 = _mm512_dpbusd_epi32(a3, u, s), a4 = _mm512_dpbusd_epi32(a4, u, s), a5 = _mm512_dpbusd_epi32(a5, u, s);
+    a6 = _mm512_dpbusd_epi32(a6, u, s), a7 = _mm512_dpbusd_epi32(a7, u, s), a8 = _mm512_dpbusd_epi32(a8, u, s);
+    a9 = _mm512_dpbusd_epi32(a9, u, s), a10 = _mm512_dpbusd_epi32(a10, u, s), a11 = _mm512_dpbusd_epi32(a11, u, s);
+  }
+  const __m512i t = _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3)),
+                                     _mm512_add_epi32(_mm512_add_epi32(a4, a5), _mm512_add_epi32(a6, a7)));
+  const __m512i t2 = _mm512_add_epi32(_mm512_add_epi32(a8, a9), _mm512_add_epi32(a10, a11));
+  alignas(64) int32_t lanes[16];
+  _mm512_store_si512(lanes, _mm512_add_epi32(t, t2));
+  return static_cast<uint64_t>(lanes[0]);
+}
+constexpr double kVnni512OpsPerIter = 12 * 64 * 2;
+
+__attribute__((target("avx2"))) uint64_t avx2_loop(int64_t iters) {
+  const __m256i u = _mm256_set1_epi8(3), s = _mm256_set1_epi8(-2), one = _mm256_set1_epi16(1);
+  __m256i a0 = _mm256_set1_epi32(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+  for (int64_t it = 0; it < iters; ++it) {
+#define NIBBLE_STEP(a) a = _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), one))
+    NIBBLE_STEP(a0), NIBBLE_STEP(a1), NIBBLE_STEP(a2), NIBBLE_STEP(a3);
+    NIBBLE_STEP(a4), NIBBLE_STEP(a5), NIBBLE_STEP(a6), NIBBLE_STEP(a7);
+#undef NIBBLE_STEP
+  }
+  const __m256i t = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3)),
+                                     _mm256_add_epi32(_mm256_add_epi32(a4, a5), _mm256_add_epi32(a6, a7)));
+  return static_cast<uint64_t>(_mm256_extract_epi32(t, 0));
+}
+constexpr double kAvx2OpsPerIter = 8 * 32 * 2;
+#endif
+
+double int8_peak_gops() {
+#if defined(__x86_64__)
+  static const double gops = [] {
+    const bool vnni = __builtin_cpu_supports("avx512vnni");
+    const int64_t iters = 20'000'000;
+    double best = 0;
+    for (int pass = 0; pass < 3; ++pass) {
+      const auto t0 = std::chrono::steady_clock::now();
+      uint64_t sink = 0;
+#pragma omp parallel num_threads(bench_threads()) reduction(+ : sink)
+      sink += vnni ? vnni512_loop(iters) : avx2_loop(iters);
+      benchmark::DoNotOptimize(sink);
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double ops = (vnni ? kVnni512OpsPerIter : kAvx2OpsPerIter) * static_cast<double>(iters) * bench_threads();
+      best = std::max(best, ops / 1e9 / s);
+    }
+    return best;
+  }();
+  return gops;
+#else
+  return 0.0;
+#endif
+}
+
+void BM_Int8Peak(benchmark::State& state) {
+  for (auto _ : state) benchmark::DoNotOptimize(int8_peak_gops());
+  state.counters["int8_peak_GOP/s"] = int8_peak_gops();
+}
+BENCHMARK(BM_Int8Peak)->Iterations(1);
+
+#if defined(NIBBLE_HAVE_DNNL)
+// oneDNN's matmul on the same shape, weights in its own packed layout (format_tag::any, reordered
+// once outside the timing). int8: u8 activations × s8 weights → s32, and each iteration also
+// quantises the float activations to u8 (one scale per row, zero point 128) so that, like
+// nibble, it pays for activation quantisation (decisions.md 12). f32: plain sgemm-class matmul.
+void BM_OneDnn(benchmark::State& state, bool int8) {
+  const int64_t K = state.range(0), N = state.range(1), M = state.range(2);
+  omp_set_num_threads(bench_threads());
+  using dnnl::memory;
+  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  dnnl::stream strm(eng);
+  const memory::data_type src_t = int8 ? memory::data_type::u8 : memory::data_type::f32;
+  const memory::data_type wei_t = int8 ? memory::data_type::s8 : memory::data_type::f32;
+  const memory::data_type dst_t = int8 ? memory::data_type::s32 : memory::data_type::f32;
+  const memory::desc src_md({M, K}, src_t, memory::format_tag::ab);
+  const memory::desc wei_any({K, N}, wei_t, memory::format_tag::any);
+  const memory::desc wei_plain({K, N}, wei_t, memory::format_tag::ab);
+  const memory::desc dst_md({M, N}, dst_t, memory::format_tag::ab);
+  const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src_md, wei_any, dst_md), eng);
+  const dnnl::matmul prim(pd);
+
+  std::mt19937 rng(3);
+  memory wei_user(wei_plain, eng), wei(pd.weights_desc(), eng), src(src_md, eng), dst(dst_md, eng);
+  if (int8) {
+    std::uniform_int_distribution<int> q(-127, 127);
+    auto* w = static_cast<int8_t*>(wei_user.get_data_handle());
+    for (int64_t i = 0; i < K * N; ++i) w[i] = static_cast<int8_t>(q(rng));
+  } else {
+    std::uniform_real_distribution<float> v(-1.0f, 1.0f);
+    auto* w = static_cast<float*>(wei_user.get_data_handle());
+    for (int64_t i = 0; i < K * N; ++i) w[i] = v(rng);
+  }
+  dnnl::reorder(wei_user, wei).execute(strm, wei_user, wei);
+  strm.wait();
+  std::vector<float> x(static_cast<size_t>(M * K));
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+  for (float& v : x) v = value(rng);
+  for (auto _ : state) {
+    if (int8) {
+      auto* a = static_cast<uint8_t*>(src.get_data_handle());
+#pragma omp parallel for num_threads(bench_threads())
+      for (int64_t m = 0; m < M; ++m) {
+        const float* xr = x.data() + m * K;
+        float amax = 0.0f;
+        for (int64_t k = 0; k < K; ++k) amax = std::max(amax, std::fabs(xr[k]));
+        const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+        for (int64_t k = 0; k < K; ++k) a[m * K + k] = static_cast<uint8_t>(std::lrint(xr[k] * id) + 128);
+      }
+    } else {
+      std::memcpy(src.get_data_handle(), x.data(), x.size() * sizeof(float));
+    }
+    prim.execute(strm, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}});
+    strm.wait();
+  }
+  state.counters["GOP/s"] = benchmark::Counter(2.0 * static_cast<double>(M * N * K) / 1e9,
+                                               benchmark::Counter::kIsIterationInvariantRate);
+  if (int8 && M >= 8 && int8_peak_gops() > 0) {
+    state.counters["int8_peak"] = benchmark::Counter(2.0 * static_cast<double>(M * N * K) / 1e9 / int8_peak_gops(),
+                                                     benchmark::Counter::kIsIterationInvariantRate);
+  }
+  state.SetLabel(int8 ? "oneDNN u8s8s32 + u8 quantisation" : "oneDNN f32");
+}
+BENCHMARK_CAPTURE(BM_OneDnn, u8s8s32, true)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_OneDnn, f32, false)->Apply(Shapes);
+#endif
 
 // What DRAM gives two threads streaming reads: the ceiling for M = 1.
 void BM_StreamRead(benchmark::State& state) {

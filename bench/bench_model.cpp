@@ -28,7 +28,7 @@
 namespace {
 
 struct Options {
-  std::string model, tokenizer, output = "md";
+  std::string model, tokenizer, output = "md", gemm = "nibble";
   std::vector<int> n_prompt{512}, n_gen{128}, threads{2};
   int reps = 3;
 };
@@ -42,7 +42,8 @@ struct Result {
 const char* kUsage =
     "usage: bench-model -m FILE [-p 512] [-n 128] [-t 2] [-r 3] [-o md|json] [--tokenizer F]\n"
     "  -p, -n, -t take comma lists (e.g. -p 128,512); 0 skips that kind of test.\n"
-    "  --tokenizer: sentencepiece .model for files without a vocabulary (llama2.c checkpoints).\n";
+    "  --tokenizer: sentencepiece .model for files without a vocabulary (llama2.c checkpoints).\n"
+    "  --gemm nibble|onednn: the matmul prompts use (onednn: oneDNN's bf16 primitive, AMX if present).\n";
 
 std::vector<int> parse_list(const std::string& flag, const std::string& s, int lo) {
   std::vector<int> v;
@@ -79,6 +80,8 @@ Options parse(int argc, char** argv) {
         throw cli::UsageError("-o: expected md or json, got '" + o.output + "'");
     } else if (a == "--tokenizer") {
       o.tokenizer = args.value(a);
+    } else if (a == "--gemm") {
+      o.gemm = args.value(a);
     } else {
       throw cli::UsageError("unknown flag '" + a + "'");
     }
@@ -103,7 +106,7 @@ struct ContextGuard {
   ~ContextGuard() { nibble_context_free(ctx); }
 };
 
-Result run_test(nibble_model* model, int n_prompt, int n_gen, int threads, int reps) {
+Result run_test(nibble_model* model, int n_prompt, int n_gen, int threads, int reps, const std::string& gemm) {
   nibble_context_params cp = nibble_context_default_params();
   cp.n_ctx = n_prompt + n_gen;
   cp.n_threads = threads;
@@ -111,6 +114,7 @@ Result run_test(nibble_model* model, int n_prompt, int n_gen, int threads, int r
   ContextGuard g;
   check(nibble_context_create(model, &cp, &g.ctx), nullptr, "creating the context");
   nibble_context* ctx = g.ctx;
+  check(nibble_context_set_gemm(ctx, gemm.c_str()), ctx, "choosing the matmul");
 
   nibble_model_info info{};
   check(nibble_model_get_info(model, &info), nullptr, "reading the model info");
@@ -208,6 +212,8 @@ int run(int argc, char** argv) {
 
   std::vector<Result> results;
   const bool md = o.output == "md";
+  // The isa column names the matmul too when it is not nibble's own.
+  const std::string isa = o.gemm == "nibble" ? nibble_isa() : std::string(nibble_isa()) + "+" + o.gemm;
   if (md) {
     std::printf("| model | size | params | isa | threads | test | t/s |\n");
     std::printf("| --- | ---: | ---: | --- | ---: | ---: | ---: |\n");
@@ -220,11 +226,11 @@ int run(int argc, char** argv) {
     for (int n : o.n_gen)
       if (n > 0) tests.emplace_back(0, n);
     for (const auto& [p, n] : tests) {
-      results.push_back(run_test(model.get(), p, n, t, o.reps));
+      results.push_back(run_test(model.get(), p, n, t, o.reps, o.gemm));
       const Result& r = results.back();
       if (md) {
         std::printf("| %s | %.2f MiB | %s | %s | %d | %s | %.2f ± %.2f |\n", o.model.c_str(),
-                    size_mib, params_text, nibble_isa(), r.threads, test_name(r).c_str(),
+                    size_mib, params_text, isa.c_str(), r.threads, test_name(r).c_str(),
                     r.avg_ts, r.stddev_ts);
         std::fflush(stdout);
       }
@@ -241,7 +247,7 @@ int run(int argc, char** argv) {
           "    \"n_prompt\": %d,\n    \"n_gen\": %d,\n    \"avg_ns\": %.0f,\n"
           "    \"stddev_ns\": %.0f,\n    \"avg_ts\": %.6f,\n    \"stddev_ts\": %.6f,\n"
           "    \"samples_ts\": [",
-          nibble_version(), nibble_isa(), json_escape(o.model).c_str(),
+          nibble_version(), isa.c_str(), json_escape(o.model).c_str(),
           static_cast<unsigned long long>(info.tensor_bytes), n_params, std::max(r.n_prompt, 1),
           r.threads, r.n_prompt, r.n_gen, r.avg_ns, r.stddev_ns, r.avg_ts, r.stddev_ts);
       for (size_t k = 0; k < r.samples_ts.size(); ++k)

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/fp16.h"
@@ -40,6 +41,7 @@ struct UnpackedBlock {
   alignas(64) int8_t w[32];
   float half_scale[2];
   float half_bias[2] = {0.0f, 0.0f};
+  bool q8_1_min = false;  // the bias multiplies QuantizedInput::dsum_q8_1 (Q4_1, Q5_1)
 };
 
 inline uint32_t load_u32(const uint8_t* p) {
@@ -102,6 +104,7 @@ inline void unpack_q4_1(const uint8_t* row, int64_t b, UnpackedBlock& u) {
   for (int e = 0; e < 32; ++e) u.w[e] = static_cast<int8_t>(nibble_elem(blk + 4, e));
   u.half_scale[0] = u.half_scale[1] = fp16_to_fp32(load_u16(blk));
   u.half_bias[0] = u.half_bias[1] = fp16_to_fp32(load_u16(blk + 2));
+  u.q8_1_min = true;
 }
 
 inline void unpack_q5_0(const uint8_t* row, int64_t b, UnpackedBlock& u) {
@@ -117,6 +120,7 @@ inline void unpack_q5_1(const uint8_t* row, int64_t b, UnpackedBlock& u) {
   for (int e = 0; e < 32; ++e) u.w[e] = static_cast<int8_t>(nibble_elem(blk + 8, e) | ((qh >> e) & 1) << 4);
   u.half_scale[0] = u.half_scale[1] = fp16_to_fp32(load_u16(blk));
   u.half_bias[0] = u.half_bias[1] = fp16_to_fp32(load_u16(blk + 2));
+  u.q8_1_min = true;
 }
 
 inline void unpack_iq4_nl(const uint8_t* row, int64_t b, UnpackedBlock& u) {
@@ -232,6 +236,7 @@ inline void unpack_q6_k(const uint8_t* row, int64_t b, UnpackedBlock& u) {
 #undef NIBBLE_X86_512
 #undef NIBBLE_X86_256
 #undef NIBBLE_NATIVE_PACKED
+#undef NIBBLE_PANEL_GEMM
 #undef NIBBLE_INT_ATTR
 #if HWY_TARGET == HWY_AVX3_DL
 #define NIBBLE_X86_512 1
@@ -266,6 +271,9 @@ struct ActRow {
   const float* d;        // K/32 block scales
   const int32_t* sum;    // K/32 block sums
   const int32_t* sum16;  // K/16 half-block sums
+  const float* dsum;     // K/32 bias factors (QuantizedInput::dsum)
+  const float* dsum16;   // K/16 bias factors of halves
+  const float* dsum_q8_1;  // K/32, llama.cpp's q8_1 rounding (Q4_1, Q5_1 mins)
   int64_t K;
 };
 
@@ -303,10 +311,7 @@ void QuantizeBlocks(const float* X, int64_t b0, int64_t b1, QuantizedInput* qx) 
       }
       half_sums[h] = hn::GetLane(hn::SumOfLanes(di, acc));
     }
-    qx->d[b] = d;
-    qx->sum16[2 * b] = half_sums[0];
-    qx->sum16[2 * b + 1] = half_sums[1];
-    qx->sum[b] = half_sums[0] + half_sums[1];
+    detail::set_block_factors(*qx, b, d, half_sums[0], half_sums[1]);
   }
 }
 
@@ -852,10 +857,11 @@ HWY_INLINE void PortableTile(const uint8_t* const* rows, const ActRow* a, float*
       for (int m = 0; m < MA; ++m) {
         const int8_t* aq = a[m].q + 32 * b;
         const float block = blk.half_scale[0] * static_cast<float>(Dot16(blk.w, aq)) +
-                            blk.half_scale[1] * static_cast<float>(Dot16(blk.w + 16, aq + 16)) +
-                            blk.half_bias[0] * static_cast<float>(a[m].sum16[2 * b]) +
-                            blk.half_bias[1] * static_cast<float>(a[m].sum16[2 * b + 1]);
-        acc[m] += a[m].d[b] * block;
+                            blk.half_scale[1] * static_cast<float>(Dot16(blk.w + 16, aq + 16));
+        const float bias = blk.q8_1_min ? blk.half_bias[0] * a[m].dsum_q8_1[b]
+                                        : a[m].d[b] * (blk.half_bias[0] * static_cast<float>(a[m].sum16[2 * b]) +
+                                                       blk.half_bias[1] * static_cast<float>(a[m].sum16[2 * b + 1]));
+        acc[m] += a[m].d[b] * block + bias;
       }
     }
     for (int m = 0; m < MA; ++m) out[4 * m + r] = acc[m];
@@ -923,7 +929,7 @@ NIBBLE_INT_ATTR HWY_INLINE __m256i IQ4Lookup(__m256i idx) {
 }
 
 struct DecodeQ4_1 {
-  static constexpr bool kSigned = false, kBias = true;
+  static constexpr bool kSigned = false, kBias = true, kHalves = false, kQ8_1Min = true;
   static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* row, int64_t b, DecodedBlock& x) {
     const uint8_t* blk = row + 20 * b;
     x.v = Nibbles(blk + 4);
@@ -933,7 +939,7 @@ struct DecodeQ4_1 {
 };
 
 struct DecodeQ5_0 {
-  static constexpr bool kSigned = false, kBias = true;
+  static constexpr bool kSigned = false, kBias = true, kHalves = false, kQ8_1Min = false;
   static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* row, int64_t b, DecodedBlock& x) {
     const uint8_t* blk = row + 22 * b;
     x.v = _mm256_or_si256(Nibbles(blk + 6), FifthBits(detail::load_u32(blk + 2)));
@@ -943,7 +949,7 @@ struct DecodeQ5_0 {
 };
 
 struct DecodeQ5_1 {
-  static constexpr bool kSigned = false, kBias = true;
+  static constexpr bool kSigned = false, kBias = true, kHalves = false, kQ8_1Min = true;
   static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* row, int64_t b, DecodedBlock& x) {
     const uint8_t* blk = row + 24 * b;
     x.v = _mm256_or_si256(Nibbles(blk + 8), FifthBits(detail::load_u32(blk + 4)));
@@ -953,7 +959,7 @@ struct DecodeQ5_1 {
 };
 
 struct DecodeIQ4_NL {
-  static constexpr bool kSigned = true, kBias = false;
+  static constexpr bool kSigned = true, kBias = false, kHalves = false, kQ8_1Min = false;
   static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* row, int64_t b, DecodedBlock& x) {
     const uint8_t* blk = row + 18 * b;
     x.v = IQ4Lookup(Nibbles(blk + 2));
@@ -962,7 +968,7 @@ struct DecodeIQ4_NL {
 };
 
 struct DecodeIQ4_XS {
-  static constexpr bool kSigned = true, kBias = false;
+  static constexpr bool kSigned = true, kBias = false, kHalves = false, kQ8_1Min = false;
   static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* row, int64_t b, DecodedBlock& x) {
     const uint8_t* sb = row + 136 * (b / 8);
     const int ib = static_cast<int>(b % 8);
@@ -975,7 +981,7 @@ struct DecodeIQ4_XS {
 // second 32 quant bytes; the group's first half is in the low nibbles. Offset 8 as a bias.
 template <int G>
 struct DecodeQ4_G {
-  static constexpr bool kSigned = false, kBias = true;
+  static constexpr bool kSigned = false, kBias = true, kHalves = false, kQ8_1Min = false;
   static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* row, int64_t b, DecodedBlock& x) {
     const uint8_t* grp = row + (2 + G / 2) * (b / (G / 32));
     const int k = static_cast<int>(b % (G / 32));
@@ -990,7 +996,7 @@ using DecodeQ4_G64 = DecodeQ4_G<64>;
 using DecodeQ4_G128 = DecodeQ4_G<128>;
 
 struct DecodeQ8_C {
-  static constexpr bool kSigned = true, kBias = false;
+  static constexpr bool kSigned = true, kBias = false, kHalves = false, kQ8_1Min = false;
   static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* row, int64_t b, DecodedBlock& x) {
     x.v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 4 + 32 * b));
     float d;
@@ -1000,7 +1006,7 @@ struct DecodeQ8_C {
 };
 
 struct DecodeQ4_K {
-  static constexpr bool kSigned = false, kBias = true;
+  static constexpr bool kSigned = false, kBias = true, kHalves = false, kQ8_1Min = false;
   static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* row, int64_t b, DecodedBlock& x) {
     const uint8_t* sb = row + 144 * (b / 8);
     const int sub = static_cast<int>(b % 8);
@@ -1014,7 +1020,7 @@ struct DecodeQ4_K {
 };
 
 struct DecodeQ5_K {
-  static constexpr bool kSigned = false, kBias = true;
+  static constexpr bool kSigned = false, kBias = true, kHalves = false, kQ8_1Min = false;
   static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* row, int64_t b, DecodedBlock& x) {
     const uint8_t* sb = row + 176 * (b / 8);
     const int sub = static_cast<int>(b % 8);
@@ -1032,7 +1038,7 @@ struct DecodeQ5_K {
 };
 
 struct DecodeQ2_K {
-  static constexpr bool kSigned = false, kBias = true;
+  static constexpr bool kSigned = false, kBias = true, kHalves = true, kQ8_1Min = false;
   static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* row, int64_t b, DecodedBlock& x) {
     const uint8_t* sb = row + 84 * (b / 8);
     const int jb = static_cast<int>(b % 8), h = jb / 4, j = jb % 4;
@@ -1047,7 +1053,7 @@ struct DecodeQ2_K {
 };
 
 struct DecodeQ3_K {
-  static constexpr bool kSigned = false, kBias = true;
+  static constexpr bool kSigned = false, kBias = true, kHalves = true, kQ8_1Min = false;
   static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* row, int64_t b, DecodedBlock& x) {
     const uint8_t* sb = row + 110 * (b / 8);
     const int jb = static_cast<int>(b % 8), h = jb / 4, j = jb % 4;
@@ -1064,6 +1070,12 @@ struct DecodeQ3_K {
     }
   }
 };
+
+// What a whole-block bias multiplies (formats without per-half scales).
+template <class Dec>
+HWY_INLINE float BiasFactor(const ActRow& a, int64_t b) {
+  return Dec::kQ8_1Min ? a.dsum_q8_1[b] : a.dsum[b];
+}
 
 #if defined(NIBBLE_X86_512)
 
@@ -1088,10 +1100,12 @@ NIBBLE_INT_ATTR HWY_INLINE void TileDecoded(const uint8_t* const* rows, const Ac
       if constexpr (Dec::kBias) {
         // d_a·Σa of each half into the first lane of its quad: the bias FMA then adds
         // bias·d_a·Σa once per half.
-        const __m128 hs = _mm_setr_ps(static_cast<float>(a[m].sum16[2 * b]), static_cast<float>(a[m].sum16[2 * b + 1]),
-                                      pair ? static_cast<float>(a[m].sum16[2 * b + 2]) : 0.0f,
-                                      pair ? static_cast<float>(a[m].sum16[2 * b + 3]) : 0.0f);
-        sf[m] = _mm512_maskz_expand_ps(0x1111, _mm512_castps128_ps512(_mm_mul_ps(hs, _mm_setr_ps(d0, d0, d1, d1))));
+        // Formats with one bias per block take the whole block's factor in the first half.
+        const __m128 hs = Dec::kHalves
+                              ? _mm_setr_ps(a[m].dsum16[2 * b], a[m].dsum16[2 * b + 1], pair ? a[m].dsum16[2 * b + 2] : 0.0f,
+                                            pair ? a[m].dsum16[2 * b + 3] : 0.0f)
+                              : _mm_setr_ps(BiasFactor<Dec>(a[m], b), 0.0f, pair ? BiasFactor<Dec>(a[m], b + 1) : 0.0f, 0.0f);
+        sf[m] = _mm512_maskz_expand_ps(0x1111, _mm512_castps128_ps512(hs));
       }
     }
     for (int r = 0; r < 4; ++r) {
@@ -1142,8 +1156,8 @@ HWY_INLINE void TileDecoded(const uint8_t* const* rows, const ActRow* a, float* 
       av[m] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[m].q + 32 * b));
       da[m] = _mm256_set1_ps(d);
       if constexpr (Dec::kBias) {
-        sf[m] = _mm256_setr_ps(d * static_cast<float>(a[m].sum16[2 * b]), 0, 0, 0,
-                               d * static_cast<float>(a[m].sum16[2 * b + 1]), 0, 0, 0);
+        sf[m] = Dec::kHalves ? _mm256_setr_ps(a[m].dsum16[2 * b], 0, 0, 0, a[m].dsum16[2 * b + 1], 0, 0, 0)
+                             : _mm256_setr_ps(BiasFactor<Dec>(a[m], b), 0, 0, 0, 0, 0, 0, 0);
       }
     }
     for (int r = 0; r < 4; ++r) {
@@ -1271,6 +1285,11 @@ NIBBLE_DECODED_TILE(Q4_G128, q4_g128)
 NIBBLE_DECODED_TILE(Q8_C, q8_c)
 #undef NIBBLE_DECODED_TILE
 
+#if HWY_TARGET == HWY_AVX3_DL
+#include "kernels/gemm_panel-inl.h"
+#define NIBBLE_PANEL_GEMM 1
+#endif
+
 // Float weights use one activation row per tile: their loads are already the cheap part.
 template <class WeightLoad>
 struct FloatKernel {
@@ -1324,6 +1343,9 @@ HWY_INLINE ActRow MakeActRow(const MatmulArgs& args, int64_t m) {
     a.d = qx.d.data() + m * (K / 32);
     a.sum = qx.sum.data() + m * (K / 32);
     a.sum16 = qx.sum16.data() + m * (K / 16);
+    a.dsum = qx.dsum.data() + m * (K / 32);
+    a.dsum16 = qx.dsum16.data() + m * (K / 16);
+    a.dsum_q8_1 = qx.dsum_q8_1.data() + m * (K / 32);
   } else {
     a.x = args.x + m * K;
   }
@@ -1427,59 +1449,86 @@ NIBBLE_INT_ATTR HWY_INLINE void UnpackingRowRange(const MatmulArgs& args, Tensor
 #define NIBBLE_PACKED_RANGE(NATIVE, KERNEL) UnpackingRowRange<KERNEL>
 #endif
 
+// Prefill (M ≥ kPanelMinM) takes the panel GEMM where the target has it.
+#if defined(NIBBLE_PANEL_GEMM)
+#define NIBBLE_TRY_PANEL(ROWS, DEC) \
+  if (a.M >= detail::kPanelMinM) return PanelRowRange<ROWS, DEC>(a, n0, n1);
+#else
+#define NIBBLE_TRY_PANEL(ROWS, DEC)
+#endif
+
 NIBBLE_INT_ATTR void MatmulRowsQ4_0Packed(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_TRY_PANEL(PackedPanelRows, DecodePackedQ4_0)
   NIBBLE_PACKED_RANGE(PackedQ4_0, KernelQ4_0)(a, TensorType::Q4_0, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsQ8_0Packed(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_TRY_PANEL(PackedPanelRows, DecodePackedQ8_0)
   NIBBLE_PACKED_RANGE(PackedQ8_0, KernelQ8_0)(a, TensorType::Q8_0, n0, n1);
 }
 #undef NIBBLE_PACKED_RANGE
 
 NIBBLE_INT_ATTR void MatmulRowsQ4_0(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_TRY_PANEL(GgufPanelRows, DecodeQ4_0)
   RowRange<KernelQ4_0, true>(a, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsQ8_0(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_TRY_PANEL(GgufPanelRows, DecodeQ8_0)
   RowRange<KernelQ8_0, true>(a, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsQ6_K(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_TRY_PANEL(GgufPanelRows, DecodeQ6_K)
   RowRange<KernelQ6_K, true>(a, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsQ4_1(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_TRY_PANEL(GgufPanelRows, DecodeQ4_1)
   RowRange<KernelQ4_1, true>(a, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsQ5_0(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_TRY_PANEL(GgufPanelRows, DecodeQ5_0)
   RowRange<KernelQ5_0, true>(a, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsQ5_1(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_TRY_PANEL(GgufPanelRows, DecodeQ5_1)
   RowRange<KernelQ5_1, true>(a, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsIQ4_NL(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_TRY_PANEL(GgufPanelRows, DecodeIQ4_NL)
   RowRange<KernelIQ4_NL, true>(a, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsIQ4_XS(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_TRY_PANEL(GgufPanelRows, DecodeIQ4_XS)
   RowRange<KernelIQ4_XS, true>(a, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsQ2_K(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_TRY_PANEL(GgufPanelRows, DecodeQ2_K)
   RowRange<KernelQ2_K, true>(a, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsQ3_K(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_TRY_PANEL(GgufPanelRows, DecodeQ3_K)
   RowRange<KernelQ3_K, true>(a, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsQ4_K(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_TRY_PANEL(GgufPanelRows, DecodeQ4_K)
   RowRange<KernelQ4_K, true>(a, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsQ5_K(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_TRY_PANEL(GgufPanelRows, DecodeQ5_K)
   RowRange<KernelQ5_K, true>(a, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsQ4_G64(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_TRY_PANEL(GgufPanelRows, DecodeQ4_G64)
   RowRange<KernelQ4_G64, true>(a, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsQ4_G128(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_TRY_PANEL(GgufPanelRows, DecodeQ4_G128)
   RowRange<KernelQ4_G128, true>(a, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsQ8_C(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_TRY_PANEL(GgufPanelRows, DecodeQ8_C)
   RowRange<KernelQ8_C, true>(a, n0, n1);
 }
+#undef NIBBLE_TRY_PANEL
+
 NIBBLE_INT_ATTR void MatmulRowsF32(const MatmulArgs& a, int64_t n0, int64_t n1) {
   RowRange<FloatKernel<LoadF32>, false>(a, n0, n1);
 }

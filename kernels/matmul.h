@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "kernels/tensor_type.h"
@@ -42,12 +43,22 @@ struct QuantizedInput {
   // M × K/16 Σq per half block: Q6_K scales 16-element sub-blocks, and its offset correction
   // (q+32 stored unsigned) needs the activation sum of each one separately.
   std::vector<int32_t> sum16;
+  // d·Σq per block and per half block as floats: what a weight block's bias (offset or min)
+  // multiplies. dsum_q8_1 is d·Σq rounded to fp16 as llama.cpp's q8_1 blocks store it, which
+  // the mins of Q4_1 and Q5_1 (the formats llama.cpp pairs with q8_1) multiply instead.
+  std::vector<float> dsum;       // M × K/32
+  std::vector<float> dsum16;     // M × K/16
+  std::vector<float> dsum_q8_1;  // M × K/32
 };
 
 // Scratch owned by the caller (one per session), so per-token work allocates nothing once warm.
+class OneDnnMatmul;
+
 struct MatmulWorkspace {
   int n_threads = 1;
   QuantizedInput qx;
+  // When set, prefill matmuls (M ≥ 16) go through oneDNN instead (kernels/onednn_matmul.h).
+  std::shared_ptr<OneDnnMatmul> onednn;
 };
 
 // True when matmul() has a kernel for this type.

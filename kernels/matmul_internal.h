@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "kernels/fp16.h"
 #include "kernels/matmul.h"
 
 namespace nibble::detail {
@@ -22,6 +23,10 @@ struct MatmulArgs {
   int64_t ldy = 0;
 };
 
+// Activation rows from which the targets that have it run the panel GEMM
+// (kernels/gemm_panel-inl.h) instead of the 4-row tiles; the driver sizes row chunks for it.
+constexpr int64_t kPanelMinM = 16;
+
 // kLayoutPacked4 geometry (see kernels/repack.h): blocks per 64-byte quant run (Q4_0: 4 blocks
 // of 16 nibble bytes, Q8_0: 2 blocks of 32 bytes), 0 for types without a packed layout.
 inline int packed_group_blocks(TensorType t) {
@@ -33,6 +38,22 @@ inline uint64_t packed_tile_bytes(uint64_t gguf_row_bytes) { return (4 * gguf_ro
 // Writes rows [r0, r0+nr) of a kLayoutPacked4 tile back as GGUF blocks (row i at out + i·row_bytes).
 void unpack_packed_tile(TensorType t, const uint8_t* tile, int64_t K, int r0, int nr, uint8_t* out,
                         uint64_t row_bytes);
+
+// Stores block b's scale and sums. The values are those of llama.cpp's q8_0 / q8_1 activation
+// blocks, which keep d and d·Σq in fp16 (q itself is rounded with the unrounded 1/d): on the
+// same file, nibble's products then differ from llama.cpp's by summation order only, not by
+// a different activation format (greedy continuations stay equal for longer).
+inline void set_block_factors(QuantizedInput& q, int64_t b, float d, int32_t half0, int32_t half1) {
+  const float d16 = fp16_to_fp32(fp32_to_fp16(d));
+  q.d[b] = d16;
+  q.sum16[2 * b] = half0;
+  q.sum16[2 * b + 1] = half1;
+  q.sum[b] = half0 + half1;
+  q.dsum[b] = d16 * static_cast<float>(half0 + half1);
+  q.dsum_q8_1[b] = fp16_to_fp32(fp32_to_fp16(d * static_cast<float>(half0 + half1)));
+  q.dsum16[2 * b] = d16 * static_cast<float>(half0);
+  q.dsum16[2 * b + 1] = d16 * static_cast<float>(half1);
+}
 
 // Sizes the QuantizedInput for M×K (K a multiple of 32); allocation only when it grows.
 void resize_quantized_input(int64_t M, int64_t K, QuantizedInput& q);

@@ -25,6 +25,9 @@ void resize_quantized_input(int64_t M, int64_t K, QuantizedInput& q) {
   q.d.resize(static_cast<size_t>(M * K / 32));
   q.sum.resize(static_cast<size_t>(M * K / 32));
   q.sum16.resize(static_cast<size_t>(M * K / 16));
+  q.dsum.resize(static_cast<size_t>(M * K / 32));
+  q.dsum16.resize(static_cast<size_t>(M * K / 16));
+  q.dsum_q8_1.resize(static_cast<size_t>(M * K / 32));
 }
 
 }  // namespace detail
@@ -43,10 +46,7 @@ void quantize_input_reference(const float* X, int64_t M, int64_t K, QuantizedInp
       qb[j] = static_cast<int8_t>(std::roundf(x[j] * id));
       half_sum[j / 16] += qb[j];
     }
-    q.d[b] = d;
-    q.sum16[2 * b] = half_sum[0];
-    q.sum16[2 * b + 1] = half_sum[1];
-    q.sum[b] = half_sum[0] + half_sum[1];
+    detail::set_block_factors(q, b, d, half_sum[0], half_sum[1]);
   }
 }
 
@@ -66,6 +66,7 @@ struct BlockProduct {
   int32_t half[2];
   double half_scale[2];
   double half_bias[2];
+  bool q8_1_min = false;  // the bias multiplies QuantizedInput::dsum_q8_1 (Q4_1, Q5_1)
 };
 
 BlockProduct block_q8_0(const uint8_t* row, int64_t b, const int8_t* a) {
@@ -137,6 +138,7 @@ BlockProduct block_q4_1(const uint8_t* row, int64_t b, const int8_t* a) {
   }
   p.half_scale[0] = p.half_scale[1] = load_f16(blk);
   p.half_bias[0] = p.half_bias[1] = load_f16(blk + 2);
+  p.q8_1_min = true;
   return p;
 }
 
@@ -160,6 +162,7 @@ BlockProduct block_q5_1(const uint8_t* row, int64_t b, const int8_t* a) {
   for (int e = 0; e < 32; ++e) p.half[e / 16] += q5_value(blk + 4, blk + 8, e) * a[e];
   p.half_scale[0] = p.half_scale[1] = load_f16(blk);
   p.half_bias[0] = p.half_bias[1] = load_f16(blk + 2);
+  p.q8_1_min = true;
   return p;
 }
 
@@ -370,8 +373,10 @@ void matmul_reference(const WeightMatrix& W, const float* X, int64_t M, float* Y
       for (int64_t b = 0; b < nb; ++b) {
         const BlockProduct p = kernel->block(row, b, qx.q.data() + (m * nb + b) * 32);
         const int32_t* asum = qx.sum16.data() + 2 * (m * nb + b);
-        acc += qx.d[m * nb + b] * (p.half_scale[0] * p.half[0] + p.half_scale[1] * p.half[1] +
-                                   p.half_bias[0] * asum[0] + p.half_bias[1] * asum[1]);
+        const double d = qx.d[m * nb + b];
+        acc += d * (p.half_scale[0] * p.half[0] + p.half_scale[1] * p.half[1]);
+        acc += p.q8_1_min ? p.half_bias[0] * qx.dsum_q8_1[m * nb + b]
+                          : d * (p.half_bias[0] * asum[0] + p.half_bias[1] * asum[1]);
       }
       Y[m * ldy + n] = static_cast<float>(acc);
     }

@@ -47,6 +47,7 @@ struct Act {
   const float* d;
   const int32_t* sum;
   const int32_t* sum16;
+  const float* dsum_q8_1;  // d·Σq at fp16 precision: what Q4_1 / Q5_1 mins multiply
 };
 
 // acc + the products of 16 int8 pairs, spread over the 4 lanes (only the lane sum is used).
@@ -159,6 +160,7 @@ struct UnpackedBlocks {
   static constexpr int kOffset = 0;
   int8x16_t lo[4], hi[4];
   float32x4_t scale, scale_hi, bias, bias_hi;
+  bool q8_1_min = false;  // bias (one per block) × dsum_q8_1, as llama.cpp's q8_1 pairing
   NIBBLE_NEON_ATTR inline void Load(const Src& s, int64_t b) {
     UnpackedBlock u[4];
     float sc[2][4], bi[2][4];
@@ -171,6 +173,7 @@ struct UnpackedBlocks {
         bi[h][r] = u[r].half_bias[h];
       }
     }
+    q8_1_min = u[0].q8_1_min;  // a property of the format: the same for every row
     scale = vld1q_f32(sc[0]);
     scale_hi = vld1q_f32(sc[1]);
     bias = vld1q_f32(bi[0]);
@@ -203,9 +206,14 @@ NIBBLE_NEON_ATTR inline void DotTile(const typename Blocks::Src& src, const Act*
                                       DotAcc(zero, w.hi[2], ahi), DotAcc(zero, w.hi[3], ahi));
         float32x4_t blk = vmulq_f32(w.scale, vcvtq_f32_s32(dlo));
         blk = vfmaq_f32(blk, w.scale_hi, vcvtq_f32_s32(dhi));
-        blk = vfmaq_n_f32(blk, w.bias, static_cast<float>(a[m].sum16[2 * b]));
-        blk = vfmaq_n_f32(blk, w.bias_hi, static_cast<float>(a[m].sum16[2 * b + 1]));
-        acc[m] = vfmaq_n_f32(acc[m], blk, a[m].d[b]);
+        if (w.q8_1_min) {
+          acc[m] = vfmaq_n_f32(acc[m], blk, a[m].d[b]);
+          acc[m] = vfmaq_n_f32(acc[m], w.bias, a[m].dsum_q8_1[b]);
+        } else {
+          blk = vfmaq_n_f32(blk, w.bias, static_cast<float>(a[m].sum16[2 * b]));
+          blk = vfmaq_n_f32(blk, w.bias_hi, static_cast<float>(a[m].sum16[2 * b + 1]));
+          acc[m] = vfmaq_n_f32(acc[m], blk, a[m].d[b]);
+        }
       }
     }
   }
@@ -272,14 +280,21 @@ NIBBLE_NEON_ATTR inline void MmlaTile(const typename Blocks::Src& src, const Act
         const float32x2_t sum_lo = {static_cast<float>(a0.sum16[2 * b]), static_cast<float>(a1.sum16[2 * b])};
         const float32x2_t sum_hi = {static_cast<float>(a0.sum16[2 * b + 1]), static_cast<float>(a1.sum16[2 * b + 1])};
         const float32x4_t slo = vcombine_f32(sum_lo, sum_lo), shi = vcombine_f32(sum_hi, sum_hi);
+        const float32x2_t dq2 = {a0.dsum_q8_1[b], a1.dsum_q8_1[b]};
+        const float32x4_t dq = vcombine_f32(dq2, dq2);
         for (int rp = 0; rp < 2; ++rp) {
           const int32x4_t dlo = vmmlaq_s32(vmmlaq_s32(zero, wq[0][rp], xq0), wq[1][rp], xq1);
           const int32x4_t dhi = vmmlaq_s32(vmmlaq_s32(zero, wq[2][rp], xq2), wq[3][rp], xq3);
           float32x4_t blk = vmulq_f32(rp ? s23 : s01, vcvtq_f32_s32(dlo));
           blk = vfmaq_f32(blk, rp ? h23 : h01, vcvtq_f32_s32(dhi));
-          blk = vfmaq_f32(blk, rp ? b23 : b01, slo);
-          blk = vfmaq_f32(blk, rp ? c23 : c01, shi);
-          acc[p][rp] = vfmaq_f32(acc[p][rp], blk, da);
+          if (w.q8_1_min) {
+            acc[p][rp] = vfmaq_f32(acc[p][rp], blk, da);
+            acc[p][rp] = vfmaq_f32(acc[p][rp], rp ? b23 : b01, dq);
+          } else {
+            blk = vfmaq_f32(blk, rp ? b23 : b01, slo);
+            blk = vfmaq_f32(blk, rp ? c23 : c01, shi);
+            acc[p][rp] = vfmaq_f32(acc[p][rp], blk, da);
+          }
         }
       }
     }
@@ -308,7 +323,7 @@ NIBBLE_NEON_ATTR inline Act MakeAct(const MatmulArgs& args, int64_t m) {
   const QuantizedInput& qx = *args.qx;
   const int64_t K = args.K;
   return Act{qx.q.data() + m * K, qx.d.data() + m * (K / 32), qx.sum.data() + m * (K / 32),
-             qx.sum16.data() + m * (K / 16)};
+             qx.sum16.data() + m * (K / 16), qx.dsum_q8_1.data() + m * (K / 32)};
 }
 
 // Decode reads every weight once from memory: fetch the next 4-row tile while computing this one

@@ -294,6 +294,14 @@ int32_t nibble_context_threads(const nibble_context* ctx) {
   return ctx ? ctx->session->n_threads() : 0;
 }
 
+nibble_status nibble_context_set_gemm(nibble_context* ctx, const char* name) {
+  if (!ctx || !name) return fail(NIBBLE_ERR_INVALID_ARGUMENT, "nibble_context_set_gemm: ctx or name is NULL", ctx);
+  return guarded(ctx, [&] {
+    ctx->session->set_gemm(name);
+    return NIBBLE_OK;
+  });
+}
+
 nibble_status nibble_context_reset(nibble_context* ctx) {
   if (!ctx) return fail(NIBBLE_ERR_INVALID_ARGUMENT, "nibble_context_reset: ctx is NULL");
   ctx->session->reset();

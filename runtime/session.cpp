@@ -1,5 +1,7 @@
 #include "runtime/session.h"
 
+#include "kernels/onednn_matmul.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -79,5 +81,17 @@ void Session::eval_all_logits(const int32_t* tokens, int64_t n, float* out) {
   }
   if (n > 0) std::copy_n(out + (n - 1) * V, V, logits_.data());
 }
+
+void Session::set_gemm(const std::string& name) {
+  if (name == "nibble") {
+    scratch_.ws.onednn.reset();
+  } else if (name == "onednn") {
+    if (!scratch_.ws.onednn) scratch_.ws.onednn = std::make_shared<OneDnnMatmul>();
+  } else {
+    throw std::invalid_argument("unknown matmul '" + name + "' (known: nibble, onednn)");
+  }
+}
+
+std::string Session::gemm() const { return scratch_.ws.onednn ? "onednn" : "nibble"; }
 
 }  // namespace nibble

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "models/model.h"
@@ -37,6 +38,13 @@ class Session {
 
   // Forgets the context (the cache is reused, nothing is freed).
   void reset() { n_past_ = 0; }
+
+  // Which matmul prompt evaluation uses: "nibble" (the default: nibble's int8 kernels) or
+  // "onednn" (oneDNN's bf16 primitive, AMX where the CPU has it; kernels/onednn_matmul.h).
+  // Decode always uses nibble's kernels. Throws std::invalid_argument for an unknown name and
+  // std::runtime_error when this build has no oneDNN.
+  void set_gemm(const std::string& name);
+  std::string gemm() const;
 
   const Model& model() const { return model_; }
   int64_t n_past() const { return n_past_; }

@@ -19,7 +19,8 @@ scripts/install-deps-aarch64.sh
 # Tests are listed when ctest runs, not after each link, so building does not start qemu.
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/aarch64-linux-gnu.cmake" \
-  -DNIBBLE_BUILD_BENCH=OFF -DCMAKE_GTEST_DISCOVER_TESTS_DISCOVERY_MODE=PRE_TEST >/dev/null
+  -DNIBBLE_BUILD_BENCH=OFF -DNIBBLE_WITH_ONEDNN=OFF \
+  -DCMAKE_GTEST_DISCOVER_TESTS_DISCOVERY_MODE=PRE_TEST >/dev/null
 cmake --build "$build" -j"$jobs" --target kernels_dispatch_test kernels_matmul_test kernels_ops_test \
   kernels_types_test model_forward_test run-model
 

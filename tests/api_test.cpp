@@ -1,6 +1,8 @@
 // The C API as an app sees it: misuse gives a status and a message, never a crash.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -191,3 +193,42 @@ TEST(CApi, ManualLoopWithASamplerMatchesGenerate) {
 }
 
 }  // namespace
+
+// Prompts evaluated by oneDNN's bf16 matmul give (nearly) the logits of nibble's own kernels;
+// unknown names are refused.
+TEST(CApi, OneDnnGemmGivesTheSameLogits) {
+  ModelHandle h;
+  ASSERT_EQ(nibble_model_load(kModel.c_str(), nullptr, &h.m), NIBBLE_OK);
+  nibble_context* c = nullptr;
+  ASSERT_EQ(nibble_context_create(h.m, nullptr, &c), NIBBLE_OK);
+  EXPECT_EQ(nibble_context_set_gemm(c, "bogus"), NIBBLE_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(nibble_context_last_error(c)).find("bogus"), std::string::npos);
+  EXPECT_EQ(nibble_context_set_gemm(nullptr, "nibble"), NIBBLE_ERR_INVALID_ARGUMENT);
+  const char* text = "And God said, Let there be light: and there was light. And God saw the light, that it was good";
+  int32_t ids[64];
+  int32_t n = 0;
+  ASSERT_EQ(nibble_tokenize(h.m, text, static_cast<int32_t>(std::string(text).size()), 1, 0, ids, 64, &n), NIBBLE_OK);
+  ASSERT_GE(n, 16);  // long enough for the prefill matmul
+  ASSERT_EQ(nibble_eval(c, ids, n), NIBBLE_OK);
+  nibble_model_info info{};
+  ASSERT_EQ(nibble_model_get_info(h.m, &info), NIBBLE_OK);
+  const int32_t n_vocab = info.n_vocab;
+  const std::vector<float> ours(nibble_get_logits(c), nibble_get_logits(c) + n_vocab);
+  const nibble_status st = nibble_context_set_gemm(c, "onednn");
+  if (st == NIBBLE_ERR_INTERNAL) {  // a build without oneDNN says so
+    EXPECT_NE(std::string(nibble_context_last_error(c)).find("oneDNN"), std::string::npos);
+    nibble_context_free(c);
+    GTEST_SKIP() << "built without oneDNN";
+  }
+  ASSERT_EQ(st, NIBBLE_OK);
+  ASSERT_EQ(nibble_context_reset(c), NIBBLE_OK);
+  ASSERT_EQ(nibble_eval(c, ids, n), NIBBLE_OK);
+  const float* theirs = nibble_get_logits(c);
+  float max_abs = 0.0f, max_diff = 0.0f;
+  for (int32_t i = 0; i < n_vocab; ++i) {
+    max_abs = std::max(max_abs, std::fabs(ours[i]));
+    max_diff = std::max(max_diff, std::fabs(ours[i] - theirs[i]));
+  }
+  EXPECT_LT(max_diff, 0.05f * max_abs);
+  nibble_context_free(c);
+}

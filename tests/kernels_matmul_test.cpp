@@ -12,6 +12,7 @@
 #include "kernels/fp16.h"
 #include "kernels/matmul.h"
 #include "kernels/matmul_neon.h"
+#include "kernels/onednn_matmul.h"
 #include "kernels/quantize.h"
 #include "kernels/repack.h"
 #include "kernels/tensor_type.h"
@@ -138,6 +139,10 @@ std::vector<Shape> shapes_for(TensorType t) {
   std::vector<Shape> all = {
       {1, 1, 256},   {1, 7, 256},  {3, 33, 256},   {1, 64, 2048}, {5, 8, 2304}, {7, 13, 512},
       {4, 5, 32},    {2, 9, 2080}, {1, 3, 96},     {6, 4, 37},    {3, 17, 5},   {130, 6, 256},
+      // Prefill shapes (M ≥ kPanelMinM take the panel GEMM where the target has it): M tails of
+      // its activation tiles, N tails of its 16-row panels and 32/64-row chunks, K tails of
+      // its L1 slices.
+      {16, 16, 256}, {23, 70, 512}, {37, 33, 2304}, {64, 129, 288}, {19, 250, 1024},
   };
   std::vector<Shape> out;
   for (const Shape& s : all) {
@@ -430,9 +435,20 @@ TEST(MatmulReference, AgreesWithDequantizedDoubleDot) {
           dot_x += static_cast<double>(wrow[k]) * x[m * K + k];
           quant_err += std::fabs(wrow[k]) * 0.5001 * q.d[(m * K + k) / 32];
         }
+        // Q4_1/Q5_1 mins multiply d·Σq rounded to fp16 (llama.cpp's q8_1 blocks): half an fp16
+        // ulp of it per block.
+        double q8_1_err = 0;
+        if (t == TensorType::Q4_1 || t == TensorType::Q5_1) {
+          const int64_t block_bytes = t == TensorType::Q4_1 ? 20 : 24;
+          for (int64_t b = 0; b < K / 32; ++b) {
+            uint16_t h;
+            std::memcpy(&h, w.data() + n * W.row_bytes + block_bytes * b + 2, 2);
+            q8_1_err += std::fabs(fp16_to_fp32(h) * q.dsum[m * K / 32 + b]) * std::ldexp(1.0, -11);
+          }
+        }
         const double r = ref[m * N + n];
         // dequantize_row rounds d·sc·q to float (Q6_K) and ref is stored as float.
-        EXPECT_NEAR(r, dot_q, 1e-6 * abs_q + 1e-6 * std::fabs(dot_q)) << "m=" << m << " n=" << n;
+        EXPECT_NEAR(r, dot_q, 1e-6 * abs_q + 1e-6 * std::fabs(dot_q) + q8_1_err) << "m=" << m << " n=" << n;
         EXPECT_NEAR(r, dot_x, quant_err + 1e-6 * abs_q) << "m=" << m << " n=" << n;
       }
     }
@@ -457,6 +473,64 @@ TEST(MatmulReference, FloatTypesAreDoubleDots) {
       }
     }
   }
+}
+
+// The oneDNN prefill path (bf16 weights and activations, f32 results): within bf16 rounding of
+// the reference for the formats a model file holds, file and packed layouts, padded output
+// stride, 1 and 2 threads; below 16 activation rows matmul() keeps to nibble's kernels.
+TEST(OneDnnMatmul, PrefillWithinBf16OfReference) {
+  if (!OneDnnMatmul::available()) GTEST_SKIP() << "built without oneDNN";
+  std::mt19937 rng(21);
+  const Shape shapes[] = {{16, 33, 256}, {40, 64, 512}, {17, 8, 2304}};
+  for (TensorType t : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K, TensorType::Q4_1,
+                       TensorType::F16}) {
+    SCOPED_TRACE(type_name(static_cast<uint32_t>(t)));
+    for (const Shape& s : shapes) {
+      if (s.K % type_traits(t)->block_elems != 0) continue;
+      const auto w = random_weights(t, s.N, s.K, rng);
+      const auto x = test::random_floats(rng, static_cast<size_t>(s.M * s.K), -2.0f, 2.0f);
+      const WeightMatrix W = matrix(t, w, s.N, s.K);
+      const PackedWeight P = repack_for_matmul(W);
+      const int64_t ldy = s.N + 5;
+      std::vector<float> ref(static_cast<size_t>(s.M * ldy));
+      matmul_reference(W, x.data(), s.M, ref.data(), ldy);
+      float max_ref = 0.0f;
+      for (float v : ref) max_ref = std::max(max_ref, std::fabs(v));
+      for (int threads : {1, 2}) {
+        MatmulWorkspace ws;
+        ws.n_threads = threads;
+        ws.onednn = std::make_shared<OneDnnMatmul>();
+        for (const WeightMatrix* view : {&W, &P.view}) {
+          std::vector<float> y(ref.size(), -7.0f);
+          matmul(*view, x.data(), s.M, y.data(), ldy, ws);
+          for (int64_t m = 0; m < s.M; ++m) {
+            for (int64_t n = 0; n < ldy; ++n) {
+              if (n >= s.N) {
+                ASSERT_EQ(y[m * ldy + n], -7.0f) << "wrote past N";
+                continue;
+              }
+              ASSERT_NEAR(y[m * ldy + n], ref[m * ldy + n], 1e-2f * max_ref) << "m=" << m << " n=" << n;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(OneDnnMatmul, DecodeKeepsNibblesKernels) {
+  if (!OneDnnMatmul::available()) GTEST_SKIP() << "built without oneDNN";
+  std::mt19937 rng(22);
+  const int64_t M = 3, N = 20, K = 512;
+  const auto w = random_weights(TensorType::Q4_0, N, K, rng);
+  const auto x = test::random_floats(rng, M * K, -1.0f, 1.0f);
+  const WeightMatrix W = matrix(TensorType::Q4_0, w, N, K);
+  MatmulWorkspace plain, with;
+  with.onednn = std::make_shared<OneDnnMatmul>();
+  std::vector<float> a(M * N), b(M * N);
+  matmul(W, x.data(), M, a.data(), N, plain);
+  matmul(W, x.data(), M, b.data(), N, with);
+  EXPECT_EQ(a, b);
 }
 
 }  // namespace

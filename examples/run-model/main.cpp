@@ -39,6 +39,8 @@ generation:
   -c, --ctx-size N         context size in tokens (default: the model's trained context)
   -b, --batch-size N       prompt tokens per forward pass (default 512)
   -t, --threads N          threads (default: physical cores)
+  --gemm NAME              matmul for prompts: nibble (default) or onednn (oneDNN bf16, AMX if
+                           the CPU has it)
   --stop TEXT              end generation when TEXT appears (not printed; repeatable)
 chat (instruct models):
   --chat                   interactive conversation: one message per line; Ctrl-C stops an
@@ -87,6 +89,7 @@ struct Options {
   std::string model, tokenizer, prompt;
   bool have_prompt = false, use_mmap = true;
   int32_t n_predict = 128, n_ctx = 0, n_batch = 512, n_threads = 0;
+  std::string gemm = "nibble";
   nibble_sampler_params sampler = nibble_sampler_default_params();
   bool seed_given = false;
   bool no_bos = false, pieces = false, special = false;
@@ -143,6 +146,8 @@ Options parse(int argc, char** argv) {
       o.n_batch = static_cast<int32_t>(cli::parse_int(f, a.value(f), 1, 1 << 16));
     } else if (f == "-t" || f == "--threads") {
       o.n_threads = static_cast<int32_t>(cli::parse_int(f, a.value(f), 1, 1024));
+    } else if (f == "--gemm") {
+      o.gemm = a.value(f);
     } else if (f == "--temp") {
       o.sampler.temperature = cli::parse_float(f, a.value(f), 0.0f, 100.0f);
     } else if (f == "--top-k") {
@@ -310,6 +315,11 @@ int run_generate(const Options& o, nibble_model* model, double load_ms) {
   cp.n_threads = o.n_threads;
   nibble_context* ctx = nullptr;
   if (nibble_context_create(model, &cp, &ctx) != NIBBLE_OK) return fail(nibble_last_error());
+  if (nibble_context_set_gemm(ctx, o.gemm.c_str()) != NIBBLE_OK) {
+    const std::string error = nibble_context_last_error(ctx);
+    nibble_context_free(ctx);
+    return fail(error);
+  }
   std::fprintf(stderr, "threads %d, context %d, isa %s, seed %llu\n", nibble_context_threads(ctx),
                nibble_context_size(ctx), nibble_isa(),
                static_cast<unsigned long long>(o.sampler.seed));

@@ -126,6 +126,11 @@ NIBBLE_API int32_t nibble_context_used(const nibble_context* ctx);
 NIBBLE_API int32_t nibble_context_threads(const nibble_context* ctx);
 /* Forgets the conversation; the context can be reused. */
 NIBBLE_API nibble_status nibble_context_reset(nibble_context* ctx);
+/* Chooses the matmul that evaluates prompts: "nibble" (default, nibble's int8 kernels) or
+ * "onednn" (oneDNN's bf16 matmul, on AMX where the CPU has it; weights get a bf16 copy on first
+ * use, 2 bytes per weight). Generation always uses nibble's kernels. NIBBLE_ERR_INVALID_ARGUMENT
+ * for an unknown name, NIBBLE_ERR_INTERNAL when this build has no oneDNN. */
+NIBBLE_API nibble_status nibble_context_set_gemm(nibble_context* ctx, const char* name);
 
 /* Appends tokens to the context and computes the logits of the last one. */
 NIBBLE_API nibble_status nibble_eval(nibble_context* ctx, const int32_t* tokens, int32_t n);

@@ -1,0 +1,150 @@
+#include "kernels/onednn_matmul.h"
+
+#include <stdexcept>
+
+#if defined(NIBBLE_HAVE_DNNL)
+#include <omp.h>
+
+#include <dnnl.hpp>
+#include <map>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "kernels/fp16.h"
+#include "kernels/matmul_internal.h"
+#include "kernels/quantize.h"
+#include "kernels/repack.h"
+#endif
+
+namespace nibble {
+
+#if defined(NIBBLE_HAVE_DNNL)
+
+namespace {
+
+using dnnl::memory;
+
+// W's rows dequantised to bf16, row n at n·K: as a {K, N} matrix that is format `ba`.
+std::vector<uint16_t> bf16_rows(const WeightMatrix& W, int n_threads) {
+  const int64_t N = W.rows, K = W.cols;
+  std::vector<uint16_t> out(static_cast<size_t>(N * K));
+  const bool packed = W.layout == kLayoutPacked4;
+  const uint64_t tile_bytes = packed ? detail::packed_tile_bytes(W.row_bytes) : 0;
+#pragma omp parallel num_threads(n_threads)
+  {
+    std::vector<float> row(static_cast<size_t>(K));
+    std::vector<uint8_t> gguf(packed ? W.row_bytes : 0);
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < N; ++n) {
+      const uint8_t* src = W.data + n * W.row_bytes;
+      if (packed) {
+        detail::unpack_packed_tile(W.type, W.data + (n / 4) * tile_bytes, K, static_cast<int>(n % 4), 1, gguf.data(),
+                                   W.row_bytes);
+        src = gguf.data();
+      }
+      dequantize_row(W.type, src, K, row.data());
+      for (int64_t k = 0; k < K; ++k) out[n * K + k] = fp32_to_bf16(row[k]);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+struct OneDnnMatmul::Impl {
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+  dnnl::stream stream{engine};
+  // One weight as oneDNN wants it: the bf16 copy in the blocked layout of the first primitive
+  // that used it (another M may choose another layout: then a copy in that one is added), and
+  // a primitive per (M, ldy).
+  struct Weight {
+    std::vector<memory> layouts;
+    std::map<std::pair<int64_t, int64_t>, std::pair<dnnl::matmul, size_t>> primitives;
+  };
+  std::unordered_map<const uint8_t*, Weight> weights;  // by W.data: a model's weights do not move
+  std::vector<uint16_t> src;
+};
+
+bool OneDnnMatmul::available() { return true; }
+
+OneDnnMatmul::OneDnnMatmul() : impl_(std::make_unique<Impl>()) {}
+OneDnnMatmul::~OneDnnMatmul() = default;
+
+std::string OneDnnMatmul::isa() {
+  switch (dnnl::get_effective_cpu_isa()) {
+    case dnnl::cpu_isa::avx2: return "avx2";
+    case dnnl::cpu_isa::avx2_vnni: return "avx2_vnni";
+    case dnnl::cpu_isa::avx512_core: return "avx512_core";
+    case dnnl::cpu_isa::avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_amx: return "avx512_core_amx";
+    default: return "other";
+  }
+}
+
+void OneDnnMatmul::run(const WeightMatrix& W, const float* X, int64_t M, float* Y, int64_t ldy, int n_threads) {
+  if (M <= 0 || W.rows == 0) return;
+  const int64_t N = W.rows, K = W.cols;
+  if (ldy < N) throw std::invalid_argument("onednn matmul: ldy smaller than N");
+  // oneDNN's OpenMP regions use the calling thread's thread count.
+  const int saved_threads = omp_get_max_threads();
+  omp_set_num_threads(n_threads);
+
+  const memory::desc src_md({M, K}, memory::data_type::bf16, memory::format_tag::ab);
+  const memory::desc dst_md({M, N}, memory::data_type::f32, memory::dims{ldy, 1});
+  Impl::Weight& w = impl_->weights[W.data];
+  auto found = w.primitives.find({M, ldy});
+  if (found == w.primitives.end()) {
+    const memory::desc any_md({K, N}, memory::data_type::bf16, memory::format_tag::any);
+    const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src_md, any_md, dst_md), impl_->engine);
+    size_t layout = 0;
+    while (layout < w.layouts.size() && w.layouts[layout].get_desc() != pd.weights_desc()) ++layout;
+    if (layout == w.layouts.size()) {
+      memory packed(pd.weights_desc(), impl_->engine);
+      if (w.layouts.empty()) {
+        std::vector<uint16_t> rows = bf16_rows(W, n_threads);
+        memory plain({{K, N}, memory::data_type::bf16, memory::format_tag::ba}, impl_->engine, rows.data());
+        dnnl::reorder(plain, packed).execute(impl_->stream, plain, packed);
+      } else {
+        dnnl::reorder(w.layouts[0], packed).execute(impl_->stream, w.layouts[0], packed);
+      }
+      impl_->stream.wait();
+      w.layouts.push_back(packed);
+    }
+    found = w.primitives.emplace(std::make_pair(M, ldy), std::make_pair(dnnl::matmul(pd), layout)).first;
+  }
+
+  impl_->src.resize(static_cast<size_t>(M * K));
+  uint16_t* src = impl_->src.data();
+#pragma omp parallel for num_threads(n_threads) schedule(static)
+  for (int64_t i = 0; i < M * K; ++i) src[i] = fp32_to_bf16(X[i]);
+  memory src_mem(src_md, impl_->engine, src);
+  memory dst_mem(dst_md, impl_->engine, Y);
+  found->second.first.execute(impl_->stream, {{DNNL_ARG_SRC, src_mem},
+                                              {DNNL_ARG_WEIGHTS, w.layouts[found->second.second]},
+                                              {DNNL_ARG_DST, dst_mem}});
+  impl_->stream.wait();
+  omp_set_num_threads(saved_threads);
+}
+
+#else  // built without oneDNN
+
+struct OneDnnMatmul::Impl {};
+
+bool OneDnnMatmul::available() { return false; }
+
+OneDnnMatmul::OneDnnMatmul() {
+  throw std::runtime_error("this nibble was built without oneDNN (libdnnl-dev): the onednn matmul is unavailable");
+}
+OneDnnMatmul::~OneDnnMatmul() = default;
+
+void OneDnnMatmul::run(const WeightMatrix&, const float*, int64_t, float*, int64_t, int) {
+  throw std::runtime_error("this nibble was built without oneDNN");
+}
+
+std::string OneDnnMatmul::isa() { return "none"; }
+
+#endif
+
+}  // namespace nibble

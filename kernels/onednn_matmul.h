@@ -1,0 +1,43 @@
+// Prefill matmuls through oneDNN's bf16 matmul primitive: on CPUs with AMX, oneDNN runs them
+// on the AMX tile unit (its bf16 peak is several times the AVX-512 VNNI int8 one); elsewhere on
+// AVX-512 BF16 or plain AVX-512/AVX2. Opt-in per context (nibble_context_set_gemm), so the
+// path can be selected — and is tested — on any CPU.
+//
+// Each weight is dequantised once, on first use, to bf16 in oneDNN's own blocked layout and
+// kept (2 bytes per weight: the price of the path, on top of the quantised weights that decode
+// keeps using). Activations are converted to bf16 per call; results are f32. bf16 keeps 8
+// significant bits, about what nibble's int8 activation blocks keep, so quality is that of
+// the integer path (docs/design.md).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace nibble {
+
+struct WeightMatrix;
+
+class OneDnnMatmul {
+ public:
+  // True when nibble was built with oneDNN (x86 builds with Debian's libdnnl-dev).
+  static bool available();
+
+  OneDnnMatmul();  // throws std::runtime_error when !available()
+  ~OneDnnMatmul();
+  OneDnnMatmul(const OneDnnMatmul&) = delete;
+  OneDnnMatmul& operator=(const OneDnnMatmul&) = delete;
+
+  // Y[m·ldy + n] = Σ_k X[m·K + k]·W[n, k], with n_threads OpenMP threads. Any weight type
+  // dequantize_row handles, any layout matmul accepts.
+  void run(const WeightMatrix& W, const float* X, int64_t M, float* Y, int64_t ldy, int n_threads);
+
+  // The instruction set oneDNN dispatches to on this CPU (e.g. "avx512_core_amx").
+  static std::string isa();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace nibble
