@@ -150,7 +150,7 @@ const std::vector<GgufRecipe>& gguf_recipes() {
       {"Q3_K_M", "Q3_K; output Q6_K; attn_v Q5_K in the first 2 layers, else Q4_K; attn_output Q4_K; "
                  "ffn_down Q5_K in the first 1/16, else Q4_K"},
       {"Q3_K_S", "Q3_K; output Q6_K"},
-      {"Q2_K", "Q2_K; output Q6_K; attn_v (Q4_K when GQA >= 4), attn_output, ffn_down Q3_K"},
+      {"Q2_K", "Q2_K; output Q6_K; attn_v Q3_K (Q4_K when GQA >= 4); attn_output and ffn_down Q3_K"},
   };
   return r;
 }
