@@ -336,10 +336,11 @@ QuantizeResult quantize_model_to(const std::string& in, const std::string& out,
   // Types and layouts are known before any data: the writer lays out the file from them.
   std::vector<TensorType> types;
   std::vector<uint32_t> layouts;
-  for (const TensorInfo& t : src.tensors) {
-    const TensorType type = gguf ? gguf_recipe_type(recipe, t) : recipe_tensor_type(recipe, t);
-    types.push_back(type);
-    layouts.push_back(!gguf && stores_packed(t, type) ? nbl::kLayoutPacked : nbl::kLayoutPlain);
+  if (gguf) types = gguf_recipe_types(recipe, src.tensors, gguf_mix_info(src));
+  for (size_t k = 0; k < src.tensors.size(); ++k) {
+    const TensorInfo& t = src.tensors[k];
+    if (!gguf) types.push_back(recipe_tensor_type(recipe, t));
+    layouts.push_back(!gguf && stores_packed(t, types[k]) ? nbl::kLayoutPacked : nbl::kLayoutPlain);
   }
   res.tensors.resize(src.tensors.size());
 

@@ -142,7 +142,7 @@ TEST(FormatApi, MisuseGivesAStatus) {
   const char *name = nullptr, *ext = nullptr, *desc = nullptr;
   int n = 0;
   while (nibble_quantize_recipe_info(n, &name, &ext, &desc)) ++n;
-  EXPECT_EQ(n, 13);  // 8 nibble recipes + 5 GGUF
+  EXPECT_EQ(n, 24);  // 8 nibble recipes + 16 GGUF
   EXPECT_EQ(nibble_quantize_recipe_info(-1, nullptr, nullptr, nullptr), 0);
 }
 

@@ -32,7 +32,14 @@ void usage(FILE* to) {
     std::fprintf(to, "%-9s %-7s %s\n", name, ext, desc);
   }
   std::fputs("\n1-D tensors (norms) stay F32. Rows that are not whole groups of a type fall back to\n"
-             "a smaller group (Q4_G128 -> Q4_G64 -> Q4_0), else F16.\n",
+             "a smaller group (Q4_G128 -> Q4_G64 -> Q4_0), else F16.\n\n"
+             "The GGUF K-quant and IQ4 mixes assign types per tensor as llama.cpp's quantize does\n"
+             "(general.file_type is llama.cpp's number for the mix): the output head, or token_embd\n"
+             "when the head is tied to it, is Q6_K (Q8_0 if its rows are not whole 256-blocks);\n"
+             "token_embd otherwise keeps the base type. \"More-bits\" layers are i < n/8, i >= 7n/8\n"
+             "and (i - n/8) % 3 == 2 (i counts attn_v resp. ffn_down tensors, n their number).\n"
+             "Rows that are not whole blocks fall back as llama.cpp's do: Q2_K/Q3_K/IQ4_XS -> IQ4_NL,\n"
+             "Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, then F16.\n",
              to);
 }
 
