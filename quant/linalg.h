@@ -1,0 +1,20 @@
+// Dense float linear algebra for the calibrated quantizers (quant/): the products behind the
+// calibration Hessians (H += XᵀX) and GPTQ's lazy-batch updates. Row-major throughout. Uses
+// oneDNN's sgemm when nibble is built with oneDNN, else a cache-blocked OpenMP loop; results
+// agree to float rounding, not bit for bit.
+#pragma once
+
+#include <cstdint>
+
+namespace nibble::linalg {
+
+// C[m×n] = alpha · op(A) · op(B) + beta · C, op(A) m×k, op(B) k×n; op transposes when the flag
+// is set (A is then stored k×m). lda/ldb/ldc are row strides in elements. Threads: OpenMP's.
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* A,
+          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+// H[d×d] += Xᵀ·X for X of t rows × d columns (ldx apart): the Gram matrix of a layer input
+// summed over tokens. H stays exactly symmetric.
+void accumulate_gram(const float* X, int64_t t, int64_t d, int64_t ldx, float* H);
+
+}  // namespace nibble::linalg

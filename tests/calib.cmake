@@ -1,0 +1,5 @@
+# Calibrated quantization (quant/): linear algebra, calibration statistics, AWQ, GPTQ,
+# SmoothQuant, activation calibration, bit allocation.
+nibble_test(calib_test SOURCES
+  calib_linalg_test.cpp
+  LIBS nibble_quant)
