@@ -298,7 +298,7 @@ void cached_attention(const float* q, int64_t n, int64_t pos0, KvCache& kv, int6
   }
 }
 
-void gated_ffn(const FfnWeights& w, GateActivation act, const float* h, int64_t n,
+void gated_ffn(const FfnWeights& w, GateActivation act, const float* h, int64_t n, int64_t layer,
                ForwardScratch& s, float* out) {
   const int64_t F = w.gate.rows;
   const WeightMatrix* gu[] = {&w.gate, &w.up};
@@ -313,6 +313,7 @@ void gated_ffn(const FfnWeights& w, GateActivation act, const float* h, int64_t 
       gelu_tanh_mul(s.hb.data(), s.hb2.data(), n * F, s.hb.data());
       break;
   }
+  s.observe(layer, LinearSite::kFfnDown, s.hb.data(), n, F);
   matmul(w.down, s.hb.data(), n, out, w.down.rows, s.ws);
 }
 
@@ -322,6 +323,7 @@ void output_logits(const WeightMatrix& head, const float* norm_w, float eps, con
   const int64_t first = all_logits ? 0 : n - 1;
   const int64_t rows = n - first;
   rms_norm_rows(x + first * D, norm_w, rows, D, eps, s.xb.data(), s.ws.n_threads);
+  s.observe(-1, LinearSite::kHead, s.xb.data(), rows, D);
   matmul(head, s.xb.data(), rows, logits, head.rows, s.ws);
 }
 

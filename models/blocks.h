@@ -109,8 +109,9 @@ enum class GateActivation {
 };
 
 // out = (act(h·Wgate) ⊙ h·Wup)·Wdown for n rows of h (n_embd → n_ff → n_embd; s.hb and s.hb2
-// hold the n_ff-wide intermediates). out may be s.xb or s.xb2 but not h.
-void gated_ffn(const FfnWeights& w, GateActivation act, const float* h, int64_t n,
+// hold the n_ff-wide intermediates). out may be s.xb or s.xb2 but not h. `layer` names the
+// down projection's input for s.observe.
+void gated_ffn(const FfnWeights& w, GateActivation act, const float* h, int64_t n, int64_t layer,
                ForwardScratch& s, float* out);
 
 // logits = rms_norm(x)·norm_w·Woutᵀ for the last of n rows of x, or for all n when all_logits

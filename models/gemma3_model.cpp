@@ -117,18 +117,21 @@ void Gemma3Model::forward(const int32_t* tokens, int64_t n, int64_t pos0, KvCach
     // Attention: x += post_norm(Wo · attn(rope(qnorm(Wq·h)), rope(knorm(Wk·h)), Wv·h)),
     // h = rmsnorm(x).
     rms_norm_rows(x, L.attn_norm, n, D, c.norm_eps, s.xb.data(), nt);
+    s.observe(l, LinearSite::kAttnIn, s.xb.data(), n, D);
     project_qkv(L.attn, s.xb.data(), n, s);
     rms_norm_rows(s.q.data(), L.attn_q_norm, n * c.n_head, c.head_dim, c.norm_eps, s.q.data(), nt);
     rms_norm_rows(s.k.data(), L.attn_k_norm, n * c.n_head_kv, c.head_dim, c.norm_eps, s.k.data(), nt);
     rope_and_cache(c, is_local ? rope_local : rope_global, n, pos0, kv, l, s);
     cached_attention(s.q.data(), n, pos0, kv, l, is_local ? local : global, s, s.att.data());
+    s.observe(l, LinearSite::kAttnOut, s.att.data(), n, c.q_dim());
     matmul(L.attn.wo, s.att.data(), n, s.xb2.data(), D, s.ws);
     rms_norm_rows(s.xb2.data(), L.post_attention_norm, n, D, c.norm_eps, s.xb2.data(), nt);
     add_rows(x, s.xb2.data(), n * D);
 
     // Feed-forward: x += post_norm(Wdown · (gelu(Wgate·h) ⊙ Wup·h)), h = rmsnorm(x).
     rms_norm_rows(x, L.ffn_norm, n, D, c.norm_eps, s.xb.data(), nt);
-    gated_ffn(L.ffn, GateActivation::kGeluTanh, s.xb.data(), n, s, s.xb2.data());
+    s.observe(l, LinearSite::kFfnIn, s.xb.data(), n, D);
+    gated_ffn(L.ffn, GateActivation::kGeluTanh, s.xb.data(), n, l, s, s.xb2.data());
     rms_norm_rows(s.xb2.data(), L.post_ffw_norm, n, D, c.norm_eps, s.xb2.data(), nt);
     add_rows(x, s.xb2.data(), n * D);
   }

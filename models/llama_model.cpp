@@ -76,15 +76,18 @@ void LlamaModel::forward(const int32_t* tokens, int64_t n, int64_t pos0, KvCache
     const LlamaLayer& L = layers_[l];
     // Attention: x += Wo · attn(rope(Wq·h), rope(Wk·h), Wv·h), h = rmsnorm(x).
     rms_norm_rows(x, L.attn_norm, n, D, c.norm_eps, s.xb.data(), nt);
+    s.observe(l, LinearSite::kAttnIn, s.xb.data(), n, D);
     project_qkv(L.attn, s.xb.data(), n, s);
     rope_and_cache(c, rope, n, pos0, kv, l, s);
     cached_attention(s.q.data(), n, pos0, kv, l, shape, s, s.att.data());
+    s.observe(l, LinearSite::kAttnOut, s.att.data(), n, c.q_dim());
     matmul(L.attn.wo, s.att.data(), n, s.xb2.data(), D, s.ws);
     add_rows(x, s.xb2.data(), n * D);
 
     // Feed-forward: x += Wdown · (silu(Wgate·h) ⊙ Wup·h), h = rmsnorm(x).
     rms_norm_rows(x, L.ffn_norm, n, D, c.norm_eps, s.xb.data(), nt);
-    gated_ffn(L.ffn, GateActivation::kSilu, s.xb.data(), n, s, s.xb2.data());
+    s.observe(l, LinearSite::kFfnIn, s.xb.data(), n, D);
+    gated_ffn(L.ffn, GateActivation::kSilu, s.xb.data(), n, l, s, s.xb2.data());
     add_rows(x, s.xb2.data(), n * D);
   }
 

@@ -62,6 +62,18 @@ class KvCache {
   std::vector<float> k_, v_;
 };
 
+// The inputs of a block's linear layers, as the quantizer's calibration pass (quant/calibration.h)
+// sees them: q/k/v share kAttnIn and gate/up share kFfnIn; kHead is the normed input of the
+// output head (layer −1).
+enum class LinearSite { kAttnIn, kAttnOut, kFfnIn, kFfnDown, kHead };
+
+// Watches those inputs during forward(): n rows of dim floats, valid during the call only.
+class ActivationObserver {
+ public:
+  virtual ~ActivationObserver() = default;
+  virtual void observe(int64_t layer, LinearSite site, const float* x, int64_t n, int64_t dim) = 0;
+};
+
 // Activation buffers for batches of up to max_tokens tokens, allocated once per session.
 struct ForwardScratch {
   ForwardScratch(const ModelConfig& c, int64_t max_tokens, int n_threads, int64_t n_ctx);
@@ -70,6 +82,11 @@ struct ForwardScratch {
   std::vector<float> scores;  // n_threads × n_ctx attention scores
   std::vector<float> attn;    // n_threads × attention_batch_scratch_floats (prefill attention)
   MatmulWorkspace ws;
+  ActivationObserver* observer = nullptr;  // not owned; null outside calibration
+
+  void observe(int64_t layer, LinearSite site, const float* in, int64_t n, int64_t dim) {
+    if (observer) observer->observe(layer, site, in, n, dim);
+  }
 };
 
 class Model {

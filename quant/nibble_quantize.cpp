@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <functional>
 #include <limits>
+#include <map>
 #include <memory>
 #include <stdexcept>
 
@@ -21,6 +22,7 @@
 #include "loaders/gguf_writer.h"
 #include "loaders/nibble_format.h"
 #include "loaders/nibble_writer.h"
+#include "quant/float_weights.h"
 #include "quant/gguf_quantize.h"
 #include "quant/hf_checkpoint.h"
 #include "quant/quantize_internal.h"
@@ -344,12 +346,72 @@ QuantizeResult quantize_model_to(const std::string& in, const std::string& out,
   }
   res.tensors.resize(src.tensors.size());
 
+  // Calibrated methods: the full-precision model runs over the calibration text, then the
+  // methods rewrite float copies of the weights, which the quantizers read instead of src.
+  const bool calibrated = !options.calib.text_path.empty();
+  if (!calibrated && options.awq) {
+    throw std::invalid_argument("AWQ needs a calibration text (--calib FILE)");
+  }
+  CalibrationData cal;
+  ModelFile rewritten;
+  const ModelFile* qsrc = &src;
+  std::vector<double> rtn_err(src.tensors.size(), -1.0);
+  auto linear_stats = [&](size_t k) -> const InputStats* {
+    const InputStats* st = calibrated ? cal.for_tensor(src.tensors[k].name) : nullptr;
+    const TensorType t = types[k];
+    const bool integer = t != TensorType::F32 && t != TensorType::F16 && t != TensorType::BF16;
+    return st && integer && !st->gram.empty() &&
+                   static_cast<int64_t>(src.tensors[k].row_length()) == st->dim
+               ? st
+               : nullptr;
+  };
+  if (calibrated) {
+    CalibrationOptions co = options.calib;
+    co.gram = true;
+    cal = calibrate(src, co);
+    res.calib_seconds = cal.seconds;
+    res.calib_bytes = cal.bytes;
+    std::map<std::string, TensorType> type_by_name;
+    for (size_t k = 0; k < src.tensors.size(); ++k) type_by_name[src.tensors[k].name] = types[k];
+    const TypeOfTensor type_of = [&](const std::string& name) {
+      const auto it = type_by_name.find(name);
+      return it == type_by_name.end() ? TensorType::F32 : it->second;
+    };
+    if (options.measure) {
+      for (size_t k = 0; k < src.tensors.size(); ++k) {
+        const InputStats* st = linear_stats(k);
+        if (!st) continue;
+        const FloatTensor w = load_float_tensor(src, src.tensors[k].name);
+        rtn_err[k] = relative_output_error(w.v.data(), w.rows, w.cols, types[k], nullptr, st->gram.data());
+      }
+    }
+    FloatTensors fw;
+    std::string methods;
+    if (options.awq) {
+      res.awq = apply_awq(src, cal, fw, type_of, options.awq_options);
+      methods += "awq";
+    }
+    rewritten = with_float_tensors(src, std::move(fw));
+    qsrc = &rewritten;
+    res.calibration = (methods.empty() ? std::string("calibrated") : methods) + " on " +
+                      fs::path(options.calib.text_path).filename().string() + ", " +
+                      std::to_string(cal.sequences.size()) + " x " + std::to_string(cal.n_ctx) +
+                      " tokens, seed " + std::to_string(options.calib.seed);
+    meta.set_string("nibble.quantization.calibration", res.calibration);
+  }
+
   // Produces tensor k's bytes as they go into the file.
   std::vector<uint8_t> plain;
   auto produce = [&](size_t k, const std::function<void(const void*, size_t)>& sink) {
     const TensorInfo& t = src.tensors[k];
     TensorQuantStats& st = res.tensors[k];
-    quantize_tensor(in, t, types[k], options.measure, plain, st);
+    quantize_tensor(in, qsrc->tensors[k], types[k], options.measure, plain, st);
+    if (options.measure && linear_stats(k)) {
+      const FloatTensor w = load_float_tensor(*qsrc, t.name);
+      st.out_err_rtn = rtn_err[k];
+      st.out_err = relative_output_error(w.v.data(), w.rows, w.cols, types[k], plain.data(),
+                                         linear_stats(k)->gram.data());
+    }
     st.layout = layouts[k];
     if (layouts[k] == nbl::kLayoutPacked) {
       WeightMatrix w;

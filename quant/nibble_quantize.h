@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "loaders/model_file.h"
+#include "quant/awq.h"
+#include "quant/calibration.h"
 
 namespace nibble {
 
@@ -29,6 +31,12 @@ bool is_gguf_output(const std::string& out);
 struct QuantizeOptions {
   std::string tokenizer_path;  // sentencepiece .model to embed (llama2.c input needs one)
   bool measure = false;        // per-tensor error statistics (dequantizes every tensor again)
+
+  // Calibrated quantization (quant/calibration.h): a calibration text enables the methods
+  // below, which need one; none of them without it.
+  CalibrationOptions calib;
+  bool awq = false;
+  AwqOptions awq_options;
 };
 
 struct TensorQuantStats {
@@ -44,6 +52,11 @@ struct TensorQuantStats {
   double mse = 0, snr_db = 0, cosine = 1, max_abs_err = 0;
   // Sums behind the ratios, so totals over many tensors can be formed exactly.
   double sum_sq = 0, sum_err_sq = 0;
+  // Calibrated runs with measure, linear layers only (else −1): the output error on the
+  // calibration activations relative to the output, tr(E H Eᵀ) / tr(W H Wᵀ), of plain
+  // round-to-nearest of the original weights and of what was written (both in the original
+  // input basis, so AWQ's scales count).
+  double out_err_rtn = -1, out_err = -1;
 };
 
 struct QuantizeResult {
@@ -57,6 +70,12 @@ struct QuantizeResult {
   std::vector<TensorQuantStats> tensors;
   // Over all weights (measured only).
   double mse = 0, snr_db = 0, max_abs_err = 0;
+  // Calibrated runs: what was done, in words ("awq+gptq on kjv-train.txt, 128 × 128 tokens,
+  // seed 1"), the calibration's cost, and the AWQ search per scale group.
+  std::string calibration;
+  double calib_seconds = 0;
+  uint64_t calib_bytes = 0;
+  AwqReport awq;
 };
 
 // Opens a quantizer input: a Hugging Face LLaMA checkpoint directory, or any file

@@ -692,6 +692,21 @@ nibble_status nibble_quantize_model(const char* in, const char* out, const char*
     nibble::QuantizeOptions o;
     if (p.tokenizer_path) o.tokenizer_path = p.tokenizer_path;
     o.measure = p.measure != 0;
+    if (p.calib_path) {
+      o.calib.text_path = p.calib_path;
+      if (p.calib_chunks < 0 || p.calib_ctx < 0 || p.gptq_block < 0 || p.gptq_damp < 0) {
+        throw std::invalid_argument("negative calibration parameter");
+      }
+      if (p.calib_chunks > 0) o.calib.n_chunks = p.calib_chunks;
+      if (p.calib_ctx > 0) o.calib.n_ctx = p.calib_ctx;
+      if (p.seed != 0) o.calib.seed = p.seed;
+      if (p.n_threads > 0) o.calib.n_threads = p.n_threads;
+    }
+    o.awq = p.awq != 0;
+    o.awq_options.clip = p.awq_no_clip == 0;
+    if (p.gptq || p.act_order || p.gptq_damp > 0 || p.gptq_block > 0) {
+      throw std::invalid_argument("GPTQ is not available in this build yet");
+    }
     auto res = std::make_unique<nibble_quantize_result>();
     res->r = nibble::quantize_model(in, out, recipe, o);
     for (const nibble::TensorQuantStats& t : res->r.tensors) {
@@ -722,6 +737,9 @@ nibble_status nibble_quantize_result_summary(const nibble_quantize_result* resul
   out->mse = r.mse;
   out->snr_db = r.snr_db;
   out->max_abs_err = r.max_abs_err;
+  out->calibration = r.calibration.c_str();
+  out->calib_seconds = r.calib_seconds;
+  out->calib_bytes = r.calib_bytes;
   return NIBBLE_OK;
 }
 
@@ -749,6 +767,26 @@ nibble_status nibble_quantize_result_tensor(const nibble_quantize_result* result
   out->snr_db = t.snr_db;
   out->cosine = t.cosine;
   out->max_abs_err = t.max_abs_err;
+  out->out_err_rtn = t.out_err_rtn;
+  out->out_err = t.out_err;
+  return NIBBLE_OK;
+}
+
+int64_t nibble_quantize_result_awq_count(const nibble_quantize_result* result) {
+  return result ? static_cast<int64_t>(result->r.awq.groups.size()) : 0;
+}
+
+nibble_status nibble_quantize_result_awq_group(const nibble_quantize_result* result, int64_t i,
+                                               nibble_quantize_awq_group* out) {
+  if (!result || !out) return fail(NIBBLE_ERR_INVALID_ARGUMENT, "nibble_quantize_result_awq_group: NULL argument");
+  if (i < 0 || static_cast<uint64_t>(i) >= result->r.awq.groups.size()) {
+    return fail(NIBBLE_ERR_INVALID_ARGUMENT, "nibble_quantize_result_awq_group: index out of range");
+  }
+  const nibble::AwqGroupReport& g = result->r.awq.groups[static_cast<size_t>(i)];
+  out->group = g.group.c_str();
+  out->alpha = g.alpha;
+  out->rel_err_rtn = g.rel_err_rtn;
+  out->rel_err_awq = g.rel_err_awq;
   return NIBBLE_OK;
 }
 

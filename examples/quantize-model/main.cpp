@@ -2,7 +2,10 @@
 // of a model. OUT's extension picks the container (.gguf: GGUF; anything else: nibble's own
 // file). --report measures every tensor's error; --json prints the same as one JSON object.
 // Uses nothing but the public C API.
+#include <cerrno>
 #include <chrono>
+#include <climits>
+#include <cstdlib>
 #include <cmath>
 #include <cstdio>
 #include <string>
@@ -23,6 +26,21 @@ void usage(FILE* to) {
       "  --report          per tensor MSE, SNR, cosine similarity and max |error| of the\n"
       "                    dequantized weights against the input, and a size summary\n"
       "  --json            the report as one JSON object on stdout\n\n"
+      "calibrated quantization (the model runs at full precision over a text first):\n"
+      "  --calib FILE      calibration text (e.g. ../shared/data/kjv-train.txt)\n"
+      "  --calib-chunks N  sequences drawn from it (default 128)\n"
+      "  --calib-ctx N     tokens per sequence (default min(512, the trained context))\n"
+      "  --seed N          which sequences are drawn (default 1)\n"
+      "  -t, --threads N   threads (default: all cores)\n"
+      "  --awq             AWQ: activation-aware input-channel scales folded into the norms\n"
+      "                    and producing layers, then a per-block clipping search\n"
+      "  --no-clip         AWQ without the clipping search\n"
+      "  --gptq            GPTQ: column-by-column rounding with Hessian error feedback\n"
+      "  --damp F          GPTQ damping, a fraction of mean diag(H) (default 0.01)\n"
+      "  --gptq-block N    GPTQ lazy-batch width in columns (default 128)\n"
+      "  --act-order       GPTQ in order of decreasing diag(H), with static groups\n"
+      "  With --report, each linear layer also shows its output error on the calibration\n"
+      "  activations (relative): round-to-nearest vs what was written.\n\n"
       "recipe    output  what\n",
       to);
   const char* name = nullptr;
@@ -90,8 +108,10 @@ std::string json_number(double v) {
 
 void print_text_report(const nibble_quantize_result* r, const nibble_quantize_summary& s,
                        const std::string& in, const std::string& out, double seconds) {
-  std::printf("%-32s %-12s %-6s %-8s %-8s %11s %11s %8s %9s %9s\n", "tensor", "shape", "src",
+  const bool calibrated = s.calibration[0] != '\0';
+  std::printf("%-32s %-12s %-6s %-8s %-8s %11s %11s %8s %9s %9s", "tensor", "shape", "src",
               "type", "layout", "bytes", "MSE", "SNR dB", "cosine", "max|err|");
+  std::printf(calibrated ? " %10s %10s\n" : "\n", "out RTN", "out");
   const int64_t n = nibble_quantize_result_tensor_count(r);
   for (int64_t i = 0; i < n; ++i) {
     nibble_quantize_tensor t;
@@ -102,9 +122,14 @@ void print_text_report(const nibble_quantize_result* r, const nibble_quantize_su
     } else {
       std::snprintf(snr, sizeof snr, "exact");
     }
-    std::printf("%-32s %-12s %-6s %-8s %-8s %11s %11.3e %8s %9.6f %9.3g\n", t.name,
+    std::printf("%-32s %-12s %-6s %-8s %-8s %11s %11.3e %8s %9.6f %9.3g", t.name,
                 shape_text(t).c_str(), t.src_type, t.type, t.layout == 1 ? "packed4" : "plain",
                 with_commas(t.bytes).c_str(), t.mse, snr, t.cosine, t.max_abs_err);
+    if (calibrated && t.out_err >= 0) {
+      std::printf(" %10.3e %10.3e\n", t.out_err_rtn, t.out_err);
+    } else {
+      std::printf(calibrated ? " %10s %10s\n" : "\n", "-", "-");
+    }
   }
   std::printf("\n%s -> %s (recipe %s, %s file) in %.2f s\n", in.c_str(), out.c_str(), s.recipe,
               s.container, seconds);
@@ -117,6 +142,17 @@ void print_text_report(const nibble_quantize_result* r, const nibble_quantize_su
     std::printf("error over all weights: MSE %.3e, SNR %.2f dB, max |err| %.4g\n", s.mse, s.snr_db,
                 s.max_abs_err);
   }
+  if (calibrated) {
+    std::printf("calibration: %s; %.2f s, statistics %.1f MiB\n", s.calibration, s.calib_seconds,
+                static_cast<double>(s.calib_bytes) / (1 << 20));
+    const int64_t ng = nibble_quantize_result_awq_count(r);
+    if (ng > 0) std::printf("\n%-32s %6s %12s %12s\n", "AWQ scale group", "alpha", "out RTN", "out AWQ");
+    for (int64_t i = 0; i < ng; ++i) {
+      nibble_quantize_awq_group g;
+      if (nibble_quantize_result_awq_group(r, i, &g) != NIBBLE_OK) continue;
+      std::printf("%-32s %6.2f %12.4e %12.4e\n", g.group, g.alpha, g.rel_err_rtn, g.rel_err_awq);
+    }
+  }
 }
 
 void print_json_report(const nibble_quantize_result* r, const nibble_quantize_summary& s,
@@ -128,14 +164,25 @@ void print_json_report(const nibble_quantize_result* r, const nibble_quantize_su
   std::printf(" \"summary\": {\"n_tensors\": %lld, \"n_params\": %llu, \"src_bytes\": %llu, "
               "\"tensor_bytes\": %llu, \"file_bytes\": %llu, \"bits_per_weight\": %s, "
               "\"f16_bytes\": %llu, \"compression_vs_f16\": %s, \"mse\": %s, \"snr_db\": %s, "
-              "\"max_abs_err\": %s},\n",
+              "\"max_abs_err\": %s, \"calibration\": %s, \"calib_seconds\": %s, \"calib_bytes\": %llu},\n",
               static_cast<long long>(s.n_tensors), static_cast<unsigned long long>(s.n_params),
               static_cast<unsigned long long>(s.src_bytes),
               static_cast<unsigned long long>(s.tensor_bytes),
               static_cast<unsigned long long>(s.file_bytes), json_number(s.bits_per_weight).c_str(),
               static_cast<unsigned long long>(s.f16_bytes), json_number(s.compression_vs_f16).c_str(),
               json_number(s.mse).c_str(), json_number(s.snr_db).c_str(),
-              json_number(s.max_abs_err).c_str());
+              json_number(s.max_abs_err).c_str(), json_string(s.calibration).c_str(),
+              json_number(s.calib_seconds).c_str(), static_cast<unsigned long long>(s.calib_bytes));
+  std::printf(" \"awq\": [");
+  const int64_t ng = nibble_quantize_result_awq_count(r);
+  for (int64_t i = 0; i < ng; ++i) {
+    nibble_quantize_awq_group g;
+    if (nibble_quantize_result_awq_group(r, i, &g) != NIBBLE_OK) continue;
+    std::printf("%s{\"group\": %s, \"alpha\": %s, \"rel_err_rtn\": %s, \"rel_err_awq\": %s}",
+                i ? ", " : "", json_string(g.group).c_str(), json_number(g.alpha).c_str(),
+                json_number(g.rel_err_rtn).c_str(), json_number(g.rel_err_awq).c_str());
+  }
+  std::printf("],\n");
   std::printf(" \"tensors\": [");
   const int64_t n = nibble_quantize_result_tensor_count(r);
   for (int64_t i = 0; i < n; ++i) {
@@ -149,12 +196,14 @@ void print_json_report(const nibble_quantize_result* r, const nibble_quantize_su
     dims += ']';
     std::printf("%s\n  {\"name\": %s, \"dims\": %s, \"src_type\": %s, \"type\": %s, \"layout\": %u, "
                 "\"bytes\": %llu, \"copied\": %s, \"mse\": %s, \"snr_db\": %s, \"cosine\": %s, "
-                "\"max_abs_err\": %s}",
+                "\"max_abs_err\": %s, \"out_err_rtn\": %s, \"out_err\": %s}",
                 i ? "," : "", json_string(t.name).c_str(), dims.c_str(),
                 json_string(t.src_type).c_str(), json_string(t.type).c_str(), t.layout,
                 static_cast<unsigned long long>(t.bytes), t.copied ? "true" : "false",
                 json_number(t.mse).c_str(), json_number(t.snr_db).c_str(),
-                json_number(t.cosine).c_str(), json_number(t.max_abs_err).c_str());
+                json_number(t.cosine).c_str(), json_number(t.max_abs_err).c_str(),
+                t.out_err >= 0 ? json_number(t.out_err_rtn).c_str() : "null",
+                t.out_err >= 0 ? json_number(t.out_err).c_str() : "null");
   }
   std::printf("]}\n");
 }
@@ -164,19 +213,65 @@ void print_json_report(const nibble_quantize_result* r, const nibble_quantize_su
 int main(int argc, char** argv) {
   std::string pos[3];
   int n_pos = 0;
-  std::string tokenizer;
+  std::string tokenizer, calib;
   bool report = false, json = false;
+  nibble_quantize_params params = nibble_quantize_default_params();
+  // A flag's value: the next argument, which must exist and (for numbers) parse completely.
+  auto value = [&](int& i, const std::string& flag) -> const char* {
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "quantize-model: %s needs a value\n", flag.c_str());
+      std::exit(1);
+    }
+    return argv[++i];
+  };
+  auto integer = [&](int& i, const std::string& flag, long long lo, long long hi) -> long long {
+    const char* v = value(i, flag);
+    char* end = nullptr;
+    errno = 0;
+    const long long n = std::strtoll(v, &end, 10);
+    if (errno || end == v || *end || n < lo || n > hi) {
+      std::fprintf(stderr, "quantize-model: %s wants an integer in [%lld, %lld], not '%s'\n",
+                   flag.c_str(), lo, hi, v);
+      std::exit(1);
+    }
+    return n;
+  };
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "-h" || a == "--help") {
       usage(stdout);
       return 0;
     } else if (a == "--tokenizer") {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "quantize-model: --tokenizer needs a value\n");
+      tokenizer = value(i, a);
+    } else if (a == "--calib") {
+      calib = value(i, a);
+    } else if (a == "--calib-chunks") {
+      params.calib_chunks = static_cast<int32_t>(integer(i, a, 1, 1 << 20));
+    } else if (a == "--calib-ctx") {
+      params.calib_ctx = static_cast<int32_t>(integer(i, a, 2, 1 << 20));
+    } else if (a == "--seed") {
+      params.seed = static_cast<uint64_t>(integer(i, a, 1, LLONG_MAX));
+    } else if (a == "-t" || a == "--threads") {
+      params.n_threads = static_cast<int>(integer(i, a, 1, 1024));
+    } else if (a == "--awq") {
+      params.awq = 1;
+    } else if (a == "--no-clip") {
+      params.awq_no_clip = 1;
+    } else if (a == "--gptq") {
+      params.gptq = 1;
+    } else if (a == "--act-order") {
+      params.act_order = 1;
+    } else if (a == "--gptq-block") {
+      params.gptq_block = static_cast<int32_t>(integer(i, a, 1, 1 << 20));
+    } else if (a == "--damp") {
+      const char* v = value(i, a);
+      char* end = nullptr;
+      const float d = std::strtof(v, &end);
+      if (end == v || *end || !(d > 0.0f) || d > 10.0f) {
+        std::fprintf(stderr, "quantize-model: --damp wants a number in (0, 10], not '%s'\n", v);
         return 1;
       }
-      tokenizer = argv[++i];
+      params.gptq_damp = d;
     } else if (a == "--report") {
       report = true;
     } else if (a == "--json") {
@@ -195,7 +290,16 @@ int main(int argc, char** argv) {
     usage(stderr);
     return 1;
   }
-  nibble_quantize_params params = nibble_quantize_default_params();
+  if (calib.empty() && (params.awq || params.gptq || params.act_order || params.calib_chunks ||
+                        params.calib_ctx || params.seed)) {
+    std::fprintf(stderr, "quantize-model: calibrated methods need a calibration text (--calib FILE)\n");
+    return 1;
+  }
+  if (!calib.empty() && !params.awq && !params.gptq) {
+    std::fprintf(stderr, "quantize-model: --calib without a method (--awq, --gptq)\n");
+    return 1;
+  }
+  params.calib_path = calib.empty() ? nullptr : calib.c_str();
   params.tokenizer_path = tokenizer.empty() ? nullptr : tokenizer.c_str();
   params.measure = report || json;
   nibble_quantize_result* result = nullptr;

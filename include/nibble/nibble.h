@@ -244,6 +244,19 @@ NIBBLE_API int nibble_quantize_recipe_info(int32_t i, const char** name, const c
 typedef struct nibble_quantize_params {
   const char* tokenizer_path; /* as nibble_quantize's; NULL if the input carries a vocabulary */
   int measure; /* 1: per-tensor error of the dequantized weights against the originals */
+  /* Calibrated quantization: the model runs at full precision over calib_path's text, and the
+   * methods below use what its linear layers saw. Zero fields take the defaults. */
+  const char* calib_path;  /* calibration text; NULL: round-to-nearest (the methods need one) */
+  int32_t calib_chunks;    /* sequences drawn from it (default 128) */
+  int32_t calib_ctx;       /* tokens per sequence (default min(512, the trained context)) */
+  uint64_t seed;           /* which sequences (default 1) */
+  int n_threads;           /* default: OpenMP's */
+  int awq;                 /* 1: AWQ scales (and clipping search unless awq_no_clip) */
+  int awq_no_clip;
+  int gptq;                /* 1: GPTQ */
+  float gptq_damp;         /* fraction of mean diag(H) added (default 0.01) */
+  int32_t gptq_block;      /* lazy-batch columns (default 128) */
+  int act_order;           /* GPTQ in order of decreasing diag(H), static groups */
 } nibble_quantize_params;
 
 /* What a quantization wrote (and, when measured, how far each tensor moved). */
@@ -262,6 +275,9 @@ typedef struct nibble_quantize_summary {
   double compression_vs_f16; /* f16_bytes / tensor_bytes */
   int measured;
   double mse, snr_db, max_abs_err; /* over all weights (measured only; snr_db may be +inf) */
+  const char* calibration; /* calibrated runs: the methods and data, in words; else "" */
+  double calib_seconds;    /* the calibration pass */
+  uint64_t calib_bytes;    /* memory its statistics took */
 } nibble_quantize_summary;
 
 typedef struct nibble_quantize_tensor {
@@ -275,7 +291,17 @@ typedef struct nibble_quantize_tensor {
   uint64_t bytes;       /* in the output */
   int copied;           /* the source bytes were kept as they are (same type) */
   double mse, snr_db, cosine, max_abs_err; /* measured only; snr_db +inf when exact */
+  /* Calibrated and measured, linear layers: output error on the calibration activations
+   * relative to the output, of round-to-nearest and of what was written; else -1. */
+  double out_err_rtn, out_err;
 } nibble_quantize_tensor;
+
+/* AWQ's search, one entry per scale group (calibrated runs with awq). */
+typedef struct nibble_quantize_awq_group {
+  const char* group;  /* "blk.3.attn_norm>q,k,v" */
+  float alpha;        /* the chosen exponent (0: no scaling) */
+  double rel_err_rtn, rel_err_awq; /* the group's relative output error before and after */
+} nibble_quantize_awq_group;
 
 NIBBLE_API nibble_quantize_params nibble_quantize_default_params(void);
 /* As nibble_quantize, with options; *result (if result is not NULL) receives what was written,
@@ -288,6 +314,9 @@ NIBBLE_API nibble_status nibble_quantize_result_summary(const nibble_quantize_re
 NIBBLE_API int64_t nibble_quantize_result_tensor_count(const nibble_quantize_result* result);
 NIBBLE_API nibble_status nibble_quantize_result_tensor(const nibble_quantize_result* result,
                                                        int64_t i, nibble_quantize_tensor* out);
+NIBBLE_API int64_t nibble_quantize_result_awq_count(const nibble_quantize_result* result);
+NIBBLE_API nibble_status nibble_quantize_result_awq_group(const nibble_quantize_result* result,
+                                                          int64_t i, nibble_quantize_awq_group* out);
 NIBBLE_API void nibble_quantize_result_free(nibble_quantize_result* result);
 
 /* Inspecting a model file without running it — any format nibble reads (nibble's own, GGUF,
