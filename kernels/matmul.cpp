@@ -232,7 +232,13 @@ void matmul(const WeightMatrix& W, const float* X, int64_t M, float* Y, int64_t 
     ws.onednn->run(W, X, M, Y, ldy, ws.n_threads);
     return;
   }
-  if (kernel.int8_input) quantize_blocks_parallel(X, M, W.cols, ws.qx, ws.n_threads);
+  if (kernel.int8_input) {
+    if (W.act_scale > 0.0f) {
+      quantize_input_static(X, M, W.cols, W.act_scale, ws.qx, ws.n_threads);
+    } else {
+      quantize_blocks_parallel(X, M, W.cols, ws.qx, ws.n_threads);
+    }
+  }
   const RowJob job = make_job(kernel, W, X, M, Y, ldy, &ws.qx, ws.n_threads);
   run_jobs(&job, 1, ws.n_threads);
 }
@@ -240,6 +246,13 @@ void matmul(const WeightMatrix& W, const float* X, int64_t M, float* Y, int64_t 
 void matmul_shared_input(const WeightMatrix* const* Ws, float* const* Ys, const int64_t* ldys, int n_weights,
                          const float* X, int64_t M, MatmulWorkspace& ws) {
   if (n_weights <= 0 || M <= 0) return;
+  // One quantised X serves all only when they agree on how X is quantised.
+  for (int i = 1; i < n_weights; ++i) {
+    if (Ws[i]->act_scale != Ws[0]->act_scale) {
+      for (int j = 0; j < n_weights; ++j) matmul(*Ws[j], X, M, Ys[j], ldys[j], ws);
+      return;
+    }
+  }
   bool any_int8 = false;
   for (int i = 0; i < n_weights; ++i) {
     any_int8 |= checked_kernel(*Ws[i]).int8_input;
@@ -250,7 +263,11 @@ void matmul_shared_input(const WeightMatrix* const* Ws, float* const* Ys, const 
     for (int i = 0; i < n_weights; ++i) ws.onednn->run(*Ws[i], X, M, Ys[i], ldys[i], ws.n_threads);
     return;
   }
-  if (any_int8) quantize_blocks_parallel(X, M, Ws[0]->cols, ws.qx, ws.n_threads);
+  if (any_int8 && Ws[0]->act_scale > 0.0f) {
+    quantize_input_static(X, M, Ws[0]->cols, Ws[0]->act_scale, ws.qx, ws.n_threads);
+  } else if (any_int8) {
+    quantize_blocks_parallel(X, M, Ws[0]->cols, ws.qx, ws.n_threads);
+  }
   // Stack storage for the usual 2–3 weights: per-token calls stay allocation-free.
   RowJob stack_jobs[8];
   std::vector<RowJob> heap_jobs;

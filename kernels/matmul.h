@@ -31,6 +31,10 @@ struct WeightMatrix {
   int64_t cols = 0;        // K, input features
   uint64_t row_bytes = 0;  // bytes between consecutive rows (kLayoutGguf); GGUF row size otherwise
   uint32_t layout = kLayoutGguf;
+  // > 0: a static activation scale from calibration (W8A8, quant/): X is quantised with this
+  // one step for every block, q = clamp(round(x / act_scale), −127, 127), instead of a scale
+  // per block from the block's max. 0: dynamic per-block scales.
+  float act_scale = 0.0f;
 };
 
 // X quantised to int8 blocks of 32 along K (Q8_0-style, float scale), with each block's integer
@@ -83,5 +87,10 @@ void matmul_reference(const WeightMatrix& W, const float* X, int64_t M, float* Y
 // the best Highway target, bit-identical to quantize_input_reference on every target.
 void quantize_input(const float* X, int64_t M, int64_t K, QuantizedInput& q);
 void quantize_input_reference(const float* X, int64_t M, int64_t K, QuantizedInput& q);
+
+// Quantise M rows of X with one fixed step (WeightMatrix::act_scale, rounded to fp16 as block
+// scales are): q = clamp(round(x / step), −127, 127), half away from zero.
+void quantize_input_static(const float* X, int64_t M, int64_t K, float step, QuantizedInput& q,
+                           int n_threads = 1);
 
 }  // namespace nibble

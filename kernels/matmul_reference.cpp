@@ -50,6 +50,29 @@ void quantize_input_reference(const float* X, int64_t M, int64_t K, QuantizedInp
   }
 }
 
+void quantize_input_static(const float* X, int64_t M, int64_t K, float step, QuantizedInput& q,
+                           int n_threads) {
+  if (!(step > 0.0f) || !std::isfinite(step)) {
+    throw std::invalid_argument("quantize_input_static: the step must be a positive number");
+  }
+  detail::resize_quantized_input(M, K, q);
+  const float d = fp16_to_fp32(fp32_to_fp16(step));
+  const float id = 1.0f / d;
+  const int64_t n_blocks = M * K / 32;
+#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_blocks >= 256)
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const float* x = X + 32 * b;
+    int8_t* qb = q.q.data() + 32 * b;
+    int32_t half_sum[2] = {0, 0};
+    for (int j = 0; j < 32; ++j) {
+      const float v = std::clamp(std::roundf(x[j] * id), -127.0f, 127.0f);
+      qb[j] = static_cast<int8_t>(v);
+      half_sum[j / 16] += qb[j];
+    }
+    detail::set_block_factors(q, b, d, half_sum[0], half_sum[1]);
+  }
+}
+
 namespace {
 
 float load_f16(const uint8_t* p) {
@@ -364,7 +387,11 @@ void matmul_reference(const WeightMatrix& W, const float* X, int64_t M, float* Y
     return;
   }
   QuantizedInput qx;
-  quantize_input_reference(X, M, K, qx);
+  if (W.act_scale > 0.0f) {
+    quantize_input_static(X, M, K, W.act_scale, qx);
+  } else {
+    quantize_input_reference(X, M, K, qx);
+  }
   const int64_t nb = K / 32;
   for (int64_t m = 0; m < M; ++m) {
     for (int64_t n = 0; n < N; ++n) {

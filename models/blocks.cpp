@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "kernels/ops.h"
@@ -42,6 +43,15 @@ WeightMatrix bind_matrix(const ModelFile& file, const std::string& name, int64_t
   w.rows = out;
   w.cols = in;
   w.row_bytes = row_bytes(static_cast<uint32_t>(t.type), static_cast<uint64_t>(in));
+  // A static activation scale from calibrated quantization (q8a8, q8o; docs/format.md).
+  const std::string act_key = "nibble.act_scale." + name;
+  if (file.meta.has(act_key)) {
+    const std::optional<double> s = file.meta.get_float(act_key);
+    if (!s || !(*s > 0.0) || !std::isfinite(*s) || *s > 65504.0) {
+      throw FileError(file.path + ": " + act_key + " must be one positive number below 65504");
+    }
+    w.act_scale = static_cast<float>(*s);
+  }
   if (t.layout == kLayoutPacked4) {
     // Stored pre-packed (nibble files): used where it lies, no repack and no page release —
     // the mapping's pages are the weights. The loader checked the byte size for this layout.

@@ -97,19 +97,6 @@ std::vector<float> awq_scales(const std::vector<float>& mean_abs, float alpha) {
   return s;
 }
 
-void rescale_stats(InputStats& st, const std::vector<float>& s) {
-  const int64_t d = st.dim;
-  for (int64_t j = 0; j < d; ++j) {
-    st.sum_abs[j] /= s[j];
-    st.max_abs[j] /= s[j];
-  }
-  if (st.gram.empty()) return;
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < d; ++i) {
-    for (int64_t j = 0; j < d; ++j) st.gram[i * d + j] /= s[i] * s[j];
-  }
-}
-
 // AWQ's clip search for one tensor: per row and block, the ratio of the block's |max| that
 // minimises e H_bb eᵀ (H_bb the block's diagonal block of H); the weights are clamped to it.
 void clip_tensor(FloatTensor& w, TensorType type, const float* H, int64_t d, AwqReport& rep) {
@@ -162,6 +149,22 @@ void clip_tensor(FloatTensor& w, TensorType type, const float* H, int64_t d, Awq
 
 }  // namespace
 
+std::vector<ScaleGroup> scale_groups(const ModelConfig& c, int64_t l) {
+  const std::string b = "blk." + std::to_string(l) + ".";
+  std::vector<ScaleGroup> g = {
+      {b + "attn_norm.weight", {b + "attn_q.weight", b + "attn_k.weight", b + "attn_v.weight"},
+       LinearSite::kAttnIn, b + "attn_norm>q,k,v"},
+      {b + "ffn_norm.weight", {b + "ffn_gate.weight", b + "ffn_up.weight"}, LinearSite::kFfnIn,
+       b + "ffn_norm>gate,up"},
+      {b + "ffn_up.weight", {b + "ffn_down.weight"}, LinearSite::kFfnDown, b + "up>down"},
+  };
+  if (c.n_head == c.n_head_kv) {
+    g.insert(g.begin() + 1, ScaleGroup{b + "attn_v.weight", {b + "attn_output.weight"},
+                                       LinearSite::kAttnOut, b + "v>attn_output"});
+  }
+  return g;
+}
+
 void fold_input_scales(FloatTensors& w, const ModelFile& src, const std::string& producer,
                        const std::vector<std::string>& consumers, const std::vector<float>& s) {
   const auto d = static_cast<int64_t>(s.size());
@@ -192,26 +195,8 @@ AwqReport apply_awq(const ModelFile& src, CalibrationData& cal, FloatTensors& w,
   if (o.n_grid < 1) throw std::invalid_argument("AWQ needs a grid of at least one α");
   const ModelConfig& c = cal.config;
   AwqReport rep;
-  struct Group {
-    std::string producer;
-    std::vector<std::string> consumers;
-    LinearSite site;
-    const char* label;
-  };
   for (int64_t l = 0; l < c.n_layer; ++l) {
-    const std::string b = "blk." + std::to_string(l) + ".";
-    std::vector<Group> groups = {
-        {b + "attn_norm.weight", {b + "attn_q.weight", b + "attn_k.weight", b + "attn_v.weight"},
-         LinearSite::kAttnIn, "attn_norm>q,k,v"},
-        {b + "ffn_norm.weight", {b + "ffn_gate.weight", b + "ffn_up.weight"}, LinearSite::kFfnIn,
-         "ffn_norm>gate,up"},
-        {b + "ffn_up.weight", {b + "ffn_down.weight"}, LinearSite::kFfnDown, "up>down"},
-    };
-    if (c.n_head == c.n_head_kv) {
-      groups.insert(groups.begin() + 1, Group{b + "attn_v.weight", {b + "attn_output.weight"},
-                                              LinearSite::kAttnOut, "v>attn_output"});
-    }
-    for (const Group& g : groups) {
+    for (const ScaleGroup& g : scale_groups(c, l)) {
       InputStats* st = cal.find(l, g.site);
       bool ok = st && !st->gram.empty() && src.find_tensor(g.producer);
       std::vector<Consumer> cs;
@@ -236,11 +221,11 @@ AwqReport apply_awq(const ModelFile& src, CalibrationData& cal, FloatTensors& w,
           best_alpha = alpha;
         }
       }
-      rep.groups.push_back({b + g.label, best_alpha, ref > 0 ? rtn / ref : 0, ref > 0 ? best / ref : 0});
+      rep.groups.push_back({g.label, best_alpha, ref > 0 ? rtn / ref : 0, ref > 0 ? best / ref : 0});
       if (best_alpha == 0) continue;
       const std::vector<float> s = awq_scales(mean, best_alpha);
       fold_input_scales(w, src, g.producer, g.consumers, s);
-      rescale_stats(*st, s);
+      st->rescale(s);
     }
   }
   if (o.clip) {

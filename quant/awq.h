@@ -57,6 +57,17 @@ using TypeOfTensor = std::function<TensorType(const std::string& name)>;
 AwqReport apply_awq(const ModelFile& src, CalibrationData& cal, FloatTensors& w,
                     const TypeOfTensor& type_of, const AwqOptions& options);
 
+// The scale groups of block `layer`: a producer (a norm weight, or a linear layer whose output
+// rows feed the input) and the linear layers that read that input. v → attn_output only when
+// the model has as many KV heads as query heads.
+struct ScaleGroup {
+  std::string producer;
+  std::vector<std::string> consumers;
+  LinearSite site;
+  std::string label;  // "blk.3.attn_norm>q,k,v"
+};
+std::vector<ScaleGroup> scale_groups(const ModelConfig& c, int64_t layer);
+
 // The fold itself: input channel j of every tensor in `consumers` multiplied by s[j], and
 // `producer` divided by s — a norm weight (1-D) elementwise, or a linear layer's output rows.
 void fold_input_scales(FloatTensors& w, const ModelFile& src, const std::string& producer,

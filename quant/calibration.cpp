@@ -77,6 +77,19 @@ std::vector<float> InputStats::mean_abs() const {
   return m;
 }
 
+void InputStats::rescale(const std::vector<float>& s) {
+  if (static_cast<int64_t>(s.size()) != dim) throw std::invalid_argument("rescale: width differs");
+  for (int64_t j = 0; j < dim; ++j) {
+    sum_abs[j] /= s[j];
+    max_abs[j] /= s[j];
+  }
+  if (gram.empty()) return;
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < dim; ++i) {
+    for (int64_t j = 0; j < dim; ++j) gram[i * dim + j] /= s[i] * s[j];
+  }
+}
+
 float InputStats::abs_max() const {
   float m = 0;
   for (float v : max_abs) m = std::max(m, v);

@@ -34,6 +34,9 @@ struct InputStats {
   std::vector<float> gram;      // dim × dim, Σ x xᵀ (empty without CalibrationOptions::gram)
 
   std::vector<float> mean_abs() const;
+  // The statistics of the input divided by s per channel (what a layer reads once scales s
+  // are folded into its producer): |x_j| / s_j and H_ij / (s_i s_j).
+  void rescale(const std::vector<float>& s);
   // max over channels of max_abs
   float abs_max() const;
 };
