@@ -2,4 +2,5 @@
 # SmoothQuant, activation calibration, bit allocation.
 nibble_test(calib_test SOURCES
   calib_linalg_test.cpp
+  calib_actcal_test.cpp
   LIBS nibble_quant)
