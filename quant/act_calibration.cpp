@@ -315,10 +315,14 @@ bool ActivationHistogram::operator==(const ActivationHistogram& o) const {
 
 const char* act_calib_name(ActCalib method) {
   switch (method) {
-    case ActCalib::kMinMax: return "minmax";
-    case ActCalib::kPercentile: return "percentile";
-    case ActCalib::kKl: return "kl";
-    case ActCalib::kMse: return "mse";
+    case ActCalib::kMinMax:
+      return "minmax";
+    case ActCalib::kPercentile:
+      return "percentile";
+    case ActCalib::kKl:
+      return "kl";
+    case ActCalib::kMse:
+      return "mse";
   }
   return "unknown";
 }
@@ -377,10 +381,17 @@ float choose_threshold(const ActivationHistogram& h, ActCalib method, double per
   const View v = make_view(h);
   float t = 0.0f;
   switch (method) {
-    case ActCalib::kPercentile: t = percentile_threshold(v, percentile); break;
-    case ActCalib::kKl: t = kl_threshold(v); break;
-    case ActCalib::kMse: t = mse_threshold(v); break;
-    case ActCalib::kMinMax: break;
+    case ActCalib::kPercentile:
+      t = percentile_threshold(v, percentile);
+      break;
+    case ActCalib::kKl:
+      t = kl_threshold(v);
+      break;
+    case ActCalib::kMse:
+      t = mse_threshold(v);
+      break;
+    case ActCalib::kMinMax:
+      break;
   }
   return std::min(t, h.max_abs());
 }

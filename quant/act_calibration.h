@@ -77,18 +77,24 @@ ActCalibSpec parse_act_calib(std::string_view text);
 std::string to_string(const ActCalibSpec& spec);
 const char* act_calib_name(ActCalib method);
 
-// The clipping threshold T (scale T / 127) for the data in `h`:
+// The clipping threshold T (scale T / 127) for the data in `h`. The rules see the bins with
+// the tail folded back in, except the largest <= 0.01 % of samples, which stay exact beyond them
+// (the bins' range doubles until that holds).
 //   kMinMax     max|x|, exactly;
 //   kPercentile the |x| below which `percentile` % of the samples lie (linear within a bin,
-//               exact among the tail values);
+//               exact among the values beyond the bins);
 //   kKl         TensorRT's entropy calibration over the 2048 bins: the candidate i in
-//               [128, 2048] minimising KL(P || Q), P the first i bins with the outliers folded
-//               into bin i-1, Q those bins quantised to 128 levels; T = (i + 0.5) * bin width;
-//   kMse        the T minimising the expected squared error of symmetric int8 quantisation
-//               with clipping: s^2/12 rounding noise for |x| <= T, (|x| - T)^2 above it.
+//               [128, 2048] minimising KL(P || Q), P the first i bins with every sample above
+//               folded into bin i-1, Q the unfolded bins quantised to 128 levels (each group's
+//               mass spread over its bins non-empty in P), both smoothed as MXNet does
+//               (eps = 1e-4); T = (i + 0.5) * bin width;
+//   kMse        the T minimising the squared error of symmetric int8 quantisation with
+//               clipping: rounding noise for |x| <= T (exact for values uniform within each bin,
+//               not the s^2/12 shortcut, which fails once T leaves the bulk few steps), and
+//               (|x| - T)^2 above it; T is searched over the bin edges, then above the bins.
 //               Squared error charges a clipped outlier far more than rounding costs the bulk,
 //               so a few outliers far out pull this T well above the bulk (10 samples at 50x
-//               the bulk among 1e6 put it near 25x); kKl and kPercentile clip them.
+//               the bulk among 1e6 put it near 30x); kKl and kPercentile clip them.
 // The result never exceeds max|x| (a larger threshold only wastes levels). Throws
 // std::invalid_argument for an empty histogram or a percentile outside (0, 100]. Returns 0 when
 // every sample is 0; the caller must then store some positive scale (any scale is exact).

@@ -3,4 +3,5 @@
 nibble_test(calib_test SOURCES
   calib_linalg_test.cpp
   calib_actcal_test.cpp
+  calib_alloc_test.cpp
   LIBS nibble_quant)

@@ -21,7 +21,8 @@ std::vector<float> with_outliers(std::vector<float> data, float bulk, int outlie
   std::mt19937 rng(seed);
   for (int i = 0; i < outliers; ++i) {
     std::uniform_int_distribution<size_t> pos(0, data.size() - 1);
-    data.insert(data.begin() + static_cast<std::ptrdiff_t>(pos(rng)), (i % 2 ? -50.0f : 50.0f) * bulk);
+    data.insert(data.begin() + static_cast<std::ptrdiff_t>(pos(rng)),
+                (i % 2 ? -50.0f : 50.0f) * bulk);
   }
   return data;
 }
@@ -90,7 +91,8 @@ TEST(ActCalib, GrowingTheRangeLosesNoCounts) {
   // Magnitudes rising over ten decades force many doublings (and some jumps of more than 11
   // doublings, which fold every old bin into bin 0).
   std::vector<float> d;
-  for (int i = 0; i < 200000; ++i) d.push_back((i % 3 ? 1.0f : -1.0f) * std::pow(10.0f, i / 20000.0f - 5.0f));
+  for (int i = 0; i < 200000; ++i)
+    d.push_back((i % 3 ? 1.0f : -1.0f) * std::pow(10.0f, i / 20000.0f - 5.0f));
   d.push_back(0.0f);
   d.push_back(-0.0f);
   const ActivationHistogram h = histogram_of(d);
@@ -109,8 +111,7 @@ TEST(ActCalib, GrowingTheRangeLosesNoCounts) {
 }
 
 TEST(ActCalib, MergeEqualsOneHistogramOfAllData) {
-  const std::vector<float> all =
-      with_outliers(gaussian_data(300000, 2.0f, 11), 8.0f, 10, 12);
+  const std::vector<float> all = with_outliers(gaussian_data(300000, 2.0f, 11), 8.0f, 10, 12);
   const ActivationHistogram whole = histogram_of(all);
   // Three parts of unequal size, filled privately and merged in two different orders.
   const size_t a = 1000, b = 200000;
@@ -182,7 +183,7 @@ TEST(ActCalib, UniformBulkWithHugeOutliers) {
   EXPECT_LT(pct, T);
   // Tolerance: 2 % of T (the bin width here is 4 / 2048 = 0.07 % of T).
   EXPECT_NEAR(kl, T, 0.02f * T);
-  // The squared error's true minimiser here is near 25 T: clipping the outliers to T costs
+  // The squared error's true minimiser here is near 30 T: clipping the outliers to T costs
   // 10 * (49 T)^2, more than rounding 1e6 samples with a step of 50 T / 127. mse must find it
   // (within 1 % of the best of 400 thresholds tried on the raw data) and beat minmax.
   EXPECT_GT(mse, 15.0f * T);
