@@ -214,7 +214,8 @@ TEST(BitAlloc, ModelSizedInstanceIsFastExactAndWithinBudget) {
   }
 }
 
-// Arbitrary sizes (few repeats, so the frontier cannot merge states) at 200 x 6.
+// Arbitrary sizes (no repeats, so the frontier cannot merge states) with cost falling as size
+// grows, so every tensor has a real trade-off, at 200 x 6.
 TEST(BitAlloc, LargeArbitraryInstanceIsFast) {
   std::mt19937 rng(5);
   Instance inst(200);
@@ -222,14 +223,17 @@ TEST(BitAlloc, LargeArbitraryInstanceIsFast) {
   std::uniform_real_distribution<double> u(0.0, 1.0);
   uint64_t lo = 0, hi = 0;
   for (auto& t : inst) {
-    for (int c = 0; c < 6; ++c) t.push_back({kTypes[c], size(rng), u(rng)});
-    uint64_t mn = t[0].bytes, mx = t[0].bytes;
-    for (const auto& c : t) {
-      mn = std::min(mn, c.bytes);
-      mx = std::max(mx, c.bytes);
+    std::vector<uint64_t> sizes(6);
+    std::vector<double> costs(6);
+    for (int c = 0; c < 6; ++c) {
+      sizes[c] = size(rng);
+      costs[c] = u(rng);
     }
-    lo += mn;
-    hi += mx;
+    std::sort(sizes.begin(), sizes.end());
+    std::sort(costs.begin(), costs.end(), [](double a, double b) { return a > b; });
+    for (int c = 0; c < 6; ++c) t.push_back({kTypes[c], sizes[c], costs[c]});
+    lo += sizes.front();
+    hi += sizes.back();
   }
   const uint64_t budget = lo + (hi - lo) / 3;
   const auto t0 = std::chrono::steady_clock::now();
