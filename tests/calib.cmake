@@ -3,4 +3,6 @@
 nibble_test(calib_test SOURCES
   calib_linalg_test.cpp
   calib_awq_test.cpp
+  calib_actcal_test.cpp
+  calib_alloc_test.cpp
   LIBS nibble_quant nibble_runtime)
