@@ -20,7 +20,7 @@ namespace {
 // Accumulates every observed input into its record (created on first sight).
 class StatsCollector final : public ActivationObserver {
  public:
-  StatsCollector(CalibrationData& data, bool gram) : data_(data), gram_(gram) {}
+  StatsCollector(CalibrationData& data, bool gram, bool hist) : data_(data), gram_(gram), hist_(hist) {}
 
   void observe(int64_t layer, LinearSite site, const float* x, int64_t n, int64_t dim) override {
     InputStats* s = data_.find(layer, site);
@@ -32,6 +32,7 @@ class StatsCollector final : public ActivationObserver {
       fresh.sum_abs.assign(dim, 0.0);
       fresh.max_abs.assign(dim, 0.0f);
       if (gram_) fresh.gram.assign(static_cast<size_t>(dim * dim), 0.0f);
+      if (hist_) fresh.hist.emplace();
       data_.inputs.push_back(std::move(fresh));
       s = &data_.inputs.back();
     }
@@ -50,12 +51,13 @@ class StatsCollector final : public ActivationObserver {
       s->max_abs[j] = mx;
     }
     if (gram_) linalg::accumulate_gram(x, n, dim, dim, s->gram.data());
+    if (hist_) s->hist->add(x, n * dim);
     s->n_tokens += n;
   }
 
  private:
   CalibrationData& data_;
-  bool gram_;
+  bool gram_, hist_;
 };
 
 std::string read_text(const std::string& path) {
@@ -219,7 +221,7 @@ CalibrationData calibrate(const ModelFile& file, const CalibrationOptions& o) {
   const int n_threads = o.n_threads > 0 ? o.n_threads : omp_get_max_threads();
   KvCache kv(c.n_layer, data.n_ctx, c.kv_dim());
   ForwardScratch scratch(c, data.n_ctx, n_threads, data.n_ctx);
-  StatsCollector collector(data, o.gram);
+  StatsCollector collector(data, o.gram, o.histograms);
   scratch.observer = &collector;
   std::vector<float> logits(static_cast<size_t>(data.n_ctx * c.n_vocab));
   for (const std::vector<int32_t>& seq : data.sequences) {

@@ -6,11 +6,13 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "loaders/model_file.h"
 #include "models/model.h"
+#include "quant/act_calibration.h"
 
 namespace nibble {
 
@@ -20,6 +22,7 @@ struct CalibrationOptions {
   int64_t n_ctx = 0;       // tokens per sequence; 0: min(512, the model's trained context)
   uint64_t seed = 1;       // which sequences: the same seed draws the same ones
   bool gram = true;        // collect H (the other statistics are cheap and always collected)
+  bool histograms = false; // collect |x| histograms (static activation scales)
   int n_threads = 0;       // 0: OpenMP's default
 };
 
@@ -32,6 +35,7 @@ struct InputStats {
   std::vector<double> sum_abs;  // Σ|x_j| per channel
   std::vector<float> max_abs;   // max |x_j| per channel
   std::vector<float> gram;      // dim × dim, Σ x xᵀ (empty without CalibrationOptions::gram)
+  std::optional<ActivationHistogram> hist;  // |x| over all channels (CalibrationOptions::histograms)
 
   std::vector<float> mean_abs() const;
   // The statistics of the input divided by s per channel (what a layer reads once scales s

@@ -24,6 +24,7 @@
 #include "loaders/nibble_writer.h"
 #include "quant/float_weights.h"
 #include "quant/gguf_quantize.h"
+#include "quant/smoothquant.h"
 #include "quant/hf_checkpoint.h"
 #include "quant/quantize_internal.h"
 #include "quant/sha256.h"
@@ -59,6 +60,9 @@ const std::vector<NibbleRecipe>& recipe_table() {
       {{"mixed", ".q4", "Q4_0 weights (kernel-packed); embeddings and output head Q8_0"},
        TensorType::Q4_0, TensorType::Q8_0},
       {{"f16", ".f16", "F16: IEEE half (16 bits/weight)"}, TensorType::F16, TensorType::F16},
+      {{"q8a8", ".q8", "W8A8: Q8_C weights after SmoothQuant (--smooth), inputs INT8 with a static "
+                       "calibrated scale per tensor (--act-calib); needs --calib"},
+       TensorType::Q8_C, TensorType::Q8_C},
   };
   return r;
 }
@@ -67,7 +71,7 @@ const NibbleRecipe& find_recipe(const std::string& name) {
   for (const NibbleRecipe& r : recipe_table()) {
     if (name == r.info.name) return r;
   }
-  if (name == "q8a8" || name == "q8o") {
+  if (name == "q8o") {
     throw std::invalid_argument("recipe '" + name + "' is reserved for calibrated quantization "
                                 "(activation scales) and not implemented yet");
   }
@@ -352,6 +356,11 @@ QuantizeResult quantize_model_to(const std::string& in, const std::string& out,
   if (!calibrated && options.awq) {
     throw std::invalid_argument("AWQ needs a calibration text (--calib FILE)");
   }
+  const bool static_act = !gguf && recipe == "q8a8";
+  if (static_act && !calibrated) {
+    throw std::invalid_argument("recipe '" + recipe + "' calibrates activation scales: it needs a "
+                                "calibration text (--calib FILE)");
+  }
   CalibrationData cal;
   ModelFile rewritten;
   const ModelFile* qsrc = &src;
@@ -387,9 +396,34 @@ QuantizeResult quantize_model_to(const std::string& in, const std::string& out,
     }
     FloatTensors fw;
     std::string methods;
+    if (static_act) {
+      const SmoothReport sr = apply_smoothquant(src, cal, fw, options.smooth_alpha);
+      char buf[96];
+      std::snprintf(buf, sizeof buf, "smoothquant(alpha %.2f, max|x| %.1f -> %.1f)+act-%s",
+                    static_cast<double>(options.smooth_alpha), static_cast<double>(sr.max_abs_before),
+                    static_cast<double>(sr.max_abs_after), to_string(options.act_calib).c_str());
+      methods += buf;
+    }
     if (options.awq) {
       res.awq = apply_awq(src, cal, fw, type_of, options.awq_options);
-      methods += "awq";
+      methods += methods.empty() ? "awq" : "+awq";
+    }
+    if (static_act) {
+      // The scales are set on what the quantized layers will read: the smoothed model's inputs,
+      // from a second pass that collects their histograms.
+      CalibrationOptions ho = options.calib;
+      ho.gram = false;
+      ho.histograms = true;
+      const CalibrationData h = calibrate(with_float_tensors(src, fw), ho);
+      res.calib_seconds += h.seconds;
+      for (size_t k = 0; k < src.tensors.size(); ++k) {
+        const InputStats* st = h.for_tensor(src.tensors[k].name);
+        if (!st || !st->hist || types[k] == TensorType::F32 || types[k] == TensorType::F16) continue;
+        const float threshold = choose_threshold(*st->hist, options.act_calib);
+        const float step = threshold > 0.0f ? threshold / 127.0f : 1.0f;
+        meta.set_float("nibble.act_scale." + src.tensors[k].name, step);
+        res.act_scales.emplace_back(src.tensors[k].name, step);
+      }
     }
     rewritten = with_float_tensors(src, std::move(fw));
     qsrc = &rewritten;

@@ -7,9 +7,11 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "loaders/model_file.h"
+#include "quant/act_calibration.h"
 #include "quant/awq.h"
 #include "quant/calibration.h"
 
@@ -37,6 +39,10 @@ struct QuantizeOptions {
   CalibrationOptions calib;
   bool awq = false;
   AwqOptions awq_options;
+  // Recipes q8a8 / q8o (static INT8 activations): SmoothQuant's α and how each input's scale
+  // is chosen from its calibration histogram.
+  float smooth_alpha = 0.5f;
+  ActCalibSpec act_calib{ActCalib::kMse, 99.99};
 };
 
 struct TensorQuantStats {
@@ -73,6 +79,7 @@ struct QuantizeResult {
   // Calibrated runs: what was done, in words ("awq+gptq on kjv-train.txt, 128 × 128 tokens,
   // seed 1"), the calibration's cost, and the AWQ search per scale group.
   std::string calibration;
+  std::vector<std::pair<std::string, float>> act_scales;  // static recipes: input step per tensor
   double calib_seconds = 0;
   uint64_t calib_bytes = 0;
   AwqReport awq;

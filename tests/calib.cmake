@@ -5,4 +5,5 @@ nibble_test(calib_test SOURCES
   calib_awq_test.cpp
   calib_actcal_test.cpp
   calib_alloc_test.cpp
+  calib_static_test.cpp
   LIBS nibble_quant nibble_runtime)

@@ -39,6 +39,9 @@ void usage(FILE* to) {
       "  --damp F          GPTQ damping, a fraction of mean diag(H) (default 0.01)\n"
       "  --gptq-block N    GPTQ lazy-batch width in columns (default 128)\n"
       "  --act-order       GPTQ in order of decreasing diag(H), with static groups\n"
+      "  --smooth A        q8a8: SmoothQuant migration strength in [0, 1] (default 0.5)\n"
+      "  --act-calib M     q8a8: static input scale from minmax, percentile[=99.99], kl (2048-bin\n"
+      "                    entropy method) or mse (least squared error; the default)\n"
       "  With --report, each linear layer also shows its output error on the calibration\n"
       "  activations (relative): round-to-nearest vs what was written.\n\n"
       "recipe    output  what\n",
@@ -213,7 +216,7 @@ void print_json_report(const nibble_quantize_result* r, const nibble_quantize_su
 int main(int argc, char** argv) {
   std::string pos[3];
   int n_pos = 0;
-  std::string tokenizer, calib;
+  std::string tokenizer, calib, act_calib;
   bool report = false, json = false;
   nibble_quantize_params params = nibble_quantize_default_params();
   // A flag's value: the next argument, which must exist and (for numbers) parse completely.
@@ -272,6 +275,17 @@ int main(int argc, char** argv) {
         return 1;
       }
       params.gptq_damp = d;
+    } else if (a == "--smooth") {
+      const char* v = value(i, a);
+      char* end = nullptr;
+      const float x = std::strtof(v, &end);
+      if (end == v || *end || !(x >= 0.0f && x <= 1.0f)) {
+        std::fprintf(stderr, "quantize-model: --smooth wants a number in [0, 1], not '%s'\n", v);
+        return 1;
+      }
+      params.smooth_alpha = x > 0.0f ? x : 1e-9f;  // 0 means "default" in the C struct
+    } else if (a == "--act-calib") {
+      act_calib = value(i, a);
     } else if (a == "--report") {
       report = true;
     } else if (a == "--json") {
@@ -295,10 +309,16 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "quantize-model: calibrated methods need a calibration text (--calib FILE)\n");
     return 1;
   }
-  if (!calib.empty() && !params.awq && !params.gptq) {
-    std::fprintf(stderr, "quantize-model: --calib without a method (--awq, --gptq)\n");
+  const bool static_recipe = pos[2] == "q8a8";
+  if (!calib.empty() && !params.awq && !params.gptq && !static_recipe) {
+    std::fprintf(stderr, "quantize-model: --calib without a method (--awq, --gptq, recipe q8a8)\n");
     return 1;
   }
+  if ((params.smooth_alpha != 0.0f || !act_calib.empty()) && !static_recipe) {
+    std::fprintf(stderr, "quantize-model: --smooth and --act-calib apply to recipe q8a8\n");
+    return 1;
+  }
+  params.act_calib = act_calib.empty() ? nullptr : act_calib.c_str();
   params.calib_path = calib.empty() ? nullptr : calib.c_str();
   params.tokenizer_path = tokenizer.empty() ? nullptr : tokenizer.c_str();
   params.measure = report || json;

@@ -257,6 +257,8 @@ typedef struct nibble_quantize_params {
   float gptq_damp;         /* fraction of mean diag(H) added (default 0.01) */
   int32_t gptq_block;      /* lazy-batch columns (default 128) */
   int act_order;           /* GPTQ in order of decreasing diag(H), static groups */
+  float smooth_alpha;      /* q8a8: SmoothQuant's migration strength in [0, 1] (default 0.5) */
+  const char* act_calib;   /* q8a8: "minmax", "percentile[=99.99]", "kl" or "mse" (default) */
 } nibble_quantize_params;
 
 /* What a quantization wrote (and, when measured, how far each tensor moved). */
