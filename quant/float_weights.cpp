@@ -1,6 +1,8 @@
 #include "quant/float_weights.h"
 
+#include <algorithm>
 #include <cstring>
+#include <stdexcept>
 #include <type_traits>
 
 #include "kernels/quantize.h"
@@ -71,6 +73,22 @@ ModelFile overlay(const ModelFile& src, Tensors& replaced, bool release) {
 }
 
 }  // namespace
+
+void add_float_tensor_after(ModelFile& m, const std::string& after, const std::string& name, FloatTensor t) {
+  if (m.find_tensor(name)) throw std::invalid_argument("tensor '" + name + "' exists already");
+  auto it = std::find_if(m.tensors.begin(), m.tensors.end(), [&](const TensorInfo& x) { return x.name == after; });
+  if (it == m.tensors.end()) throw std::invalid_argument("no tensor '" + after + "' to insert after");
+  std::vector<uint8_t> bytes(t.v.size() * sizeof(float));
+  std::memcpy(bytes.data(), t.v.data(), bytes.size());
+  TensorInfo info;
+  info.name = name;
+  info.type = TensorType::F32;
+  info.dims = {static_cast<uint64_t>(t.cols), static_cast<uint64_t>(t.rows)};
+  info.nbytes = bytes.size();
+  info.data = bytes.data();
+  m.owned_buffers.push_back(std::move(bytes));
+  m.tensors.insert(it + 1, std::move(info));
+}
 
 ModelFile with_float_tensors(const ModelFile& src, const FloatTensors& replaced) {
   return overlay(src, replaced, false);

@@ -33,6 +33,10 @@ FloatTensor& float_tensor(FloatTensors& w, const ModelFile& src, const std::stri
 // src with each tensor of `replaced` substituted by its F32 copy (the others still point into
 // src, which must outlive the result). Runs with load_model like any file.
 ModelFile with_float_tensors(const ModelFile& src, const FloatTensors& replaced);
+// Inserts `t` as F32 tensor `name` (dims [cols, rows]) right after tensor `after` of m.
+// Throws std::invalid_argument when `after` is not there or `name` already is.
+void add_float_tensor_after(ModelFile& m, const std::string& after, const std::string& name, FloatTensor t);
+
 // The same, releasing each float copy as it is converted (peak memory: one tensor more).
 ModelFile with_float_tensors(const ModelFile& src, FloatTensors&& replaced);
 

@@ -60,6 +60,9 @@ const std::vector<NibbleRecipe>& recipe_table() {
       {{"mixed", ".q4", "Q4_0 weights (kernel-packed); embeddings and output head Q8_0"},
        TensorType::Q4_0, TensorType::Q8_0},
       {{"f16", ".f16", "F16: IEEE half (16 bits/weight)"}, TensorType::F16, TensorType::F16},
+      {{"q8o", ".q8", "LLM.int8()-style: input channels whose calibration |x| exceeds "
+                      "--outlier-threshold (6) stay F16, the rest Q8_C; needs --calib"},
+       TensorType::Q8_C, TensorType::Q8_C},
       {{"q8a8", ".q8", "W8A8: Q8_C weights after SmoothQuant (--smooth), inputs INT8 with a static "
                        "calibrated scale per tensor (--act-calib); needs --calib"},
        TensorType::Q8_C, TensorType::Q8_C},
@@ -70,10 +73,6 @@ const std::vector<NibbleRecipe>& recipe_table() {
 const NibbleRecipe& find_recipe(const std::string& name) {
   for (const NibbleRecipe& r : recipe_table()) {
     if (name == r.info.name) return r;
-  }
-  if (name == "q8o") {
-    throw std::invalid_argument("recipe '" + name + "' is reserved for calibrated quantization "
-                                "(activation scales) and not implemented yet");
   }
   std::string known;
   for (const NibbleRecipe& r : recipe_table()) known += std::string(known.empty() ? "" : ", ") + r.info.name;
@@ -357,7 +356,8 @@ QuantizeResult quantize_model_to(const std::string& in, const std::string& out,
     throw std::invalid_argument("AWQ needs a calibration text (--calib FILE)");
   }
   const bool static_act = !gguf && recipe == "q8a8";
-  if (static_act && !calibrated) {
+  const bool outliers = !gguf && recipe == "q8o";
+  if ((static_act || outliers) && !calibrated) {
     throw std::invalid_argument("recipe '" + recipe + "' calibrates activation scales: it needs a "
                                 "calibration text (--calib FILE)");
   }
@@ -365,18 +365,19 @@ QuantizeResult quantize_model_to(const std::string& in, const std::string& out,
   ModelFile rewritten;
   const ModelFile* qsrc = &src;
   std::vector<double> rtn_err(src.tensors.size(), -1.0);
+  // Index k counts qsrc's tensors (src's, plus q8o's outlier parts once they exist).
   auto linear_stats = [&](size_t k) -> const InputStats* {
-    const InputStats* st = calibrated ? cal.for_tensor(src.tensors[k].name) : nullptr;
+    const InputStats* st = calibrated ? cal.for_tensor(qsrc->tensors[k].name) : nullptr;
     const TensorType t = types[k];
     const bool integer = t != TensorType::F32 && t != TensorType::F16 && t != TensorType::BF16;
     return st && integer && !st->gram.empty() &&
-                   static_cast<int64_t>(src.tensors[k].row_length()) == st->dim
+                   static_cast<int64_t>(qsrc->tensors[k].row_length()) == st->dim
                ? st
                : nullptr;
   };
   if (calibrated) {
     CalibrationOptions co = options.calib;
-    co.gram = true;
+    co.gram = options.awq || options.measure;  // q8a8 and q8o need only max |x|
     cal = calibrate(src, co);
     res.calib_seconds = cal.seconds;
     res.calib_bytes = cal.bytes;
@@ -425,8 +426,64 @@ QuantizeResult quantize_model_to(const std::string& in, const std::string& out,
         res.act_scales.emplace_back(src.tensors[k].name, step);
       }
     }
+    // q8o: input channels whose calibration |x| exceeds the threshold leave the int8 product;
+    // their weight columns go to an F16 tensor "NAME.outliers" right after NAME.
+    std::vector<std::pair<std::string, FloatTensor>> outlier_parts;
+    std::vector<std::pair<std::string, std::vector<int32_t>>> outlier_cols;
+    int64_t n_outlier_cols = 0;
+    if (outliers) {
+      for (size_t k = 0; k < src.tensors.size(); ++k) {
+        const TensorInfo& t = src.tensors[k];
+        const InputStats* st = cal.for_tensor(t.name);
+        if (!st || types[k] == TensorType::F32 || types[k] == TensorType::F16) continue;
+        std::vector<int32_t> cols;
+        for (int64_t j = 0; j < st->dim; ++j) {
+          if (st->max_abs[j] > options.outlier_threshold) cols.push_back(static_cast<int32_t>(j));
+        }
+        if (cols.empty()) continue;
+        FloatTensor& w = float_tensor(fw, src, t.name);
+        FloatTensor part;
+        part.rows = w.rows;
+        part.cols = static_cast<int64_t>(cols.size());
+        part.v.resize(static_cast<size_t>(part.rows * part.cols));
+        for (int64_t r = 0; r < w.rows; ++r) {
+          for (size_t c = 0; c < cols.size(); ++c) {
+            part.row(r)[c] = w.row(r)[cols[c]];
+            w.row(r)[cols[c]] = 0.0f;
+          }
+        }
+        n_outlier_cols += part.cols;
+        meta.set_int_array("nibble.outlier_cols." + t.name, cols);
+        outlier_parts.emplace_back(t.name, std::move(part));
+        outlier_cols.emplace_back(t.name, std::move(cols));
+      }
+      char buf[96];
+      std::snprintf(buf, sizeof buf, "outliers(|x| > %g: %lld input channels in F16)",
+                    static_cast<double>(options.outlier_threshold), static_cast<long long>(n_outlier_cols));
+      methods += methods.empty() ? buf : std::string("+") + buf;
+    }
     rewritten = with_float_tensors(src, std::move(fw));
+    for (auto& [name, part] : outlier_parts) add_float_tensor_after(rewritten, name, name + ".outliers", std::move(part));
     qsrc = &rewritten;
+    res.outlier_cols = std::move(outlier_cols);
+    // Per-tensor vectors follow qsrc's tensors from here on.
+    if (!outlier_parts.empty()) {
+      std::map<std::string, size_t> at;
+      for (size_t k = 0; k < src.tensors.size(); ++k) at[src.tensors[k].name] = k;
+      std::vector<TensorType> t2;
+      std::vector<uint32_t> l2;
+      std::vector<double> e2;
+      for (const TensorInfo& t : qsrc->tensors) {
+        const auto it = at.find(t.name);
+        t2.push_back(it == at.end() ? TensorType::F16 : types[it->second]);
+        l2.push_back(it == at.end() ? nbl::kLayoutPlain : layouts[it->second]);
+        e2.push_back(it == at.end() ? -1.0 : rtn_err[it->second]);
+      }
+      types = std::move(t2);
+      layouts = std::move(l2);
+      rtn_err = std::move(e2);
+      res.tensors.assign(qsrc->tensors.size(), TensorQuantStats{});
+    }
     res.calibration = (methods.empty() ? std::string("calibrated") : methods) + " on " +
                       fs::path(options.calib.text_path).filename().string() + ", " +
                       std::to_string(cal.sequences.size()) + " x " + std::to_string(cal.n_ctx) +
@@ -437,7 +494,7 @@ QuantizeResult quantize_model_to(const std::string& in, const std::string& out,
   // Produces tensor k's bytes as they go into the file.
   std::vector<uint8_t> plain;
   auto produce = [&](size_t k, const std::function<void(const void*, size_t)>& sink) {
-    const TensorInfo& t = src.tensors[k];
+    const TensorInfo& t = qsrc->tensors[k];
     TensorQuantStats& st = res.tensors[k];
     quantize_tensor(in, qsrc->tensors[k], types[k], options.measure, plain, st);
     if (options.measure && linear_stats(k)) {
@@ -467,7 +524,9 @@ QuantizeResult quantize_model_to(const std::string& in, const std::string& out,
       st.bytes = plain.size();
       sink(plain.data(), plain.size());
     }
-    res.src_bytes += t.nbytes;
+    if (k < src.tensors.size() && qsrc->tensors[k].name == src.tensors[k].name) {
+      res.src_bytes += src.tensors[k].nbytes;
+    }
     res.tensor_bytes += st.bytes;
     res.n_params += st.n_elements;
     ++res.n_tensors;
@@ -475,12 +534,12 @@ QuantizeResult quantize_model_to(const std::string& in, const std::string& out,
 
   if (gguf) {
     std::vector<GgufTensorDesc> descs;
-    for (size_t k = 0; k < src.tensors.size(); ++k) descs.push_back({src.tensors[k].name, types[k], src.tensors[k].dims});
+    for (size_t k = 0; k < qsrc->tensors.size(); ++k) descs.push_back({qsrc->tensors[k].name, types[k], qsrc->tensors[k].dims});
     write_gguf_streamed(out, meta, descs, produce);
   } else {
     std::vector<NibbleTensorDesc> descs;
-    for (size_t k = 0; k < src.tensors.size(); ++k) {
-      descs.push_back({src.tensors[k].name, types[k], layouts[k], src.tensors[k].dims});
+    for (size_t k = 0; k < qsrc->tensors.size(); ++k) {
+      descs.push_back({qsrc->tensors[k].name, types[k], layouts[k], qsrc->tensors[k].dims});
     }
     write_nibble_streamed(out, meta, descs, produce);
   }

@@ -43,6 +43,8 @@ struct QuantizeOptions {
   // is chosen from its calibration histogram.
   float smooth_alpha = 0.5f;
   ActCalibSpec act_calib{ActCalib::kMse, 99.99};
+  // Recipe q8o: input channels with calibration max |x| above this stay in F16.
+  float outlier_threshold = 6.0f;
 };
 
 struct TensorQuantStats {
@@ -80,6 +82,7 @@ struct QuantizeResult {
   // seed 1"), the calibration's cost, and the AWQ search per scale group.
   std::string calibration;
   std::vector<std::pair<std::string, float>> act_scales;  // static recipes: input step per tensor
+  std::vector<std::pair<std::string, std::vector<int32_t>>> outlier_cols;  // q8o: per tensor
   double calib_seconds = 0;
   uint64_t calib_bytes = 0;
   AwqReport awq;

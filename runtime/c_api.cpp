@@ -704,6 +704,8 @@ nibble_status nibble_quantize_model(const char* in, const char* out, const char*
     }
     if (p.smooth_alpha != 0.0f) o.smooth_alpha = p.smooth_alpha;
     if (p.act_calib) o.act_calib = nibble::parse_act_calib(p.act_calib);
+    if (p.outlier_threshold < 0.0f) throw std::invalid_argument("the outlier threshold must be positive");
+    if (p.outlier_threshold > 0.0f) o.outlier_threshold = p.outlier_threshold;
     o.awq = p.awq != 0;
     o.awq_options.clip = p.awq_no_clip == 0;
     if (p.gptq || p.act_order || p.gptq_damp > 0 || p.gptq_block > 0) {

@@ -42,6 +42,8 @@ void usage(FILE* to) {
       "  --smooth A        q8a8: SmoothQuant migration strength in [0, 1] (default 0.5)\n"
       "  --act-calib M     q8a8: static input scale from minmax, percentile[=99.99], kl (2048-bin\n"
       "                    entropy method) or mse (least squared error; the default)\n"
+      "  --outlier-threshold T  q8o: input channels whose calibration |x| exceeds T stay F16\n"
+      "                    (default 6)\n"
       "  With --report, each linear layer also shows its output error on the calibration\n"
       "  activations (relative): round-to-nearest vs what was written.\n\n"
       "recipe    output  what\n",
@@ -284,6 +286,15 @@ int main(int argc, char** argv) {
         return 1;
       }
       params.smooth_alpha = x > 0.0f ? x : 1e-9f;  // 0 means "default" in the C struct
+    } else if (a == "--outlier-threshold") {
+      const char* v = value(i, a);
+      char* end = nullptr;
+      const float x = std::strtof(v, &end);
+      if (end == v || *end || !(x > 0.0f) || !std::isfinite(x)) {
+        std::fprintf(stderr, "quantize-model: --outlier-threshold wants a positive number, not '%s'\n", v);
+        return 1;
+      }
+      params.outlier_threshold = x;
     } else if (a == "--act-calib") {
       act_calib = value(i, a);
     } else if (a == "--report") {
@@ -310,8 +321,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   const bool static_recipe = pos[2] == "q8a8";
-  if (!calib.empty() && !params.awq && !params.gptq && !static_recipe) {
-    std::fprintf(stderr, "quantize-model: --calib without a method (--awq, --gptq, recipe q8a8)\n");
+  if (!calib.empty() && !params.awq && !params.gptq && !static_recipe && pos[2] != "q8o") {
+    std::fprintf(stderr, "quantize-model: --calib without a method (--awq, --gptq, recipes q8a8, q8o)\n");
+    return 1;
+  }
+  if (params.outlier_threshold != 0.0f && pos[2] != "q8o") {
+    std::fprintf(stderr, "quantize-model: --outlier-threshold applies to recipe q8o\n");
     return 1;
   }
   if ((params.smooth_alpha != 0.0f || !act_calib.empty()) && !static_recipe) {

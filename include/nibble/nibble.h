@@ -259,6 +259,7 @@ typedef struct nibble_quantize_params {
   int act_order;           /* GPTQ in order of decreasing diag(H), static groups */
   float smooth_alpha;      /* q8a8: SmoothQuant's migration strength in [0, 1] (default 0.5) */
   const char* act_calib;   /* q8a8: "minmax", "percentile[=99.99]", "kl" or "mse" (default) */
+  float outlier_threshold; /* q8o: inputs with calibration max |x| above it stay F16 (default 6) */
 } nibble_quantize_params;
 
 /* What a quantization wrote (and, when measured, how far each tensor moved). */
