@@ -60,6 +60,9 @@ const std::vector<NibbleRecipe>& recipe_table() {
       {{"mixed", ".q4", "Q4_0 weights (kernel-packed); embeddings and output head Q8_0"},
        TensorType::Q4_0, TensorType::Q8_0},
       {{"f16", ".f16", "F16: IEEE half (16 bits/weight)"}, TensorType::F16, TensorType::F16},
+      {{"auto", ".q4", "per-tensor types (Q3_K ... Q8_0, F16) chosen by measured sensitivity under "
+                       "--target-bpw or --target-size; needs --calib"},
+       TensorType::Q4_0, TensorType::Q4_0},
       {{"q8o", ".q8", "LLM.int8()-style: input channels whose calibration |x| exceeds "
                       "--outlier-threshold (6) stay F16, the rest Q8_C; needs --calib"},
        TensorType::Q8_C, TensorType::Q8_C},
@@ -241,6 +244,100 @@ void add_totals(QuantizeResult& r) {
   r.max_abs_err = m;
 }
 
+// Bytes the file takes besides tensor data (header, metadata, directory, alignment), found by
+// writing it with zero-filled tensors of these types.
+uint64_t file_overhead(const ModelFile& src, const Metadata& meta, const std::vector<TensorType>& types,
+                       const std::vector<uint32_t>& layouts, const std::string& scratch) {
+  std::vector<NibbleTensorDesc> descs;
+  uint64_t data = 0;
+  for (size_t k = 0; k < src.tensors.size(); ++k) {
+    descs.push_back({src.tensors[k].name, types[k], layouts[k], src.tensors[k].dims});
+    data += nbl::tensor_bytes(static_cast<uint32_t>(types[k]), layouts[k], src.tensors[k].dims, nullptr);
+  }
+  std::vector<uint8_t> zeros;
+  write_nibble_streamed(scratch, meta, descs, [&](size_t k, const std::function<void(const void*, size_t)>& sink) {
+    zeros.assign(nbl::tensor_bytes(static_cast<uint32_t>(types[k]), layouts[k], src.tensors[k].dims, nullptr), 0);
+    sink(zeros.data(), zeros.size());
+  });
+  std::error_code ec;
+  const uint64_t size = fs::file_size(scratch, ec);
+  fs::remove(scratch, ec);
+  return size > data ? size - data : 0;
+}
+
+// Recipe auto: chooses each 2-D tensor's type from res.sensitivity under the budget and records
+// the choice in meta. A file-size budget is met exactly: the overhead is measured with the
+// chosen types and the allocation redone with the excess taken off until the file fits.
+void allocate_types(const ModelFile& src, const std::string& out, Metadata& meta, const QuantizeOptions& o,
+                    std::vector<TensorType>& types, std::vector<uint32_t>& layouts, QuantizeResult& res) {
+  std::map<std::string, size_t> index;
+  uint64_t fixed = 0, n_params = 0;  // bytes of the tensors not allocated (1-D, F32)
+  for (size_t k = 0; k < src.tensors.size(); ++k) {
+    index[src.tensors[k].name] = k;
+    n_params += src.tensors[k].n_elements();
+    if (src.tensors[k].dims.size() != 2) fixed += row_bytes(static_cast<uint32_t>(types[k]), src.tensors[k].row_length()) * src.tensors[k].n_rows();
+  }
+  // Each candidate's bytes as the file will hold them (its layout included).
+  for (TensorSensitivity& t : res.sensitivity) {
+    const TensorInfo& info = src.tensors[index.at(t.name)];
+    for (AllocCandidate& c : t.candidates) {
+      const uint32_t layout = stores_packed(info, c.type) ? nbl::kLayoutPacked : nbl::kLayoutPlain;
+      c.bytes = nbl::tensor_bytes(static_cast<uint32_t>(c.type), layout, info.dims, nullptr);
+    }
+  }
+  std::vector<std::vector<AllocCandidate>> per_tensor;
+  for (const TensorSensitivity& t : res.sensitivity) per_tensor.push_back(t.candidates);
+  auto apply = [&](const AllocResult& a) {
+    for (size_t i = 0; i < res.sensitivity.size(); ++i) {
+      const size_t k = index.at(res.sensitivity[i].name);
+      types[k] = res.sensitivity[i].candidates[a.choice[i]].type;
+      layouts[k] = stores_packed(src.tensors[k], types[k]) ? nbl::kLayoutPacked : nbl::kLayoutPlain;
+    }
+  };
+  std::map<std::string, int> histogram;
+  auto describe = [&](const AllocResult& a, uint64_t budget) {
+    histogram.clear();
+    for (size_t i = 0; i < a.choice.size(); ++i) ++histogram[type_name(static_cast<uint32_t>(res.sensitivity[i].candidates[a.choice[i]].type))];
+    std::string d = o.target_size > 0 ? "target " + std::to_string(o.target_size) + " file bytes"
+                                      : "target " + std::to_string(o.target_bpw) + " bits/weight";
+    d += ", tensor budget " + std::to_string(budget) + ":";
+    for (const auto& [name, n] : histogram) d += " " + name + " x" + std::to_string(n);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "; sum dKL %.6f", a.cost);
+    return d + buf;
+  };
+  if (o.target_bpw > 0) {
+    const auto total = static_cast<uint64_t>(o.target_bpw * static_cast<double>(n_params) / 8.0);
+    if (total <= fixed) throw std::invalid_argument("--target-bpw leaves no room for the 2-D tensors");
+    const AllocResult a = allocate_bits(per_tensor, total - fixed);
+    apply(a);
+    res.allocation = a.choice;
+    res.allocation_cost = a.cost;
+    meta.set_string("nibble.quantization.allocation", describe(a, total - fixed));
+    return;
+  }
+  // The recorded description may grow by a few bytes once the final choice is known.
+  constexpr uint64_t kSlack = 256;
+  meta.set_string("nibble.quantization.allocation", std::string(200, ' '));
+  uint64_t overhead = file_overhead(src, meta, types, layouts, out + ".size-probe");
+  for (int attempt = 0; attempt < 6; ++attempt) {
+    if (o.target_size <= overhead + fixed + kSlack) {
+      throw std::invalid_argument("--target-size " + std::to_string(o.target_size) + " is below the file's " +
+                                  "fixed part (" + std::to_string(overhead + fixed + kSlack) + " bytes)");
+    }
+    const uint64_t budget = o.target_size - overhead - fixed - kSlack;
+    const AllocResult a = allocate_bits(per_tensor, budget);
+    apply(a);
+    meta.set_string("nibble.quantization.allocation", describe(a, budget));
+    const uint64_t again = file_overhead(src, meta, types, layouts, out + ".size-probe");
+    res.allocation = a.choice;
+    res.allocation_cost = a.cost;
+    if (again <= overhead) return;
+    overhead = again;
+  }
+  throw std::logic_error("bit allocation: the file size did not settle");
+}
+
 }  // namespace
 
 const std::vector<RecipeInfo>& nibble_recipes() {
@@ -357,7 +454,15 @@ QuantizeResult quantize_model_to(const std::string& in, const std::string& out,
   }
   const bool static_act = !gguf && recipe == "q8a8";
   const bool outliers = !gguf && recipe == "q8o";
-  if ((static_act || outliers) && !calibrated) {
+  const bool allocate = !gguf && recipe == "auto";
+  if (allocate != (options.target_bpw > 0 || options.target_size > 0)) {
+    throw std::invalid_argument(allocate ? "recipe 'auto' needs a budget (--target-bpw B or --target-size BYTES)"
+                                         : "a size target (--target-bpw, --target-size) needs recipe 'auto'");
+  }
+  if (options.target_bpw > 0 && options.target_size > 0) {
+    throw std::invalid_argument("give --target-bpw or --target-size, not both");
+  }
+  if ((static_act || outliers || allocate) && !calibrated) {
     throw std::invalid_argument("recipe '" + recipe + "' calibrates activation scales: it needs a "
                                 "calibration text (--calib FILE)");
   }
@@ -395,8 +500,17 @@ QuantizeResult quantize_model_to(const std::string& in, const std::string& out,
         rtn_err[k] = relative_output_error(w.v.data(), w.rows, w.cols, types[k], nullptr, st->gram.data());
       }
     }
-    FloatTensors fw;
     std::string methods;
+    if (allocate) {
+      SensitivityOptions so;
+      so.candidates = default_allocation_candidates();
+      so.n_sequences = options.sensitivity_sequences;
+      so.n_threads = options.calib.n_threads;
+      res.sensitivity = measure_sensitivity(src, cal, so);
+      allocate_types(src, out, meta, options, types, layouts, res);
+      methods += "auto";
+    }
+    FloatTensors fw;
     if (static_act) {
       const SmoothReport sr = apply_smoothquant(src, cal, fw, options.smooth_alpha);
       char buf[96];

@@ -14,6 +14,7 @@
 #include "quant/act_calibration.h"
 #include "quant/awq.h"
 #include "quant/calibration.h"
+#include "quant/sensitivity.h"
 
 namespace nibble {
 
@@ -45,6 +46,11 @@ struct QuantizeOptions {
   ActCalibSpec act_calib{ActCalib::kMse, 99.99};
   // Recipe q8o: input channels with calibration max |x| above this stay in F16.
   float outlier_threshold = 6.0f;
+  // Recipe auto: per-tensor types by measured sensitivity (quant/sensitivity.h) under a budget,
+  // either bits per weight over all tensors or the output file's size in bytes (one of them).
+  double target_bpw = 0;
+  uint64_t target_size = 0;
+  int64_t sensitivity_sequences = 8;
 };
 
 struct TensorQuantStats {
@@ -83,6 +89,10 @@ struct QuantizeResult {
   std::string calibration;
   std::vector<std::pair<std::string, float>> act_scales;  // static recipes: input step per tensor
   std::vector<std::pair<std::string, std::vector<int32_t>>> outlier_cols;  // q8o: per tensor
+  // Recipe auto: every tensor's measured candidates and the choice (an index into them).
+  std::vector<TensorSensitivity> sensitivity;
+  std::vector<int> allocation;
+  double allocation_cost = 0;  // Σ ΔKL of the choice
   double calib_seconds = 0;
   uint64_t calib_bytes = 0;
   AwqReport awq;

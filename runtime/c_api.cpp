@@ -706,6 +706,10 @@ nibble_status nibble_quantize_model(const char* in, const char* out, const char*
     if (p.act_calib) o.act_calib = nibble::parse_act_calib(p.act_calib);
     if (p.outlier_threshold < 0.0f) throw std::invalid_argument("the outlier threshold must be positive");
     if (p.outlier_threshold > 0.0f) o.outlier_threshold = p.outlier_threshold;
+    if (p.target_bpw < 0 || p.sensitivity_sequences < 0) throw std::invalid_argument("negative size target");
+    o.target_bpw = p.target_bpw;
+    o.target_size = p.target_size;
+    if (p.sensitivity_sequences > 0) o.sensitivity_sequences = p.sensitivity_sequences;
     o.awq = p.awq != 0;
     o.awq_options.clip = p.awq_no_clip == 0;
     if (p.gptq || p.act_order || p.gptq_damp > 0 || p.gptq_block > 0) {

@@ -44,6 +44,9 @@ void usage(FILE* to) {
       "                    entropy method) or mse (least squared error; the default)\n"
       "  --outlier-threshold T  q8o: input channels whose calibration |x| exceeds T stay F16\n"
       "                    (default 6)\n"
+      "  --target-bpw B    recipe auto: bits per weight over all tensors\n"
+      "  --target-size N   recipe auto: the output file's size in bytes (met exactly)\n"
+      "  --sens-chunks N   recipe auto: calibration sequences per sensitivity measurement (8)\n"
       "  With --report, each linear layer also shows its output error on the calibration\n"
       "  activations (relative): round-to-nearest vs what was written.\n\n"
       "recipe    output  what\n",
@@ -295,6 +298,19 @@ int main(int argc, char** argv) {
         return 1;
       }
       params.outlier_threshold = x;
+    } else if (a == "--target-bpw") {
+      const char* v = value(i, a);
+      char* end = nullptr;
+      const double x = std::strtod(v, &end);
+      if (end == v || *end || !(x > 0.0) || x > 32.0) {
+        std::fprintf(stderr, "quantize-model: --target-bpw wants bits per weight in (0, 32], not '%s'\n", v);
+        return 1;
+      }
+      params.target_bpw = x;
+    } else if (a == "--target-size") {
+      params.target_size = static_cast<uint64_t>(integer(i, a, 1, LLONG_MAX));
+    } else if (a == "--sens-chunks") {
+      params.sensitivity_sequences = static_cast<int32_t>(integer(i, a, 1, 1 << 20));
     } else if (a == "--act-calib") {
       act_calib = value(i, a);
     } else if (a == "--report") {
@@ -321,8 +337,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   const bool static_recipe = pos[2] == "q8a8";
-  if (!calib.empty() && !params.awq && !params.gptq && !static_recipe && pos[2] != "q8o") {
-    std::fprintf(stderr, "quantize-model: --calib without a method (--awq, --gptq, recipes q8a8, q8o)\n");
+  if (!calib.empty() && !params.awq && !params.gptq && !static_recipe && pos[2] != "q8o" && pos[2] != "auto") {
+    std::fprintf(stderr, "quantize-model: --calib without a method (--awq, --gptq, recipes q8a8, q8o, auto)\n");
     return 1;
   }
   if (params.outlier_threshold != 0.0f && pos[2] != "q8o") {

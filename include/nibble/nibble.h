@@ -260,6 +260,9 @@ typedef struct nibble_quantize_params {
   float smooth_alpha;      /* q8a8: SmoothQuant's migration strength in [0, 1] (default 0.5) */
   const char* act_calib;   /* q8a8: "minmax", "percentile[=99.99]", "kl" or "mse" (default) */
   float outlier_threshold; /* q8o: inputs with calibration max |x| above it stay F16 (default 6) */
+  double target_bpw;       /* recipe "auto": bits per weight over all tensors, or ... */
+  uint64_t target_size;    /* ... the output file's size in bytes (one of the two) */
+  int32_t sensitivity_sequences; /* recipe "auto": calibration sequences per measurement (8) */
 } nibble_quantize_params;
 
 /* What a quantization wrote (and, when measured, how far each tensor moved). */
