@@ -38,8 +38,8 @@ struct WeightMatrix {
   // Outlier decomposition (q8o): input channels outlier_cols[0..n_outliers) (ascending) are
   // left out of the quantized product — their columns in `data` are zero — and multiply in F16
   // instead: Y += X[:, cols] · outlier_wᵀ with outlier_w rows × n_outliers (row-major F16 bits).
-  // A few channels with huge activations would otherwise set every int8 activation step (and
-  // so drown the rest in rounding); kept apart they neither take part nor inflate the scales.
+  // A few channels with huge activations would otherwise set the int8 activation steps and
+  // drown every other channel in rounding; kept apart, they take no part in those steps.
   const int32_t* outlier_cols = nullptr;
   const uint16_t* outlier_w = nullptr;
   int64_t n_outliers = 0;

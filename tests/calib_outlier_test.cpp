@@ -7,12 +7,14 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "kernels/fp16.h"
 #include "kernels/matmul.h"
+#include "kernels/onednn_matmul.h"
 #include "kernels/quantize.h"
 #include "kernels/repack.h"
 #include "models/blocks.h"
@@ -146,6 +148,36 @@ TEST(OutlierMatmul, MatchesTheReference) {
       }
     }
   }
+}
+
+// With oneDNN set for prefill, weights with outliers still take nibble's kernels (oneDNN would
+// drop the F16 part); the rest still go through oneDNN.
+TEST(OutlierMatmul, PrefillWithOneDnnKeepsTheOutlierPart) {
+  if (!OneDnnMatmul::available()) GTEST_SKIP() << "built without oneDNN";
+  std::mt19937 rng(23);
+  std::normal_distribution<float> nd;
+  const int64_t K = 256, N = 64, M = 40;
+  const std::vector<int32_t> cols = {8, 9, 150};
+  std::vector<float> wf(N * K), X(M * K);
+  for (float& v : wf) v = nd(rng) * 0.05f;
+  for (float& v : X) v = nd(rng);
+  for (int64_t m = 0; m < M; ++m) {
+    for (int32_t c : cols) X[m * K + c] *= 40.0f;
+  }
+  const SplitLayer layer = split_layer(TensorType::Q8_0, wf, N, K, cols);
+  MatmulWorkspace ws;
+  ws.n_threads = 2;
+  ws.onednn = std::make_shared<OneDnnMatmul>();
+  std::vector<float> got(M * N), want(M * N);
+  matmul(layer.W, X.data(), M, got.data(), N, ws);
+  matmul_reference(layer.W, X.data(), M, want.data(), N);
+  for (int64_t i = 0; i < M * N; ++i) ASSERT_NEAR(got[i], want[i], 1e-4 * (1 + max_abs(want))) << i;
+  const WeightMatrix* Ws[1] = {&layer.W};
+  float* Ys[1] = {got.data()};
+  const int64_t ldys[1] = {N};
+  matmul_shared_input(Ws, Ys, ldys, 1, X.data(), M, ws);
+  for (int64_t i = 0; i < M * N; ++i) ASSERT_NEAR(got[i], want[i], 1e-4 * (1 + max_abs(want))) << i;
+  EXPECT_THROW(ws.onednn->run(layer.W, X.data(), M, got.data(), N, 2), std::invalid_argument);
 }
 
 TEST(OutlierMatmul, RefusesABrokenOutlierPart) {
