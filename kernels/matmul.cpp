@@ -216,6 +216,45 @@ RowJob make_job(const MatmulKernel& kernel, const WeightMatrix& W, const float* 
   return job;
 }
 
+// matmul's own kernels for one weight (no oneDNN, no outlier part): quantise X as W says, then
+// its row jobs.
+void run_quantized(const MatmulKernel& kernel, const WeightMatrix& W, const float* X, int64_t M, float* Y,
+                   int64_t ldy, MatmulWorkspace& ws) {
+  if (kernel.int8_input) {
+    if (W.act_scale > 0.0f) {
+      quantize_input_static(X, M, W.cols, W.act_scale, ws.qx, ws.n_threads);
+    } else {
+      quantize_blocks_parallel(X, M, W.cols, ws.qx, ws.n_threads);
+    }
+  }
+  const RowJob job = make_job(kernel, W, X, M, Y, ldy, &ws.qx, ws.n_threads);
+  run_jobs(&job, 1, ws.n_threads);
+}
+
+// Y[m, n] += Σ_j xo[m, j]·outlier_w[n, j]: the F16 outlier part (float accumulation). Output
+// rows go to threads statically — the part is small (n_outliers is a handful of channels), and
+// each row's F16 weights are converted once, in runs of 64, for all M inputs.
+void add_outlier_product(const WeightMatrix& W, const float* xo, int64_t M, float* Y, int64_t ldy,
+                         int n_threads) {
+  const int64_t N = W.rows, J = W.n_outliers;
+  constexpr int64_t kRun = 64;
+#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && N * M * J >= 32768)
+  for (int64_t n = 0; n < N; ++n) {
+    const uint16_t* w = W.outlier_w + n * J;
+    float wf[kRun];
+    for (int64_t j0 = 0; j0 < J; j0 += kRun) {
+      const int64_t len = std::min(kRun, J - j0);
+      for (int64_t j = 0; j < len; ++j) wf[j] = fp16_to_fp32(w[j0 + j]);
+      for (int64_t m = 0; m < M; ++m) {
+        const float* x = xo + m * J + j0;
+        float acc = 0.0f;
+        for (int64_t j = 0; j < len; ++j) acc += x[j] * wf[j];
+        Y[m * ldy + n] += acc;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 bool matmul_supports(TensorType type) { return find_kernel(type) != nullptr; }
@@ -228,27 +267,28 @@ void matmul(const WeightMatrix& W, const float* X, int64_t M, float* Y, int64_t 
   const MatmulKernel& kernel = checked_kernel(W);
   if (M <= 0 || W.rows == 0) return;
   if (ldy < W.rows) throw std::invalid_argument("matmul: ldy smaller than N");
+  if (W.n_outliers != 0) {
+    // oneDNN knows nothing of the outlier part, so these weights always take nibble's kernels.
+    detail::check_outliers(W, "matmul");
+    detail::split_outliers(W, X, M, ws.x_inliers, ws.x_outliers);
+    run_quantized(kernel, W, ws.x_inliers.data(), M, Y, ldy, ws);
+    add_outlier_product(W, ws.x_outliers.data(), M, Y, ldy, ws.n_threads);
+    return;
+  }
   if (ws.onednn && M >= detail::kPanelMinM) {
     ws.onednn->run(W, X, M, Y, ldy, ws.n_threads);
     return;
   }
-  if (kernel.int8_input) {
-    if (W.act_scale > 0.0f) {
-      quantize_input_static(X, M, W.cols, W.act_scale, ws.qx, ws.n_threads);
-    } else {
-      quantize_blocks_parallel(X, M, W.cols, ws.qx, ws.n_threads);
-    }
-  }
-  const RowJob job = make_job(kernel, W, X, M, Y, ldy, &ws.qx, ws.n_threads);
-  run_jobs(&job, 1, ws.n_threads);
+  run_quantized(kernel, W, X, M, Y, ldy, ws);
 }
 
 void matmul_shared_input(const WeightMatrix* const* Ws, float* const* Ys, const int64_t* ldys, int n_weights,
                          const float* X, int64_t M, MatmulWorkspace& ws) {
   if (n_weights <= 0 || M <= 0) return;
-  // One quantised X serves all only when they agree on how X is quantised.
-  for (int i = 1; i < n_weights; ++i) {
-    if (Ws[i]->act_scale != Ws[0]->act_scale) {
+  // One quantised X serves all only when they agree on how X is quantised, and an outlier part
+  // changes the X its weight's quantized product reads.
+  for (int i = 0; i < n_weights; ++i) {
+    if (Ws[i]->act_scale != Ws[0]->act_scale || Ws[i]->n_outliers != 0) {
       for (int j = 0; j < n_weights; ++j) matmul(*Ws[j], X, M, Ys[j], ldys[j], ws);
       return;
     }

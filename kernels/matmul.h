@@ -35,6 +35,14 @@ struct WeightMatrix {
   // one step for every block, q = clamp(round(x / act_scale), −127, 127), instead of a scale
   // per block from the block's max. 0: dynamic per-block scales.
   float act_scale = 0.0f;
+  // Outlier decomposition (q8o): input channels outlier_cols[0..n_outliers) (ascending) are
+  // left out of the quantized product — their columns in `data` are zero — and multiply in F16
+  // instead: Y += X[:, cols] · outlier_wᵀ with outlier_w rows × n_outliers (row-major F16 bits).
+  // A few channels with huge activations would otherwise set the int8 activation steps and
+  // drown every other channel in rounding; kept apart, they take no part in those steps.
+  const int32_t* outlier_cols = nullptr;
+  const uint16_t* outlier_w = nullptr;
+  int64_t n_outliers = 0;
 };
 
 // X quantised to int8 blocks of 32 along K (Q8_0-style, float scale), with each block's integer
@@ -61,6 +69,10 @@ class OneDnnMatmul;
 struct MatmulWorkspace {
   int n_threads = 1;
   QuantizedInput qx;
+  // Weights with outliers (WeightMatrix::n_outliers): X with the outlier channels zeroed (what
+  // the quantized product reads) and the outlier channels gathered (M × n_outliers).
+  std::vector<float> x_inliers;
+  std::vector<float> x_outliers;
   // When set, prefill matmuls (M ≥ 16) go through oneDNN instead (kernels/onednn_matmul.h).
   std::shared_ptr<OneDnnMatmul> onednn;
 };
@@ -68,19 +80,23 @@ struct MatmulWorkspace {
 // True when matmul() has a kernel for this type.
 bool matmul_supports(TensorType type);
 
-// Y[m*ldy + n] = Σ_k X[m*K + k] · W[n, k] for m < M, n < N. Threads: ws.n_threads (OpenMP),
+// Y[m*ldy + n] = Σ_k X[m*K + k] · W[n, k] for m < M, n < N; with outliers (n_outliers > 0) the
+// quantized part runs on X with those channels zeroed and their F16 part is added in float
+// (oneDNN is not used for such weights). Threads: ws.n_threads (OpenMP),
 // output rows handed out in chunks dynamically (a thread that was preempted does less). Throws std::invalid_argument on an unsupported type
 // or K not a multiple of the type's block.
 void matmul(const WeightMatrix& W, const float* X, int64_t M, float* Y, int64_t ldy,
             MatmulWorkspace& ws);
 
 // Several weights that read the same X (q/k/v, gate/up): X is quantised once and all weights'
-// row chunks share one parallel region (one fork/join instead of one per weight).
+// row chunks share one parallel region (one fork/join instead of one per weight). Weights that
+// disagree on act_scale or have outliers fall back to one matmul() each.
 void matmul_shared_input(const WeightMatrix* const* Ws, float* const* Ys, const int64_t* ldys,
                          int n_weights, const float* X, int64_t M, MatmulWorkspace& ws);
 
 // Reference path (scalar, double accumulation of the same integer block products): what the
-// tests hold every target against. Accepts any layout (packed weights are unpacked first).
+// tests hold every target against. Accepts any layout (packed weights are unpacked first) and
+// outliers (same semantics as matmul, the F16 part accumulated in double).
 void matmul_reference(const WeightMatrix& W, const float* X, int64_t M, float* Y, int64_t ldy);
 
 // Quantise M rows of X into q (scalar reference rounding: half away from zero). Dispatched to

@@ -58,4 +58,14 @@ inline void set_block_factors(QuantizedInput& q, int64_t b, float d, int32_t hal
 // Sizes the QuantizedInput for M×K (K a multiple of 32); allocation only when it grows.
 void resize_quantized_input(int64_t M, int64_t K, QuantizedInput& q);
 
+// Throws std::invalid_argument (prefixed by `who`) unless W's outlier part is usable: both
+// pointers set, 0 < n_outliers ≤ K, columns strictly ascending and inside [0, K). O(n_outliers),
+// so matmul can afford it per call and never reads out of bounds on a hand-built WeightMatrix.
+void check_outliers(const WeightMatrix& W, const char* who);
+
+// Copies M rows of X (K wide) into inliers with W's outlier channels zeroed, and gathers those
+// channels into outliers (M × n_outliers). Both are resized (no reallocation once warm).
+void split_outliers(const WeightMatrix& W, const float* X, int64_t M, std::vector<float>& inliers,
+                    std::vector<float>& outliers);
+
 }  // namespace nibble::detail

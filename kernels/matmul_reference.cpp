@@ -30,6 +30,38 @@ void resize_quantized_input(int64_t M, int64_t K, QuantizedInput& q) {
   q.dsum_q8_1.resize(static_cast<size_t>(M * K / 32));
 }
 
+void check_outliers(const WeightMatrix& W, const char* who) {
+  const std::string prefix = std::string(who) + ": ";
+  if (W.outlier_cols == nullptr || W.outlier_w == nullptr) {
+    throw std::invalid_argument(prefix + "outlier part without columns or weights");
+  }
+  if (W.n_outliers <= 0 || W.n_outliers > W.cols) {
+    throw std::invalid_argument(prefix + std::to_string(W.n_outliers) + " outlier channels for K=" +
+                                std::to_string(W.cols));
+  }
+  for (int64_t j = 0; j < W.n_outliers; ++j) {
+    const int32_t c = W.outlier_cols[j];
+    if (c < 0 || c >= W.cols || (j > 0 && c <= W.outlier_cols[j - 1])) {
+      throw std::invalid_argument(prefix + "outlier columns must be strictly ascending and below K");
+    }
+  }
+}
+
+void split_outliers(const WeightMatrix& W, const float* X, int64_t M, std::vector<float>& inliers,
+                    std::vector<float>& outliers) {
+  const int64_t K = W.cols, J = W.n_outliers;
+  inliers.resize(static_cast<size_t>(M * K));
+  outliers.resize(static_cast<size_t>(M * J));
+  std::memcpy(inliers.data(), X, static_cast<size_t>(M * K) * sizeof(float));
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t j = 0; j < J; ++j) {
+      const int64_t k = m * K + W.outlier_cols[j];
+      outliers[static_cast<size_t>(m * J + j)] = X[k];
+      inliers[static_cast<size_t>(k)] = 0.0f;
+    }
+  }
+}
+
 }  // namespace detail
 
 void quantize_input_reference(const float* X, int64_t M, int64_t K, QuantizedInput& q) {
@@ -341,6 +373,28 @@ float float_weight(TensorType type, const uint8_t* row, int64_t k) {
 }  // namespace
 
 void matmul_reference(const WeightMatrix& W, const float* X, int64_t M, float* Y, int64_t ldy) {
+  if (W.n_outliers != 0) {
+    // The quantized part on X without the outlier channels, then their F16 part on top.
+    detail::check_outliers(W, "matmul_reference");
+    std::vector<float> inliers, outliers;
+    detail::split_outliers(W, X, M, inliers, outliers);
+    WeightMatrix Q = W;
+    Q.outlier_cols = nullptr;
+    Q.outlier_w = nullptr;
+    Q.n_outliers = 0;
+    matmul_reference(Q, inliers.data(), M, Y, ldy);
+    const int64_t J = W.n_outliers;
+    for (int64_t m = 0; m < M; ++m) {
+      for (int64_t n = 0; n < W.rows; ++n) {
+        double acc = 0.0;
+        for (int64_t j = 0; j < J; ++j) {
+          acc += static_cast<double>(outliers[m * J + j]) * fp16_to_fp32(W.outlier_w[n * J + j]);
+        }
+        Y[m * ldy + n] = static_cast<float>(Y[m * ldy + n] + acc);
+      }
+    }
+    return;
+  }
   if (W.layout == kLayoutPacked4) {  // back to GGUF rows, so the reference never reads packing
     if (detail::packed_group_blocks(W.type) == 0 || W.cols % 32 != 0) {
       throw std::invalid_argument("matmul_reference: bad packed weight");

@@ -87,6 +87,8 @@ void OneDnnMatmul::run(const WeightMatrix& W, const float* X, int64_t M, float* 
   if (M <= 0 || W.rows == 0) return;
   const int64_t N = W.rows, K = W.cols;
   if (ldy < N) throw std::invalid_argument("onednn matmul: ldy smaller than N");
+  // matmul() keeps weights with an outlier part (q8o) on its own kernels; this path ignores it.
+  if (W.n_outliers != 0) throw std::invalid_argument("onednn matmul: weights with outliers are not supported");
   // oneDNN's OpenMP regions use the calling thread's thread count.
   const int saved_threads = omp_get_max_threads();
   omp_set_num_threads(n_threads);

@@ -22,6 +22,48 @@ std::string shape_string(const std::vector<uint64_t>& dims) {
   return s + "]";
 }
 
+// Sets w's outlier part from `name.outliers` and `nibble.outlier_cols.name`, if the file has
+// either (module comment in blocks.h). Validates everything the matmul later trusts.
+void bind_outliers(const ModelFile& file, const std::string& name, WeightMatrix& w, WeightStore* store) {
+  const std::string tensor_name = name + ".outliers";
+  const std::string cols_key = "nibble.outlier_cols." + name;
+  const TensorInfo* t = file.find_tensor(tensor_name);
+  const bool has_cols = file.meta.has(cols_key);
+  if (t == nullptr && !has_cols) return;
+  const std::string where = file.path + ": tensor '" + name + "': ";
+  if (t == nullptr) throw FileError(where + cols_key + " is set but tensor '" + tensor_name + "' is missing");
+  if (!has_cols) throw FileError(where + "tensor '" + tensor_name + "' has no " + cols_key);
+  if (store == nullptr) {
+    throw FileError(where + "has an outlier part ('" + tensor_name + "'), which this weight cannot use");
+  }
+  const std::vector<int64_t>* cols = file.meta.get_int_array(cols_key);
+  if (cols == nullptr || cols->empty()) throw FileError(where + cols_key + " must be a non-empty integer array");
+  const uint64_t n_out = cols->size();
+  if (t->type != TensorType::F16 || t->dims.size() != 2 || t->dims[0] != n_out ||
+      t->dims[1] != static_cast<uint64_t>(w.rows)) {
+    throw FileError(where + "'" + tensor_name + "' is " + type_name(static_cast<uint32_t>(t->type)) + " " +
+                    shape_string(t->dims) + ", expected F16 [" + std::to_string(n_out) + ", " +
+                    std::to_string(w.rows) + "] (one F16 weight per output row and listed channel)");
+  }
+  if (t->layout != kLayoutGguf) throw FileError(where + "'" + tensor_name + "' must be stored plain (layout 0)");
+  if (reinterpret_cast<uintptr_t>(t->data) % alignof(uint16_t) != 0) {
+    throw FileError(where + "'" + tensor_name + "' is not 2-byte aligned");
+  }
+  std::vector<int32_t> ints(n_out);
+  for (uint64_t j = 0; j < n_out; ++j) {
+    const int64_t c = (*cols)[j];
+    if (c < 0 || c >= w.cols || (j > 0 && c <= (*cols)[j - 1])) {
+      throw FileError(where + cols_key + " must hold strictly ascending input channels below " +
+                      std::to_string(w.cols) + " (entry " + std::to_string(j) + " is " + std::to_string(c) + ")");
+    }
+    ints[j] = static_cast<int32_t>(c);
+  }
+  store->outlier_cols.push_back(std::move(ints));
+  w.outlier_cols = store->outlier_cols.back().data();
+  w.outlier_w = reinterpret_cast<const uint16_t*>(t->data);
+  w.n_outliers = static_cast<int64_t>(n_out);
+}
+
 }  // namespace
 
 WeightMatrix bind_matrix(const ModelFile& file, const std::string& name, int64_t in, int64_t out,
@@ -52,6 +94,7 @@ WeightMatrix bind_matrix(const ModelFile& file, const std::string& name, int64_t
     }
     w.act_scale = static_cast<float>(*s);
   }
+  bind_outliers(file, name, w, store);
   if (t.layout == kLayoutPacked4) {
     // Stored pre-packed (nibble files): used where it lies, no repack and no page release —
     // the mapping's pages are the weights. The loader checked the byte size for this layout.

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -23,8 +24,16 @@ namespace nibble {
 // repacked into it — the returned view points into the store, which must outlive it — and the
 // file pages they came from are given back to the kernel. Without one (e.g. the embedding
 // table, which embed_tokens reads row by row in GGUF layout) the view points into the file.
+//
+// Outlier decomposition (q8o, docs/format.md): when the file also holds `NAME.outliers` (F16,
+// dims [n_outliers, out]) and `nibble.outlier_cols.NAME` (n_outliers strictly ascending input
+// channels), the view gets that outlier part: the F16 weights are used where they lie, the
+// column indices are kept in the store as int32 (so one is required). Anything inconsistent, or
+// only one of the two halves present, is a FileError.
 struct WeightStore {
   std::vector<PackedWeight> packed;
+  // A deque: views point into its vectors, and growing it never moves the ones already there.
+  std::deque<std::vector<int32_t>> outlier_cols;
 };
 WeightMatrix bind_matrix(const ModelFile& file, const std::string& name, int64_t in, int64_t out,
                          WeightStore* store = nullptr);
