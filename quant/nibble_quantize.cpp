@@ -60,7 +60,7 @@ const std::vector<NibbleRecipe>& recipe_table() {
       {{"mixed", ".q4", "Q4_0 weights (kernel-packed); embeddings and output head Q8_0"},
        TensorType::Q4_0, TensorType::Q8_0},
       {{"f16", ".f16", "F16: IEEE half (16 bits/weight)"}, TensorType::F16, TensorType::F16},
-      {{"auto", ".q4", "per-tensor types (Q3_K ... Q8_0, F16) chosen by measured sensitivity under "
+      {{"auto", ".q4", "per-tensor types (Q3_K, Q4_0, Q4_K, Q5_K, Q6_K, Q8_0) chosen by measured sensitivity under "
                        "--target-bpw or --target-size; needs --calib"},
        TensorType::Q4_0, TensorType::Q4_0},
       {{"q8o", ".q8", "LLM.int8()-style: input channels whose calibration |x| exceeds "
@@ -415,6 +415,25 @@ QuantizeResult quantize_model_to(const std::string& in, const std::string& out,
     find_recipe(recipe);
   }
 
+  // What the recipe and options need, checked before anything is loaded.
+  const bool calibrated = !options.calib.text_path.empty();
+  if (!calibrated && options.awq) {
+    throw std::invalid_argument("AWQ needs a calibration text (--calib FILE)");
+  }
+  const bool static_act = !gguf && recipe == "q8a8";
+  const bool outliers = !gguf && recipe == "q8o";
+  const bool allocate = !gguf && recipe == "auto";
+  if (allocate != (options.target_bpw > 0 || options.target_size > 0)) {
+    throw std::invalid_argument(allocate ? "recipe 'auto' needs a budget (--target-bpw B or --target-size BYTES)"
+                                         : "a size target (--target-bpw, --target-size) needs recipe 'auto'");
+  }
+  if (options.target_bpw > 0 && options.target_size > 0) {
+    throw std::invalid_argument("give --target-bpw or --target-size, not both");
+  }
+  if ((static_act || outliers || allocate) && !calibrated) {
+    throw std::invalid_argument("recipe '" + recipe + "' is calibrated: it needs a calibration text "
+                                "(--calib FILE)");
+  }
   const ModelFile src = open_quant_source(in, options.tokenizer_path);
   QuantizeResult res;
   res.container = gguf ? "gguf" : "nibble";
@@ -448,24 +467,6 @@ QuantizeResult quantize_model_to(const std::string& in, const std::string& out,
 
   // Calibrated methods: the full-precision model runs over the calibration text, then the
   // methods rewrite float copies of the weights, which the quantizers read instead of src.
-  const bool calibrated = !options.calib.text_path.empty();
-  if (!calibrated && options.awq) {
-    throw std::invalid_argument("AWQ needs a calibration text (--calib FILE)");
-  }
-  const bool static_act = !gguf && recipe == "q8a8";
-  const bool outliers = !gguf && recipe == "q8o";
-  const bool allocate = !gguf && recipe == "auto";
-  if (allocate != (options.target_bpw > 0 || options.target_size > 0)) {
-    throw std::invalid_argument(allocate ? "recipe 'auto' needs a budget (--target-bpw B or --target-size BYTES)"
-                                         : "a size target (--target-bpw, --target-size) needs recipe 'auto'");
-  }
-  if (options.target_bpw > 0 && options.target_size > 0) {
-    throw std::invalid_argument("give --target-bpw or --target-size, not both");
-  }
-  if ((static_act || outliers || allocate) && !calibrated) {
-    throw std::invalid_argument("recipe '" + recipe + "' calibrates activation scales: it needs a "
-                                "calibration text (--calib FILE)");
-  }
   CalibrationData cal;
   ModelFile rewritten;
   const ModelFile* qsrc = &src;

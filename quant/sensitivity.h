@@ -29,7 +29,7 @@ struct TensorSensitivity {
   std::vector<AllocCandidate> candidates;  // bytes in the output and ΔKL (cost)
 };
 
-// The candidates nibble files choose from: 3 to 16 bits per weight.
+// The candidates nibble files choose from: Q3_K (3.4 bits/weight) to Q8_0 (8.5).
 std::vector<TensorType> default_allocation_candidates();
 
 // Measures every 2-D tensor of `model` (the full-precision source; the embedding table too,
