@@ -6,5 +6,6 @@ nibble_test(calib_test SOURCES
   calib_actcal_test.cpp
   calib_alloc_test.cpp
   calib_static_test.cpp
+  calib_auto_test.cpp
   calib_outlier_test.cpp
   LIBS nibble_quant nibble_runtime)
