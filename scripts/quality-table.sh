@@ -102,6 +102,8 @@ PY
   fi
 fi
 
+# The calibrated-quantization section (scripts/calibrated-quality.sh, ~40 min) is kept as it is.
+calibrated=$(python3 -c "import re; m = re.search(r'<!-- calibrated:begin.*?<!-- calibrated:end -->', open('docs/quality.md').read(), re.S); print(m.group(0) if m else '')" 2>/dev/null || true)
 ref_ppl=$(python3 -c "import json; r=json.load(open('$work/ref.json')); print(f\"{r['ppl']:.4f} ± {r['ppl_stderr']:.4f}, {r['n_scored']} tokens scored in {r['n_chunks']} chunks\")")
 {
   echo "# Quality of quantized files"
@@ -135,6 +137,10 @@ ref_ppl=$(python3 -c "import json; r=json.load(open('$work/ref.json')); print(f\
     echo "| model | measure | nibble | llama.cpp |"
     echo "|---|---|---:|---:|"
     printf '%s\n' "${real[@]}"
+  fi
+  if [ -n "$calibrated" ]; then
+    echo
+    printf '%s\n' "$calibrated"
   fi
 } > docs/quality.md
 echo "wrote docs/quality.md" >&2
