@@ -279,6 +279,11 @@ void matmul(const WeightMatrix& W, const float* X, int64_t M, float* Y, int64_t 
     ws.onednn->run(W, X, M, Y, ldy, ws.n_threads);
     return;
   }
+  // Float weights in a prompt (F16/F32 models, the calibration pass): oneDNN's sgemm where
+  // nibble has it; nibble's own float kernels are row-by-row dot products.
+  if (!kernel.int8_input && M >= detail::kPanelMinM && onednn_float_gemm(W, X, M, Y, ldy, ws.n_threads)) {
+    return;
+  }
   run_quantized(kernel, W, X, M, Y, ldy, ws);
 }
 
@@ -299,8 +304,8 @@ void matmul_shared_input(const WeightMatrix* const* Ws, float* const* Ys, const 
     if (Ws[i]->cols != Ws[0]->cols) throw std::invalid_argument("matmul_shared_input: weights differ in K");
     if (ldys[i] < Ws[i]->rows) throw std::invalid_argument("matmul_shared_input: ldy smaller than N");
   }
-  if (ws.onednn && M >= detail::kPanelMinM) {
-    for (int i = 0; i < n_weights; ++i) ws.onednn->run(*Ws[i], X, M, Ys[i], ldys[i], ws.n_threads);
+  if ((ws.onednn || (!any_int8 && OneDnnMatmul::available())) && M >= detail::kPanelMinM) {
+    for (int i = 0; i < n_weights; ++i) matmul(*Ws[i], X, M, Ys[i], ldys[i], ws);
     return;
   }
   if (any_int8 && Ws[0]->act_scale > 0.0f) {

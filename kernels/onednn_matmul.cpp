@@ -5,7 +5,9 @@
 #if defined(NIBBLE_HAVE_DNNL)
 #include <omp.h>
 
+#include <dnnl.h>
 #include <dnnl.hpp>
+#include <algorithm>
 #include <map>
 #include <unordered_map>
 #include <utility>
@@ -130,7 +132,35 @@ void OneDnnMatmul::run(const WeightMatrix& W, const float* X, int64_t M, float* 
   omp_set_num_threads(saved_threads);
 }
 
+bool onednn_float_gemm(const WeightMatrix& W, const float* X, int64_t M, float* Y, int64_t ldy,
+                       int n_threads) {
+  if (W.type != TensorType::F32 && W.type != TensorType::F16 && W.type != TensorType::BF16) return false;
+  if (W.layout != kLayoutGguf) return false;
+  const int64_t N = W.rows, K = W.cols;
+  // Panels of rows small enough to stay in cache while sgemm streams X past them.
+  const int64_t panel = std::max<int64_t>(64, std::min<int64_t>(N, (1 << 20) / std::max<int64_t>(K, 1)));
+  std::vector<float> wf(static_cast<size_t>(panel * K));
+  const int saved_threads = omp_get_max_threads();
+  omp_set_num_threads(n_threads);
+  for (int64_t n0 = 0; n0 < N; n0 += panel) {
+    const int64_t rows = std::min(panel, N - n0);
+#pragma omp parallel for num_threads(n_threads) schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      dequantize_row(W.type, W.data + (n0 + r) * W.row_bytes, K, wf.data() + r * K);
+    }
+    // Row-major: Y[:, n0:n0+rows] = X (M×K) · Wpanelᵀ (K×rows).
+    if (dnnl_sgemm('N', 'T', M, rows, K, 1.0f, X, K, wf.data(), K, 0.0f, Y + n0, ldy) != dnnl_success) {
+      omp_set_num_threads(saved_threads);
+      throw std::runtime_error("oneDNN sgemm failed");
+    }
+  }
+  omp_set_num_threads(saved_threads);
+  return true;
+}
+
 #else  // built without oneDNN
+
+bool onednn_float_gemm(const WeightMatrix&, const float*, int64_t, float*, int64_t, int) { return false; }
 
 struct OneDnnMatmul::Impl {};
 

@@ -40,4 +40,10 @@ class OneDnnMatmul {
   std::unique_ptr<Impl> impl_;
 };
 
+// Float weights (F32, F16, BF16) in a prompt-sized matmul: Y = X·Wᵀ through oneDNN's sgemm,
+// W's rows widened to F32 a panel at a time (exact: every F16/BF16 value is an F32). Returns
+// false, doing nothing, when nibble was built without oneDNN or the type is not a float type.
+bool onednn_float_gemm(const WeightMatrix& W, const float* X, int64_t M, float* Y, int64_t ldy,
+                       int n_threads);
+
 }  // namespace nibble

@@ -227,6 +227,9 @@ CalibrationData calibrate(const ModelFile& file, const CalibrationOptions& o) {
   for (const std::vector<int32_t>& seq : data.sequences) {
     model->forward(seq.data(), data.n_ctx, 0, kv, scratch, logits.data(), true);
   }
+  for (InputStats& s : data.inputs) {
+    if (!s.gram.empty()) linalg::symmetrize(s.gram.data(), s.dim);
+  }
   for (const InputStats& s : data.inputs) {
     data.bytes += s.sum_abs.size() * sizeof(double) + (s.max_abs.size() + s.gram.size()) * sizeof(float);
   }

@@ -59,9 +59,22 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
 void accumulate_gram(const float* X, int64_t t, int64_t d, int64_t ldx, float* H) {
   if (t <= 0 || d <= 0) return;
   gemm(true, false, d, d, t, 1.0f, X, ldx, X, ldx, 1.0f, H, d);
-  // Summation order can differ between the two triangles; keep H exactly symmetric.
-  for (int64_t i = 0; i < d; ++i) {
-    for (int64_t j = i + 1; j < d; ++j) H[j * d + i] = H[i * d + j];
+}
+
+void symmetrize(float* H, int64_t d) {
+  constexpr int64_t kTile = 64;
+  const int64_t nt = (d + kTile - 1) / kTile;
+#pragma omp parallel for schedule(dynamic)
+  for (int64_t bi = 0; bi < nt; ++bi) {
+    for (int64_t bj = bi; bj < nt; ++bj) {
+      for (int64_t i = bi * kTile; i < std::min(d, (bi + 1) * kTile); ++i) {
+        for (int64_t j = std::max(i + 1, bj * kTile); j < std::min(d, (bj + 1) * kTile); ++j) {
+          const float m = 0.5f * (H[i * d + j] + H[j * d + i]);
+          H[i * d + j] = m;
+          H[j * d + i] = m;
+        }
+      }
+    }
   }
 }
 

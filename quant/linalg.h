@@ -14,7 +14,10 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
 // H[d×d] += Xᵀ·X for X of t rows × d columns (ldx apart): the Gram matrix of a layer input
-// summed over tokens. H stays exactly symmetric.
+// summed over tokens. The two triangles may differ by rounding; symmetrize() once at the end.
 void accumulate_gram(const float* X, int64_t t, int64_t d, int64_t ldx, float* H);
+
+// H = (H + Hᵀ) / 2 for a d×d matrix, in cache-sized tiles.
+void symmetrize(float* H, int64_t d);
 
 }  // namespace nibble::linalg

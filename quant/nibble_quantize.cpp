@@ -24,6 +24,7 @@
 #include "loaders/nibble_writer.h"
 #include "quant/float_weights.h"
 #include "quant/gguf_quantize.h"
+#include "quant/gptq.h"
 #include "quant/smoothquant.h"
 #include "quant/hf_checkpoint.h"
 #include "quant/quantize_internal.h"
@@ -108,8 +109,10 @@ const uint8_t* plain_bytes(const TensorInfo& t, std::vector<uint8_t>& scratch) {
 }
 
 // Quantizes t to `type` (plain layout) into out; fills st (error statistics when measure).
+// `given`: the quantized rows made elsewhere (GPTQ); they are only measured.
 void quantize_tensor(const std::string& src_path, const TensorInfo& t, TensorType type,
-                     bool measure, std::vector<uint8_t>& out, TensorQuantStats& st) {
+                     bool measure, std::vector<uint8_t>& out, TensorQuantStats& st,
+                     const std::vector<uint8_t>* given = nullptr) {
   const std::string where = src_path + ": tensor '" + t.name + "'";
   const uint64_t K = t.row_length(), rows = t.n_rows();
   const uint64_t in_row = row_bytes(static_cast<uint32_t>(t.type), K);
@@ -133,9 +136,13 @@ void quantize_tensor(const std::string& src_path, const TensorInfo& t, TensorTyp
   st.type = type;
   st.dims = t.dims;
   st.n_elements = t.n_elements();
-  st.copied = type == t.type;
+  st.copied = type == t.type && !given;
   if (st.copied) std::copy(src, src + rows * in_row, out.begin());
-  if (st.copied && !measure) return;
+  if (given) {
+    if (given->size() != out.size()) throw std::logic_error(where + ": given rows have the wrong size");
+    std::copy(given->begin(), given->end(), out.begin());
+  }
+  if ((st.copied || given) && !measure) return;
 
   // Per-row sums, added up in row order afterwards: the report is the same for any thread count.
   std::vector<double> err_sq(measure ? rows : 0), x_sq(measure ? rows : 0), y_sq(measure ? rows : 0),
@@ -151,7 +158,7 @@ void quantize_tensor(const std::string& src_path, const TensorInfo& t, TensorTyp
       try {
       dequantize_row(t.type, src + r * in_row, k, x.data());
       uint8_t* dst = out.data() + r * out_row;
-      if (!st.copied) quantize_row(type, x.data(), k, dst);
+      if (!st.copied && !given) quantize_row(type, x.data(), k, dst);
       if (!measure) continue;
       dequantize_row(type, dst, k, y.data());
       double e2 = 0, xx = 0, yy = 0, xyv = 0, m = 0;
@@ -417,8 +424,9 @@ QuantizeResult quantize_model_to(const std::string& in, const std::string& out,
 
   // What the recipe and options need, checked before anything is loaded.
   const bool calibrated = !options.calib.text_path.empty();
-  if (!calibrated && options.awq) {
-    throw std::invalid_argument("AWQ needs a calibration text (--calib FILE)");
+  if (!calibrated && (options.awq || options.gptq)) {
+    throw std::invalid_argument(std::string(options.awq ? "AWQ" : "GPTQ") +
+                                " needs a calibration text (--calib FILE)");
   }
   const bool static_act = !gguf && recipe == "q8a8";
   const bool outliers = !gguf && recipe == "q8o";
@@ -483,7 +491,7 @@ QuantizeResult quantize_model_to(const std::string& in, const std::string& out,
   };
   if (calibrated) {
     CalibrationOptions co = options.calib;
-    co.gram = options.awq || options.measure;  // q8a8 and q8o need only max |x|
+    co.gram = options.awq || options.gptq || options.measure;  // q8a8, q8o, auto: max |x| only
     cal = calibrate(src, co);
     res.calib_seconds = cal.seconds;
     res.calib_bytes = cal.bytes;
@@ -521,7 +529,10 @@ QuantizeResult quantize_model_to(const std::string& in, const std::string& out,
       methods += buf;
     }
     if (options.awq) {
-      res.awq = apply_awq(src, cal, fw, type_of, options.awq_options);
+      AwqOptions ao = options.awq_options;
+      // GPTQ compensates the rounding of every weight; a clipped weight would be a moved target.
+      ao.clip = ao.clip && !options.gptq;
+      res.awq = apply_awq(src, cal, fw, type_of, ao);
       methods += methods.empty() ? "awq" : "+awq";
     }
     if (static_act) {
@@ -577,6 +588,7 @@ QuantizeResult quantize_model_to(const std::string& in, const std::string& out,
                     static_cast<double>(options.outlier_threshold), static_cast<long long>(n_outlier_cols));
       methods += methods.empty() ? buf : std::string("+") + buf;
     }
+    if (options.gptq) methods += methods.empty() ? "gptq" : "+gptq";
     rewritten = with_float_tensors(src, std::move(fw));
     for (auto& [name, part] : outlier_parts) add_float_tensor_after(rewritten, name, name + ".outliers", std::move(part));
     qsrc = &rewritten;
@@ -611,7 +623,19 @@ QuantizeResult quantize_model_to(const std::string& in, const std::string& out,
   auto produce = [&](size_t k, const std::function<void(const void*, size_t)>& sink) {
     const TensorInfo& t = qsrc->tensors[k];
     TensorQuantStats& st = res.tensors[k];
-    quantize_tensor(in, qsrc->tensors[k], types[k], options.measure, plain, st);
+    const InputStats* ls = linear_stats(k);
+    if (options.gptq && ls && gptq_supports(types[k])) {
+      const FloatTensor w = load_float_tensor(*qsrc, t.name);
+      std::vector<uint8_t> rows(static_cast<size_t>(w.rows) * row_bytes(static_cast<uint32_t>(types[k]), w.cols));
+      const GptqReport g = gptq_quantize(types[k], w.v.data(), w.rows, w.cols, ls->gram.data(),
+                                         options.gptq_options, rows.data());
+      res.gptq_loss_rtn += g.rtn_loss;
+      res.gptq_loss += g.gptq_loss;
+      ++res.gptq_tensors;
+      quantize_tensor(in, t, types[k], options.measure, plain, st, &rows);
+    } else {
+      quantize_tensor(in, t, types[k], options.measure, plain, st);
+    }
     if (options.measure && linear_stats(k)) {
       const FloatTensor w = load_float_tensor(*qsrc, t.name);
       st.out_err_rtn = rtn_err[k];

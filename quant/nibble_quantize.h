@@ -14,6 +14,7 @@
 #include "quant/act_calibration.h"
 #include "quant/awq.h"
 #include "quant/calibration.h"
+#include "quant/gptq.h"
 #include "quant/sensitivity.h"
 
 namespace nibble {
@@ -40,6 +41,8 @@ struct QuantizeOptions {
   CalibrationOptions calib;
   bool awq = false;
   AwqOptions awq_options;
+  bool gptq = false;
+  GptqOptions gptq_options;
   // Recipes q8a8 / q8o (static INT8 activations): SmoothQuant's α and how each input's scale
   // is chosen from its calibration histogram.
   float smooth_alpha = 0.5f;
@@ -96,6 +99,9 @@ struct QuantizeResult {
   double calib_seconds = 0;
   uint64_t calib_bytes = 0;
   AwqReport awq;
+  // GPTQ: Σ over its tensors of tr(E H Eᵀ) for round-to-nearest and for GPTQ's rows.
+  double gptq_loss_rtn = 0, gptq_loss = 0;
+  int64_t gptq_tensors = 0;
 };
 
 // Opens a quantizer input: a Hugging Face LLaMA checkpoint directory, or any file

@@ -712,9 +712,13 @@ nibble_status nibble_quantize_model(const char* in, const char* out, const char*
     if (p.sensitivity_sequences > 0) o.sensitivity_sequences = p.sensitivity_sequences;
     o.awq = p.awq != 0;
     o.awq_options.clip = p.awq_no_clip == 0;
-    if (p.gptq || p.act_order || p.gptq_damp > 0 || p.gptq_block > 0) {
-      throw std::invalid_argument("GPTQ is not available in this build yet");
+    o.gptq = p.gptq != 0;
+    if ((p.act_order || p.gptq_damp > 0 || p.gptq_block > 0) && !o.gptq) {
+      throw std::invalid_argument("--act-order, --damp and --gptq-block are GPTQ's: add --gptq");
     }
+    if (p.gptq_damp > 0) o.gptq_options.damp = p.gptq_damp;
+    if (p.gptq_block > 0) o.gptq_options.block = p.gptq_block;
+    o.gptq_options.act_order = p.act_order != 0;
     auto res = std::make_unique<nibble_quantize_result>();
     res->r = nibble::quantize_model(in, out, recipe, o);
     for (const nibble::TensorQuantStats& t : res->r.tensors) {
@@ -748,6 +752,9 @@ nibble_status nibble_quantize_result_summary(const nibble_quantize_result* resul
   out->calibration = r.calibration.c_str();
   out->calib_seconds = r.calib_seconds;
   out->calib_bytes = r.calib_bytes;
+  out->gptq_tensors = r.gptq_tensors;
+  out->gptq_loss_rtn = r.gptq_loss_rtn;
+  out->gptq_loss = r.gptq_loss;
   return NIBBLE_OK;
 }
 

@@ -153,6 +153,11 @@ void print_text_report(const nibble_quantize_result* r, const nibble_quantize_su
   if (calibrated) {
     std::printf("calibration: %s; %.2f s, statistics %.1f MiB\n", s.calibration, s.calib_seconds,
                 static_cast<double>(s.calib_bytes) / (1 << 20));
+    if (s.gptq_tensors > 0) {
+      std::printf("GPTQ: %lld tensors, summed output error %.4e (round-to-nearest) -> %.4e (%.1f%%)\n",
+                  static_cast<long long>(s.gptq_tensors), s.gptq_loss_rtn, s.gptq_loss,
+                  s.gptq_loss_rtn > 0 ? 100.0 * s.gptq_loss / s.gptq_loss_rtn : 0.0);
+    }
     const int64_t ng = nibble_quantize_result_awq_count(r);
     if (ng > 0) std::printf("\n%-32s %6s %12s %12s\n", "AWQ scale group", "alpha", "out RTN", "out AWQ");
     for (int64_t i = 0; i < ng; ++i) {
@@ -172,7 +177,8 @@ void print_json_report(const nibble_quantize_result* r, const nibble_quantize_su
   std::printf(" \"summary\": {\"n_tensors\": %lld, \"n_params\": %llu, \"src_bytes\": %llu, "
               "\"tensor_bytes\": %llu, \"file_bytes\": %llu, \"bits_per_weight\": %s, "
               "\"f16_bytes\": %llu, \"compression_vs_f16\": %s, \"mse\": %s, \"snr_db\": %s, "
-              "\"max_abs_err\": %s, \"calibration\": %s, \"calib_seconds\": %s, \"calib_bytes\": %llu},\n",
+              "\"max_abs_err\": %s, \"calibration\": %s, \"calib_seconds\": %s, \"calib_bytes\": %llu, "
+              "\"gptq_tensors\": %lld, \"gptq_loss_rtn\": %s, \"gptq_loss\": %s},\n",
               static_cast<long long>(s.n_tensors), static_cast<unsigned long long>(s.n_params),
               static_cast<unsigned long long>(s.src_bytes),
               static_cast<unsigned long long>(s.tensor_bytes),
@@ -180,7 +186,9 @@ void print_json_report(const nibble_quantize_result* r, const nibble_quantize_su
               static_cast<unsigned long long>(s.f16_bytes), json_number(s.compression_vs_f16).c_str(),
               json_number(s.mse).c_str(), json_number(s.snr_db).c_str(),
               json_number(s.max_abs_err).c_str(), json_string(s.calibration).c_str(),
-              json_number(s.calib_seconds).c_str(), static_cast<unsigned long long>(s.calib_bytes));
+              json_number(s.calib_seconds).c_str(), static_cast<unsigned long long>(s.calib_bytes),
+              static_cast<long long>(s.gptq_tensors), json_number(s.gptq_loss_rtn).c_str(),
+              json_number(s.gptq_loss).c_str());
   std::printf(" \"awq\": [");
   const int64_t ng = nibble_quantize_result_awq_count(r);
   for (int64_t i = 0; i < ng; ++i) {

@@ -284,6 +284,8 @@ typedef struct nibble_quantize_summary {
   const char* calibration; /* calibrated runs: the methods and data, in words; else "" */
   double calib_seconds;    /* the calibration pass */
   uint64_t calib_bytes;    /* memory its statistics took */
+  int64_t gptq_tensors;    /* GPTQ: tensors it quantized, and their summed output errors */
+  double gptq_loss_rtn, gptq_loss; /* tr(E H E^T) of round-to-nearest and of GPTQ */
 } nibble_quantize_summary;
 
 typedef struct nibble_quantize_tensor {
