@@ -17,4 +17,10 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
 // summed over tokens. H stays exactly symmetric.
 void accumulate_gram(const float* X, int64_t t, int64_t d, int64_t ldx, float* H);
 
+// In-place Cholesky factorisation A = L·Lᵀ of a symmetric positive-definite n×n matrix (rows lda
+// apart; only the lower triangle is read). On success the lower triangle holds L and the strict
+// upper triangle is zeroed. Returns false when a pivot is not positive (A is not numerically
+// positive definite); A then holds partial results. Blocked: the O(n³) work is gemm calls.
+bool cholesky_lower(float* A, int64_t n, int64_t lda);
+
 }  // namespace nibble::linalg
