@@ -263,6 +263,30 @@ TEST(Gptq, ActOrderKeepsRtnGroupParameters) {
   }
 }
 
+// The lazy-batch width only regroups the same sums: any width (rounded to the groups) gives the
+// same quantization up to float rounding, including widths below the group size.
+TEST(Gptq, BatchWidthDoesNotChangeTheResult) {
+  const int64_t rows = 6, cols = 512, tokens = 768;
+  const std::vector<float> H = correlated_hessian(cols, tokens, 81);
+  const std::vector<float> W = normal(static_cast<size_t>(rows * cols), 82, 0.05f);
+  for (TensorType t : {TensorType::Q4_0, TensorType::Q4_K, TensorType::Q6_K, TensorType::Q8_C}) {
+    const auto rb = static_cast<int64_t>(row_bytes(static_cast<uint32_t>(t), cols));
+    std::vector<uint8_t> ref(static_cast<size_t>(rows * rb)), got(ref.size());
+    GptqOptions opt;
+    const GptqReport want = gptq_quantize(t, W.data(), rows, cols, H.data(), opt, ref.data());
+    for (int64_t block : {1, 17, 100, 512, 4096}) {
+      opt.block = block;
+      const GptqReport rep = gptq_quantize(t, W.data(), rows, cols, H.data(), opt, got.data());
+      const double gptq = loss(W, dequant(t, got, rows, cols), H, rows, cols);
+      EXPECT_NEAR(rep.gptq_loss, gptq, 1e-3 * gptq) << name(t) << " block " << block;
+      EXPECT_NEAR(rep.gptq_loss, want.gptq_loss, 0.01 * want.gptq_loss) << name(t) << " block " << block;
+      size_t same = 0;
+      for (size_t i = 0; i < got.size(); ++i) same += got[i] == ref[i];
+      EXPECT_GT(static_cast<double>(same), 0.98 * static_cast<double>(got.size())) << name(t) << " block " << block;
+    }
+  }
+}
+
 // Inputs never seen in calibration: their weights are free, and the loss ignores them.
 TEST(Gptq, DeadInputsAreFree) {
   const int64_t rows = 4, cols = 256, tokens = 512;
