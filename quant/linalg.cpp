@@ -8,42 +8,16 @@
 #include <oneapi/dnnl/dnnl.h>
 #endif
 
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "quant/linalg-inl.h"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "quant/linalg-inl.h"
+
+#if HWY_ONCE
 namespace nibble::linalg {
-namespace {
 
-// The portable path: blocks of C rows per thread, k in slabs so a slab of B stays in cache.
-void gemm_blocked(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* A,
-                  int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  constexpr int64_t kSlab = 256;
-#pragma omp parallel
-  {
-    std::vector<float> brow(static_cast<size_t>(n));
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < m; ++i) {
-      float* c = C + i * ldc;
-      if (beta == 0.0f) {
-        std::fill(c, c + n, 0.0f);
-      } else if (beta != 1.0f) {
-        for (int64_t j = 0; j < n; ++j) c[j] *= beta;
-      }
-      for (int64_t p0 = 0; p0 < k; p0 += kSlab) {
-        const int64_t p1 = std::min(k, p0 + kSlab);
-        for (int64_t p = p0; p < p1; ++p) {
-          const float a = alpha * (ta ? A[p * lda + i] : A[i * lda + p]);
-          if (a == 0.0f) continue;
-          const float* b = B + p * ldb;
-          if (tb) {
-            for (int64_t j = 0; j < n; ++j) brow[j] = B[j * ldb + p];
-            b = brow.data();
-          }
-          for (int64_t j = 0; j < n; ++j) c[j] += a * b[j];
-        }
-      }
-    }
-  }
-}
-
-}  // namespace
+HWY_EXPORT(GemmPortable);
 
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* A,
           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
@@ -54,7 +28,7 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
     return;
   }
 #endif
-  gemm_blocked(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+  HWY_DYNAMIC_DISPATCH(GemmPortable)(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void accumulate_gram(const float* X, int64_t t, int64_t d, int64_t ldx, float* H) {
@@ -137,3 +111,4 @@ bool cholesky_lower(float* A, int64_t n, int64_t lda) {
 }
 
 }  // namespace nibble::linalg
+#endif  // HWY_ONCE

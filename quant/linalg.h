@@ -1,6 +1,6 @@
 // Dense float linear algebra for the calibrated quantizers (quant/): the products behind the
 // calibration Hessians (H += XᵀX) and GPTQ's lazy-batch updates. Row-major throughout. Uses
-// oneDNN's sgemm when nibble is built with oneDNN, else a cache-blocked OpenMP loop; results
+// oneDNN's sgemm when nibble is built with oneDNN, else a packed, register-tiled Highway kernel (per-target, OpenMP); results
 // agree to float rounding, not bit for bit.
 #pragma once
 

@@ -264,7 +264,8 @@ TEST(Gptq, ActOrderKeepsRtnGroupParameters) {
 }
 
 // The lazy-batch width only regroups the same sums: any width (rounded to the groups) gives the
-// same quantization up to float rounding, including widths below the group size.
+// same quantization up to float rounding, including widths below the group size. (Rounding can
+// still flip a level now and then, and with it a K-quant group's searched scales.)
 TEST(Gptq, BatchWidthDoesNotChangeTheResult) {
   const int64_t rows = 6, cols = 512, tokens = 768;
   const std::vector<float> H = correlated_hessian(cols, tokens, 81);
@@ -282,7 +283,7 @@ TEST(Gptq, BatchWidthDoesNotChangeTheResult) {
       EXPECT_NEAR(rep.gptq_loss, want.gptq_loss, 0.01 * want.gptq_loss) << name(t) << " block " << block;
       size_t same = 0;
       for (size_t i = 0; i < got.size(); ++i) same += got[i] == ref[i];
-      EXPECT_GT(static_cast<double>(same), 0.98 * static_cast<double>(got.size())) << name(t) << " block " << block;
+      EXPECT_GT(static_cast<double>(same), 0.95 * static_cast<double>(got.size())) << name(t) << " block " << block;
     }
   }
 }
