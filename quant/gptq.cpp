@@ -277,6 +277,19 @@ GptqReport gptq_quantize(TensorType type, const float* W, int64_t rows, int64_t 
   if (rows == 0) return rep;
   if (W == nullptr || H == nullptr || out == nullptr) throw std::invalid_argument("gptq: null pointer");
 
+  // Non-finite inputs would spread through every later column; refuse them up front.
+  bool finite = true;
+#pragma omp parallel for reduction(&& : finite) schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) finite = finite && std::isfinite(W[r * cols + c]);
+  }
+  if (!finite) throw std::invalid_argument("gptq: W has a non-finite value");
+#pragma omp parallel for reduction(&& : finite) schedule(static)
+  for (int64_t r = 0; r < cols; ++r) {
+    for (int64_t c = 0; c < cols; ++c) finite = finite && std::isfinite(H[r * cols + c]);
+  }
+  if (!finite) throw std::invalid_argument("gptq: H has a non-finite value");
+
   const int64_t S = f.sub > 0 ? f.sub : cols;
   const int64_t nsub = cols / S;
   const int64_t gbytes = f.group > 0 ? static_cast<int64_t>(traits->block_bytes) * (G / traits->block_elems) : 0;

@@ -2,6 +2,7 @@
 // written bytes, a hand-checked two-column case, act_order's static groups, bad arguments.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -222,6 +223,91 @@ TEST(Gptq, TwoIdenticalInputsCompensateExactly) {
   EXPECT_NEAR(out_err, want, 1e-12 + 1e-6 * want);
 }
 
+// The textbook algorithm in double, for Q8_C (one scale per row, fixed by the first quantizer
+// call): Hinv = upper Cholesky factor of (H + λI)⁻¹, then column by column q = nearest level,
+// err = (w − q)/Hinv_jj, w[k] −= err·Hinv_jk. gptq.cpp never forms the inverse (see its header
+// comment); the two must choose the same levels up to rounding ties.
+TEST(Gptq, MatchesTextbookGptqInDouble) {
+  const int64_t rows = 8, cols = 128, tokens = 256;
+  const std::vector<float> H = correlated_hessian(cols, tokens, 91);
+  const std::vector<float> W = normal(static_cast<size_t>(rows * cols), 92, 0.05f);
+  for (bool act : {false, true}) {
+    std::vector<int64_t> perm(static_cast<size_t>(cols));
+    for (int64_t i = 0; i < cols; ++i) perm[i] = i;
+    if (act) {
+      std::stable_sort(perm.begin(), perm.end(),
+                       [&](int64_t a, int64_t b) { return H[a * cols + a] > H[b * cols + b]; });
+    }
+    double mean = 0;
+    for (int64_t i = 0; i < cols; ++i) mean += H[i * cols + i];
+    const double lambda = 0.01 * mean / static_cast<double>(cols);
+    // Permuted damped H, its Cholesky L, (LLᵀ)⁻¹, and that inverse's upper Cholesky factor U.
+    std::vector<double> A(static_cast<size_t>(cols * cols)), L(A.size(), 0.0), Inv(A.size(), 0.0), U(A.size(), 0.0);
+    for (int64_t i = 0; i < cols; ++i) {
+      for (int64_t j = 0; j < cols; ++j) A[i * cols + j] = H[perm[i] * cols + perm[j]] + (i == j ? lambda : 0.0);
+    }
+    auto chol = [&](const std::vector<double>& M, std::vector<double>& out) {
+      std::fill(out.begin(), out.end(), 0.0);
+      for (int64_t j = 0; j < cols; ++j) {
+        double s = M[j * cols + j];
+        for (int64_t p = 0; p < j; ++p) s -= out[j * cols + p] * out[j * cols + p];
+        out[j * cols + j] = std::sqrt(s);
+        for (int64_t i = j + 1; i < cols; ++i) {
+          double t = M[i * cols + j];
+          for (int64_t p = 0; p < j; ++p) t -= out[i * cols + p] * out[j * cols + p];
+          out[i * cols + j] = t / out[j * cols + j];
+        }
+      }
+    };
+    chol(A, L);
+    for (int64_t c = 0; c < cols; ++c) {  // solve L·Lᵀ·x = e_c
+      std::vector<double> y(static_cast<size_t>(cols));
+      for (int64_t i = 0; i < cols; ++i) {
+        double t = i == c ? 1.0 : 0.0;
+        for (int64_t p = 0; p < i; ++p) t -= L[i * cols + p] * y[p];
+        y[i] = t / L[i * cols + i];
+      }
+      for (int64_t i = cols - 1; i >= 0; --i) {
+        double t = y[i];
+        for (int64_t p = i + 1; p < cols; ++p) t -= L[p * cols + i] * Inv[p * cols + c];
+        Inv[i * cols + c] = t / L[i * cols + i];
+      }
+    }
+    chol(Inv, L);  // lower factor of the inverse; U is its transpose
+    for (int64_t i = 0; i < cols; ++i) {
+      for (int64_t j = 0; j < cols; ++j) U[i * cols + j] = L[j * cols + i];
+    }
+
+    GptqOptions opt;
+    opt.act_order = act;
+    const auto rb = static_cast<int64_t>(row_bytes(static_cast<uint32_t>(TensorType::Q8_C), cols));
+    std::vector<uint8_t> got(static_cast<size_t>(rows * rb));
+    const GptqReport rep = gptq_quantize(TensorType::Q8_C, W.data(), rows, cols, H.data(), opt, got.data());
+    const std::vector<float> Q = dequant(TensorType::Q8_C, got, rows, cols);
+    int64_t same = 0;
+    std::vector<float> Qref(W.size());
+    for (int64_t r = 0; r < rows; ++r) {
+      float d;
+      std::memcpy(&d, got.data() + r * rb, 4);  // the row scale quantize_row chose (checked below)
+      std::vector<double> w(static_cast<size_t>(cols));
+      for (int64_t j = 0; j < cols; ++j) w[j] = W[r * cols + perm[j]];
+      for (int64_t j = 0; j < cols; ++j) {
+        const double l = std::clamp(std::nearbyint(w[j] / d), -127.0, 127.0);
+        const double q = static_cast<double>(d * static_cast<float>(l));
+        Qref[r * cols + perm[j]] = static_cast<float>(q);
+        const double err = (w[j] - q) / U[j * cols + j];
+        for (int64_t k = j + 1; k < cols; ++k) w[k] -= err * U[j * cols + k];
+      }
+      for (int64_t c = 0; c < cols; ++c) same += Q[r * cols + c] == Qref[r * cols + c];
+    }
+    const std::vector<uint8_t> rtn = rtn_bytes(TensorType::Q8_C, W, rows, cols);
+    for (int64_t r = 0; r < rows; ++r) EXPECT_EQ(0, std::memcmp(got.data() + r * rb, rtn.data() + r * rb, 4));
+    EXPECT_GE(static_cast<double>(same), 0.99 * static_cast<double>(rows * cols)) << "act_order " << act;
+    const double ref_loss = loss(W, Qref, H, rows, cols);
+    EXPECT_NEAR(rep.gptq_loss, ref_loss, 0.01 * ref_loss) << "act_order " << act;
+  }
+}
+
 // act_order: static groups keep every group's parameters exactly RTN's; only levels move.
 TEST(Gptq, ActOrderKeepsRtnGroupParameters) {
   const int64_t rows = 5, cols = 512, tokens = 768;
@@ -336,6 +422,16 @@ TEST(Gptq, BadArgumentsThrow) {
   EXPECT_THROW(gptq_quantize(TensorType::Q4_K, W.data(), 1, 96, H.data(), opt, out.data()), std::invalid_argument);
   EXPECT_THROW(gptq_quantize(TensorType::Q4_0, W.data(), 1, 40, H.data(), opt, out.data()), std::invalid_argument);
   EXPECT_THROW(gptq_quantize(TensorType::Q8_C, W.data(), 1, 48, H.data(), opt, out.data()), std::invalid_argument);
+  W[5] = std::nanf("");
+  EXPECT_THROW(gptq_quantize(TensorType::Q4_0, W.data(), 1, cols, H.data(), opt, out.data()), std::invalid_argument);
+  W[5] = 0.0f;
+  H[7] = INFINITY;
+  EXPECT_THROW(gptq_quantize(TensorType::Q4_0, W.data(), 1, cols, H.data(), opt, out.data()), std::invalid_argument);
+  H[7] = 0.0f;
+  H[3 * cols + 3] = -1.0f;
+  EXPECT_THROW(gptq_quantize(TensorType::Q4_0, W.data(), 1, cols, H.data(), opt, out.data()), std::invalid_argument);
+  H[3 * cols + 3] = 1.0f;
+  EXPECT_NO_THROW(gptq_quantize(TensorType::Q4_0, W.data(), 1, cols, H.data(), opt, out.data()));
   opt.block = 0;
   EXPECT_THROW(gptq_quantize(TensorType::Q4_0, W.data(), 1, cols, H.data(), opt, out.data()), std::invalid_argument);
   opt = GptqOptions{};
