@@ -354,12 +354,18 @@ GptqReport gptq_quantize(TensorType type, const float* W, int64_t rows, int64_t 
   }
   const float* V = R.data();
 
-  // Working weights in processing order.
-  std::vector<float> Wp(static_cast<size_t>(rows) * n);
+  // Working weights in processing order, and with act_order a second copy that stays the
+  // original weights (W0 in the algebra above) in that order: gathering them from W column by
+  // column would miss the cache on every read.
+  std::vector<float> Wp(static_cast<size_t>(rows) * n), W0p;
+  if (opt.act_order) W0p.resize(Wp.size());
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t j = 0; j < cols; ++j) Wp[r * cols + j] = w0(r, perm[j]);
+    if (opt.act_order) std::copy(Wp.begin() + r * cols, Wp.begin() + (r + 1) * cols, W0p.begin() + r * cols);
   }
+  // W0 of row r, processing position j.
+  auto w0j = [&](int64_t r, int64_t j) { return opt.act_order ? W0p[r * cols + j] : w0(r, j); };
 
   std::vector<LevelPos> pos(static_cast<size_t>(G));
   for (int64_t e = 0; e < G; ++e) pos[e] = f.pos(e);
@@ -373,6 +379,10 @@ GptqReport gptq_quantize(TensorType type, const float* W, int64_t rows, int64_t 
     }
   };
 
+  // Levels in processing order: the quantizer's own level when a group's parameters are set,
+  // replaced by GPTQ's choice; written into the blocks at the end (in act_order's order, reading
+  // and writing them in place would miss the cache on every column).
+  std::vector<int8_t> lv(static_cast<size_t>(rows) * n);
   // act_order uses static groups: every group's parameters from the original weights up front,
   // so the stored layout does not depend on the processing order.
   std::vector<float> snap;  // without act_order: the weights the current group's quantizer saw
@@ -385,6 +395,10 @@ GptqReport gptq_quantize(TensorType type, const float* W, int64_t rows, int64_t 
         for (int64_t c = 0; c < cols; ++c) row[c] = w0(r, c);
         quantize_row(type, row.data(), cols, out + r * rb);
         for (int64_t g = 0; g < cols / G; ++g) load_grid(r, g);
+        for (int64_t j = 0; j < cols; ++j) {
+          const int64_t c = perm[j];
+          lv[r * cols + j] = static_cast<int8_t>(read_level(f, group_bytes(r, c), pos[c % G]));
+        }
       }
     }
   } else {
@@ -412,24 +426,24 @@ GptqReport gptq_quantize(TensorType type, const float* W, int64_t rows, int64_t 
       float* dr = D.data() + r * B;
       for (int64_t j = i1; j < i2; ++j) {
         const int64_t c = perm[j];
-        uint8_t* gp = group_bytes(r, c);
         if (!opt.act_order && c % G == 0) {
           // A group starts: its parameters from the type's quantizer on the current weights.
+          uint8_t* gp = group_bytes(r, c);
           quantize_row(type, wr + c, G, gp);
           load_grid(r, c / G);
           std::copy(wr + c, wr + c + G, snap.begin() + r * G);
+          for (int64_t e = 0; e < G; ++e) lv[r * cols + c + e] = static_cast<int8_t>(read_level(f, gp, pos[e]));
         }
         const float w = wr[j];
-        const float seen = opt.act_order ? w0(r, c) : snap[r * G + c % G];
-        const LevelPos& p = pos[c % G];
+        const float seen = opt.act_order ? w0j(r, j) : snap[r * G + c % G];
         const int64_t si = r * nsub + c / S;
-        const int rtn = read_level(f, gp, p);
+        const int rtn = lv[r * cols + j];
         // A weight no error reached keeps the quantizer's own level (it may differ from the
         // nearest grid point in the last bit, e.g. Q4_0 rounds with the unrounded f32 scale).
         const int level = w == seen ? rtn : nearest_level(f, w, step[si], off[si], rtn);
-        if (level != rtn) write_level(f, gp, p, level);
+        lv[r * cols + j] = static_cast<int8_t>(level);
         const float q = level_value(f, level, step[si], off[si]);
-        const float dw = w0(r, c) - q;
+        const float dw = w0j(r, j) - q;
         const double e = static_cast<double>(w - q) * ud[j];
         err2 += e * e;
         correction += (lambda + (dead[c] ? 1.0 : 0.0)) * static_cast<double>(dw) * dw;
@@ -444,6 +458,13 @@ GptqReport gptq_quantize(TensorType type, const float* W, int64_t rows, int64_t 
     }
   }
   rep.gptq_loss = std::max(0.0, err2 - correction);
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t j = 0; j < cols; ++j) {
+      const int64_t c = perm[j];
+      write_level(f, group_bytes(r, c), pos[c % G], lv[r * cols + j]);
+    }
+  }
 
   if (opt.compute_rtn_loss) {
     // E = W − RTN(W), in Wp (no longer needed).
