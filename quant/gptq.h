@@ -32,12 +32,16 @@ struct GptqReport {  // proxy losses tr((W−Q) H (W−Q)ᵀ) on the *undamped* 
 // True for the types gptq_quantize can write.
 bool gptq_supports(TensorType type);
 
+// Cost: one Cholesky of H (cols³/3 flops), rows·cols² flops of lazy-batch gemm updates, one
+// call of the type's quantizer per group (as RTN), and rows·cols² more flops for rtn_loss.
+// Memory: cols² floats plus about 1.3 (2.3 with act_order) rows·cols floats of working copies.
+//
 // W: rows × cols floats, row-major (a row = one output channel, cols = input features; GGUF
 // order, so a row is what quantize_row takes). H: cols × cols, XᵀX summed over calibration tokens
 // (not normalised, symmetric). Writes rows * row_bytes(type, cols) bytes of `type`'s plain layout
 // to out. Threads: OpenMP. Throws std::invalid_argument for an unsupported type, cols not whole
-// groups or bad options; std::runtime_error when H stays indefinite after
-// four tenfold increases of the damping (from 0.01 when opt.damp is 0).
+// groups, non-finite W or H, or bad options; std::runtime_error when H stays indefinite after four
+// tenfold increases of the damping (from 0.01 when opt.damp is 0).
 GptqReport gptq_quantize(TensorType type, const float* W, int64_t rows, int64_t cols, const float* H,
                          const GptqOptions& opt, uint8_t* out);
 
