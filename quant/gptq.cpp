@@ -327,7 +327,7 @@ GptqReport gptq_quantize(TensorType type, const float* W, int64_t rows, int64_t 
   double damp = opt.damp, lambda = 0.0;
   for (int attempt = 0;; ++attempt) {
     lambda = damp * mean_diag;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 64)  // triangular: rows grow
     for (int64_t a = 0; a < cols; ++a) {
       const int64_t pa = perm[cols - 1 - a];
       for (int64_t b = 0; b <= a; ++b) {
