@@ -354,19 +354,6 @@ GptqReport gptq_quantize(TensorType type, const float* W, int64_t rows, int64_t 
   }
   const float* V = R.data();
 
-  // Working weights in processing order, and with act_order a second copy that stays the
-  // original weights (W0 in the algebra above) in that order: gathering them from W column by
-  // column would miss the cache on every read.
-  std::vector<float> Wp(static_cast<size_t>(rows) * n), W0p;
-  if (opt.act_order) W0p.resize(Wp.size());
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t j = 0; j < cols; ++j) Wp[r * cols + j] = w0(r, perm[j]);
-    if (opt.act_order) std::copy(Wp.begin() + r * cols, Wp.begin() + (r + 1) * cols, W0p.begin() + r * cols);
-  }
-  // W0 of row r, processing position j.
-  auto w0j = [&](int64_t r, int64_t j) { return opt.act_order ? W0p[r * cols + j] : w0(r, j); };
-
   std::vector<LevelPos> pos(static_cast<size_t>(G));
   for (int64_t e = 0; e < G; ++e) pos[e] = f.pos(e);
   std::vector<float> step(static_cast<size_t>(rows * nsub)), off(step.size());
@@ -379,6 +366,7 @@ GptqReport gptq_quantize(TensorType type, const float* W, int64_t rows, int64_t 
     }
   };
 
+  std::vector<float> Wp(static_cast<size_t>(rows) * n), W0p;  // filled below
   // Levels in processing order: the quantizer's own level when a group's parameters are set,
   // replaced by GPTQ's choice; written into the blocks at the end (in act_order's order, reading
   // and writing them in place would miss the cache on every column).
@@ -386,6 +374,9 @@ GptqReport gptq_quantize(TensorType type, const float* W, int64_t rows, int64_t 
   // act_order uses static groups: every group's parameters from the original weights up front,
   // so the stored layout does not depend on the processing order.
   std::vector<float> snap;  // without act_order: the weights the current group's quantizer saw
+  // Without dead inputs the static groups are exactly RTN's bytes: take rtn_loss from them (into
+  // Wp, not filled yet) instead of running the quantizer over W a second time.
+  const bool rtn_from_static = opt.act_order && opt.compute_rtn_loss && rep.dead == 0;
   if (opt.act_order) {
 #pragma omp parallel
     {
@@ -399,11 +390,28 @@ GptqReport gptq_quantize(TensorType type, const float* W, int64_t rows, int64_t 
           const int64_t c = perm[j];
           lv[r * cols + j] = static_cast<int8_t>(read_level(f, group_bytes(r, c), pos[c % G]));
         }
+        if (rtn_from_static) {
+          dequantize_row(type, out + r * rb, cols, row.data());
+          for (int64_t c = 0; c < cols; ++c) Wp[r * cols + c] = W[r * cols + c] - row[c];
+        }
       }
     }
+    if (rtn_from_static) rep.rtn_loss = trace_quadratic(Wp.data(), rows, cols, H);
   } else {
     snap.resize(static_cast<size_t>(rows * G));
   }
+
+  // Working weights in processing order, and with act_order a second copy that stays the
+  // original weights (W0 in the algebra above) in that order: gathering them from W column by
+  // column would miss the cache on every read.
+  if (opt.act_order) W0p.resize(Wp.size());
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t j = 0; j < cols; ++j) Wp[r * cols + j] = w0(r, perm[j]);
+    if (opt.act_order) std::copy(Wp.begin() + r * cols, Wp.begin() + (r + 1) * cols, W0p.begin() + r * cols);
+  }
+  // W0 of row r, processing position j.
+  auto w0j = [&](int64_t r, int64_t j) { return opt.act_order ? W0p[r * cols + j] : w0(r, j); };
 
   // Batch width: a group must never straddle a batch end unless it starts at a batch start
   // (then the later columns already have every earlier batch's update when it is quantized).
@@ -466,7 +474,7 @@ GptqReport gptq_quantize(TensorType type, const float* W, int64_t rows, int64_t 
     }
   }
 
-  if (opt.compute_rtn_loss) {
+  if (opt.compute_rtn_loss && !rtn_from_static) {
     // E = W − RTN(W), in Wp (no longer needed).
 #pragma omp parallel
     {
