@@ -1,6 +1,6 @@
 // Dense float linear algebra for the calibrated quantizers (quant/): the products behind the
 // calibration Hessians (H += XᵀX) and GPTQ's lazy-batch updates. Row-major throughout. Uses
-// oneDNN's sgemm when nibble is built with oneDNN, else a cache-blocked OpenMP loop; results
+// oneDNN's sgemm when nibble is built with oneDNN, else a packed, register-tiled Highway kernel (per-target, OpenMP); results
 // agree to float rounding, not bit for bit.
 #pragma once
 
@@ -19,5 +19,11 @@ void accumulate_gram(const float* X, int64_t t, int64_t d, int64_t ldx, float* H
 
 // H = (H + Hᵀ) / 2 for a d×d matrix, in cache-sized tiles.
 void symmetrize(float* H, int64_t d);
+
+// In-place Cholesky factorisation A = L·Lᵀ of a symmetric positive-definite n×n matrix (rows lda
+// apart; only the lower triangle is read). On success the lower triangle holds L and the strict
+// upper triangle is zeroed. Returns false when a pivot is not positive (A is not numerically
+// positive definite); A then holds partial results. Blocked: the O(n³) work is gemm calls.
+bool cholesky_lower(float* A, int64_t n, int64_t lda);
 
 }  // namespace nibble::linalg

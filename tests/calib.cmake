@@ -8,4 +8,5 @@ nibble_test(calib_test SOURCES
   calib_static_test.cpp
   calib_auto_test.cpp
   calib_outlier_test.cpp
+  calib_gptq_test.cpp
   LIBS nibble_quant nibble_runtime)
