@@ -49,7 +49,9 @@ TEST(AutoRecipe, MeetsAFileSizeExactlyAndSpendsIt) {
       if (c.type == TensorType::Q3_K) q3 = &c;
       if (c.type == TensorType::Q8_0) q8 = &c;
     }
-    if (q3 && q8) EXPECT_LT(q8->cost, q3->cost + 1e-4) << t.name;
+    if (q3 && q8) {
+      EXPECT_LT(q8->cost, q3->cost + 1e-4) << t.name;
+    }
   }
   const ModelFile f = open_model_file(out);
   EXPECT_NE(f.meta.get_string("nibble.quantization.allocation")->find("target 12000000"), std::string::npos);
