@@ -30,7 +30,9 @@ namespace nibble {
 struct AwqOptions {
   int n_grid = 20;             // α ∈ {0, 1/n, …, (n−1)/n}
   bool clip = true;            // the clipping search after scaling
-  int64_t sample_rows = 512;   // output rows per layer the α search measures (evenly spaced)
+  // Output rows per layer the α search measures (evenly spaced): the search compares α values
+  // on the same rows, so a sample ranks them as the whole layer would at a fraction of the cost.
+  int64_t sample_rows = 128;
 };
 
 // One scale group's search: output errors relative to tr(W H Wᵀ), summed over its layers.

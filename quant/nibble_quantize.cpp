@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -627,11 +628,14 @@ QuantizeResult quantize_model_to(const std::string& in, const std::string& out,
     if (options.gptq && ls && gptq_supports(types[k])) {
       const FloatTensor w = load_float_tensor(*qsrc, t.name);
       std::vector<uint8_t> rows(static_cast<size_t>(w.rows) * row_bytes(static_cast<uint32_t>(types[k]), w.cols));
-      const GptqReport g = gptq_quantize(types[k], w.v.data(), w.rows, w.cols, ls->gram.data(),
-                                         options.gptq_options, rows.data());
+      const auto g0 = std::chrono::steady_clock::now();
+      GptqOptions go = options.gptq_options;
+      go.compute_rtn_loss = options.measure;  // a second quantizer pass, for the report only
+      const GptqReport g = gptq_quantize(types[k], w.v.data(), w.rows, w.cols, ls->gram.data(), go, rows.data());
       res.gptq_loss_rtn += g.rtn_loss;
       res.gptq_loss += g.gptq_loss;
       ++res.gptq_tensors;
+      res.gptq_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - g0).count();
       quantize_tensor(in, t, types[k], options.measure, plain, st, &rows);
     } else {
       quantize_tensor(in, t, types[k], options.measure, plain, st);

@@ -102,6 +102,7 @@ struct QuantizeResult {
   // GPTQ: Σ over its tensors of tr(E H Eᵀ) for round-to-nearest and for GPTQ's rows.
   double gptq_loss_rtn = 0, gptq_loss = 0;
   int64_t gptq_tensors = 0;
+  double gptq_seconds = 0;
 };
 
 // Opens a quantizer input: a Hugging Face LLaMA checkpoint directory, or any file

@@ -755,6 +755,8 @@ nibble_status nibble_quantize_result_summary(const nibble_quantize_result* resul
   out->gptq_tensors = r.gptq_tensors;
   out->gptq_loss_rtn = r.gptq_loss_rtn;
   out->gptq_loss = r.gptq_loss;
+  out->awq_seconds = r.awq.seconds;
+  out->gptq_seconds = r.gptq_seconds;
   return NIBBLE_OK;
 }
 

@@ -153,7 +153,7 @@ void print_text_report(const nibble_quantize_result* r, const nibble_quantize_su
   if (calibrated) {
     std::printf("calibration: %s; %.2f s, statistics %.1f MiB\n", s.calibration, s.calib_seconds,
                 static_cast<double>(s.calib_bytes) / (1 << 20));
-    if (s.gptq_tensors > 0) {
+    if (s.gptq_tensors > 0 && s.gptq_loss_rtn > 0) {
       std::printf("GPTQ: %lld tensors, summed output error %.4e (round-to-nearest) -> %.4e (%.1f%%)\n",
                   static_cast<long long>(s.gptq_tensors), s.gptq_loss_rtn, s.gptq_loss,
                   s.gptq_loss_rtn > 0 ? 100.0 * s.gptq_loss / s.gptq_loss_rtn : 0.0);
@@ -380,6 +380,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "wrote %s (%s, %s file): %lld tensors, %.3f bits/weight, %s bytes in %.2f s\n",
                  pos[1].c_str(), pos[2].c_str(), sum.container, static_cast<long long>(sum.n_tensors),
                  sum.bits_per_weight, with_commas(sum.file_bytes).c_str(), s);
+    if (sum.calibration[0] != '\0') {
+      std::fprintf(stderr, "  %s: calibration %.1f s (statistics %.1f MiB), AWQ %.1f s, GPTQ %.1f s\n",
+                   sum.calibration, sum.calib_seconds, static_cast<double>(sum.calib_bytes) / (1 << 20),
+                   sum.awq_seconds, sum.gptq_seconds);
+    }
   }
   nibble_quantize_result_free(result);
   return 0;

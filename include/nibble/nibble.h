@@ -285,7 +285,8 @@ typedef struct nibble_quantize_summary {
   double calib_seconds;    /* the calibration pass */
   uint64_t calib_bytes;    /* memory its statistics took */
   int64_t gptq_tensors;    /* GPTQ: tensors it quantized, and their summed output errors */
-  double gptq_loss_rtn, gptq_loss; /* tr(E H E^T) of round-to-nearest and of GPTQ */
+  double gptq_loss_rtn, gptq_loss; /* tr(E H E^T) of round-to-nearest (--report only) and of GPTQ */
+  double awq_seconds, gptq_seconds; /* time in each method */
 } nibble_quantize_summary;
 
 typedef struct nibble_quantize_tensor {
