@@ -321,7 +321,8 @@ void allocate_types(const ModelFile& src, const std::string& out, Metadata& meta
     apply(a);
     res.allocation = a.choice;
     res.allocation_cost = a.cost;
-    meta.set_string("nibble.quantization.allocation", describe(a, total - fixed));
+    res.allocation_summary = describe(a, total - fixed);
+    meta.set_string("nibble.quantization.allocation", res.allocation_summary);
     return;
   }
   // The recorded description may grow by a few bytes once the final choice is known.
@@ -336,7 +337,8 @@ void allocate_types(const ModelFile& src, const std::string& out, Metadata& meta
     const uint64_t budget = o.target_size - overhead - fixed - kSlack;
     const AllocResult a = allocate_bits(per_tensor, budget);
     apply(a);
-    meta.set_string("nibble.quantization.allocation", describe(a, budget));
+    res.allocation_summary = describe(a, budget);
+    meta.set_string("nibble.quantization.allocation", res.allocation_summary);
     const uint64_t again = file_overhead(src, meta, types, layouts, out + ".size-probe");
     res.allocation = a.choice;
     res.allocation_cost = a.cost;

@@ -95,7 +95,8 @@ struct QuantizeResult {
   // Recipe auto: every tensor's measured candidates and the choice (an index into them).
   std::vector<TensorSensitivity> sensitivity;
   std::vector<int> allocation;
-  double allocation_cost = 0;  // Σ ΔKL of the choice
+  double allocation_cost = 0;       // Σ ΔKL of the choice
+  std::string allocation_summary;   // as recorded in nibble.quantization.allocation
   double calib_seconds = 0;
   uint64_t calib_bytes = 0;
   AwqReport awq;

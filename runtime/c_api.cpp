@@ -757,6 +757,7 @@ nibble_status nibble_quantize_result_summary(const nibble_quantize_result* resul
   out->gptq_loss = r.gptq_loss;
   out->awq_seconds = r.awq.seconds;
   out->gptq_seconds = r.gptq_seconds;
+  out->allocation = r.allocation_summary.c_str();
   return NIBBLE_OK;
 }
 

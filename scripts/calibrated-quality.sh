@@ -95,7 +95,6 @@ if [ -f "$smol" ]; then
   quantize_and_measure "Q4_K_M" "AWQ+GPTQ" "$src" Q4_K_M gguf "$ref" 512 "${cal[@]}" --awq --gptq
   quantize_and_measure "q8a8" "SmoothQuant α 0.5, act-calib mse" "$src" q8a8 q8 "$ref" 512 "${cal[@]}"
   quantize_and_measure "q8o" "outliers |x| > 6 in F16" "$src" q8o q8 "$ref" 512 "${cal[@]}"
-  quantize_and_measure "auto" "--target-bpw 4.5" "$src" auto q4 "$ref" 512 "${cal[@]}" --sens-chunks 1 --target-bpw 4.5
   chunks=$chunks_saved
 fi
 smol_rows=("${rows[@]}")

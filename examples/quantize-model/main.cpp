@@ -385,6 +385,7 @@ int main(int argc, char** argv) {
                    sum.calibration, sum.calib_seconds, static_cast<double>(sum.calib_bytes) / (1 << 20),
                    sum.awq_seconds, sum.gptq_seconds);
     }
+    if (sum.allocation[0] != '\0') std::fprintf(stderr, "  allocation: %s\n", sum.allocation);
   }
   nibble_quantize_result_free(result);
   return 0;

@@ -287,6 +287,7 @@ typedef struct nibble_quantize_summary {
   int64_t gptq_tensors;    /* GPTQ: tensors it quantized, and their summed output errors */
   double gptq_loss_rtn, gptq_loss; /* tr(E H E^T) of round-to-nearest (--report only) and of GPTQ */
   double awq_seconds, gptq_seconds; /* time in each method */
+  const char* allocation;  /* recipe auto: the chosen types in words (also in the file); else "" */
 } nibble_quantize_summary;
 
 typedef struct nibble_quantize_tensor {
