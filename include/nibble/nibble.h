@@ -241,6 +241,8 @@ NIBBLE_API int nibble_quantize_recipe(int32_t i, const char** name, const char**
 NIBBLE_API int nibble_quantize_recipe_info(int32_t i, const char** name, const char** extension,
                                            const char** description);
 
+/* Start from nibble_quantize_default_params(): fields are only ever added at the end, and zero
+ * means "the default" for each. */
 typedef struct nibble_quantize_params {
   const char* tokenizer_path; /* as nibble_quantize's; NULL if the input carries a vocabulary */
   int measure; /* 1: per-tensor error of the dequantized weights against the originals */
