@@ -147,7 +147,8 @@ TEST(Awq, FoldingScalesLeavesTheFullPrecisionFunctionUnchanged) {
   }
   // v → attn_output: under grouped-query attention one v row feeds a column of attn_output per
   // query head of its group, so those columns share its scale.
-  const auto& cfg = load_model(src)->config();
+  const std::unique_ptr<Model> model = load_model(src);
+  const ModelConfig& cfg = model->config();
   const std::vector<float> sv = scales(kv);
   std::vector<float> so(cfg.q_dim());
   const int64_t group = cfg.n_head / cfg.n_head_kv;
