@@ -14,6 +14,7 @@
 #include "quant/calibration.h"
 #include "quant/float_weights.h"
 #include "runtime/session.h"
+#include "tests/calib_test_util.h"
 
 namespace nibble {
 namespace {
@@ -28,26 +29,11 @@ FloatTensors all_float(const ModelFile& src) {
 }
 
 std::string calibration_text() {
-  const std::string path = testing::TempDir() + "/nibble_calib.txt";
-  std::ofstream out(path);
-  for (int i = 0; i < 40; ++i) {
-    out << "In the beginning God created the heaven and the earth. And the earth was without form, "
-           "and void; and darkness was upon the face of the deep. And the Spirit of God moved upon "
-           "the face of the waters. And God said, Let there be light: and there was light.\n";
-  }
-  return path;
+  return testing_calib::write_calibration_text(testing::TempDir(), "nibble_calib.txt",
+      "In the beginning God created the heaven and the earth. And the earth was without form, and void; and darkness was upon the face of the deep. And the Spirit of God moved upon the face of the waters. And God said, Let there be light: and there was light.");
 }
 
-std::vector<float> logits_of(const ModelFile& f, const std::vector<int32_t>& ids) {
-  auto model = load_model(f);
-  SessionOptions o;
-  o.n_ctx = 64;
-  o.n_threads = 2;
-  Session s(*model, o);
-  std::vector<float> out(ids.size() * model->config().n_vocab);
-  s.eval_all_logits(ids.data(), static_cast<int64_t>(ids.size()), out.data());
-  return out;
-}
+using testing_calib::logits_of;
 
 double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
   double m = 0;

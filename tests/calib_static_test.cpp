@@ -15,6 +15,7 @@
 #include "quant/nibble_quantize.h"
 #include "quant/smoothquant.h"
 #include "runtime/session.h"
+#include "tests/calib_test_util.h"
 
 namespace nibble {
 namespace {
@@ -22,26 +23,11 @@ namespace {
 const std::string kModel = std::string(NIBBLE_SOURCE_DIR) + "/assets/kjv-llama-q4_0.gguf";
 
 std::string calibration_text() {
-  const std::string path = testing::TempDir() + "/nibble_static_calib.txt";
-  std::ofstream out(path);
-  for (int i = 0; i < 40; ++i) {
-    out << "And it came to pass, when men began to multiply on the face of the earth, and daughters "
-           "were born unto them, That the sons of God saw the daughters of men that they were fair; "
-           "and they took them wives of all which they chose.\n";
-  }
-  return path;
+  return testing_calib::write_calibration_text(testing::TempDir(), "nibble_static_calib.txt",
+      "And it came to pass, when men began to multiply on the face of the earth, and daughters were born unto them, That the sons of God saw the daughters of men that they were fair; and they took them wives of all which they chose.");
 }
 
-std::vector<float> logits_of(const ModelFile& f, const std::vector<int32_t>& ids) {
-  auto model = load_model(f);
-  SessionOptions o;
-  o.n_ctx = 64;
-  o.n_threads = 2;
-  Session s(*model, o);
-  std::vector<float> out(ids.size() * model->config().n_vocab);
-  s.eval_all_logits(ids.data(), static_cast<int64_t>(ids.size()), out.data());
-  return out;
-}
+using testing_calib::logits_of;
 
 TEST(StaticActivations, QuantizeWithOneStepRoundsAndClamps) {
   std::vector<float> x(64);
