@@ -11,29 +11,40 @@
 // The 16-row "panel" that layout needs is built per call from whatever the weight is stored as
 // (GGUF blocks or kLayoutPacked4), by the same per-format decoders the generic tile uses, and
 // lives in per-thread scratch (L2-sized): for each 32-block b
-//   W   8 × 64 bytes   step j (elements 4j..4j+3): lane r = row r's 4 levels, unsigned
-//   S   2 × 16 floats  scale of each row's first / second 16-element half
-//   B   2 × 16 floats  bias of each half (element = scale·level + bias)
-// Signed formats (Q8_0, Q8_C, IQ4_*) store level+128 and fold the offset into the bias, so
-// every format meets the unsigned operand of vpdpbusd, and the bias meets d_a·Σa of the
-// activation block (QuantizedInput::dsum). Building a panel costs ~200 instructions per block;
-// at M = 512 the dot products on it cost ~4000, so rebuilding per call is cheaper than storing a
-// second, byte-per-weight copy of the model (decode must keep reading nibbles).
+//   W   8 × 64 bytes   step j (elements 4j..4j+3): lane r = row r's 4 levels, SIGNED
+//   C   2 × 16 int32   −128·Σ levels of each row's first / second 16-element half (whole block
+//                      in the first where the format has one scale per block)
+//   S   2 × 16 floats  scale of each half
+//   B   2 × 16 floats  min of each half (formats with mins only: element = scale·level + min)
+// The activations are the unsigned operand: QuantizedInput's panel copy stores q + 128, so a
+// dot product is Σ(q+128)·w = Σq·w + 128·Σw, and starting the accumulator at C (−128·Σw) leaves
+// exactly Σq·w. Offset formats (Q4_0's level − 8, Q6_K's − 32, …) store the signed level, so
+// unlike the unsigned-weight layout this needs no bias FMA per block: the float work per 8
+// vpdpbusd is one conversion, one product with d_a and one FMA with the weight scale. On Zen 5
+// vpdpbusd shares its two pipes with the float multiplies, which puts the ceiling of this loop
+// at 8/10 of the int8 peak (8/11 with a min term). Building a panel costs ~250 instructions per
+// block; at M = 512 the dot products on it cost ~4000, so rebuilding per call is cheaper than
+// storing a second, byte-per-weight copy of the model (decode must keep reading nibbles).
+//
+// The activations are read block-major (QuantizedInput::panel_*: block b of rows m…m+5 is 192
+// contiguous bytes), so a tile needs one activation pointer, not one per row — the row-major
+// layout spilled registers in the 2 × 6 tile.
 //
 // Register blocking: 2 panels (32 rows) × 6 activation rows: 12 float and 12 int32
-// accumulators, the 6 broadcasts and one weight vector (2 × 4 and 4 × 3 measured the same).
+// accumulators, the 6 broadcasts and one weight vector.
 
 // Lanes of a panel and bytes of one 32-block in it.
 constexpr int kPanelRows = 16;
-constexpr int64_t kPanelBlockBytes = 8 * 64 + 4 * 64;
+constexpr int64_t kPanelBlockBytes = 8 * 64 + 6 * 64;
 // Panels computed together (they share each activation broadcast).
 constexpr int kPanelGroup = 2;
 // Blocks of K per pass of the activation tiles over the panels (see PanelRows).
-constexpr int64_t kPanelSliceBlocks = 8;
+constexpr int64_t kPanelSliceBlocks = 16;
 
 // The three formats that have hand-fused tiles also need decoders for the panel builder.
 struct DecodeQ4_0 {
   static constexpr bool kSigned = false, kBias = true, kHalves = false, kQ8_1Min = false;
+  static constexpr int kOffset = 8;
   static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* row, int64_t b, DecodedBlock& x) {
     const uint8_t* blk = row + 18 * b;
     x.v = Nibbles(blk + 2);
@@ -44,6 +55,7 @@ struct DecodeQ4_0 {
 
 struct DecodeQ8_0 {
   static constexpr bool kSigned = true, kBias = false, kHalves = false, kQ8_1Min = false;
+  static constexpr int kOffset = 0;
   static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* row, int64_t b, DecodedBlock& x) {
     const uint8_t* blk = row + 34 * b;
     x.v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
@@ -55,6 +67,7 @@ struct DecodeQ8_0 {
 // pair jb%4 of 32 qh bytes on top; level q+32 in 0..63, the −32 as bias.
 struct DecodeQ6_K {
   static constexpr bool kSigned = false, kBias = true, kHalves = true, kQ8_1Min = false;
+  static constexpr int kOffset = 32;
   static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* row, int64_t b, DecodedBlock& x) {
     const uint8_t* sb = row + 210 * (b / 8);
     const int jb = static_cast<int>(b % 8), h = jb / 4, j = jb % 4;
@@ -75,6 +88,7 @@ struct DecodeQ6_K {
 // kLayoutPacked4 tiles (kernels/repack.h): block b of row r of a tile, as the GGUF decoders give.
 struct DecodePackedQ4_0 {
   static constexpr bool kSigned = false, kBias = true, kHalves = false, kQ8_1Min = false;
+  static constexpr int kOffset = 8;
   static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* tile, int r, int64_t nb, int64_t b, DecodedBlock& x) {
     const int64_t g = b / 4;
     x.v = Nibbles(tile + (g * 4 + r) * 64 + 16 * (b % 4));
@@ -85,6 +99,7 @@ struct DecodePackedQ4_0 {
 
 struct DecodePackedQ8_0 {
   static constexpr bool kSigned = true, kBias = false, kHalves = false, kQ8_1Min = false;
+  static constexpr int kOffset = 0;
   static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* tile, int r, int64_t nb, int64_t b, DecodedBlock& x) {
     const int64_t g = b / 2;
     x.v = _mm256_load_si256(reinterpret_cast<const __m256i*>(tile + (g * 4 + r) * 64 + 32 * (b % 2)));
@@ -127,30 +142,26 @@ struct PackedPanelRows {
 template <class Rows>
 NIBBLE_INT_ATTR HWY_INLINE void BuildPanel(const Rows& rows, int64_t nb, uint8_t* panel) {
   using Dec = typename Rows::Decoder;
-  const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+  static_assert(!(Dec::kSigned && Dec::kOffset != 0), "signed levels carry no offset");
+  constexpr bool kMin = Dec::kBias && Dec::kOffset == 0;
+  const __m256i offset = _mm256_set1_epi8(static_cast<char>(Dec::kOffset));
+  const __m512i u128 = _mm512_set1_epi8(static_cast<char>(0x80));
   for (int64_t b = 0; b < nb; ++b) {
     uint8_t* out = panel + b * kPanelBlockBytes;
-    float* S = reinterpret_cast<float*>(out + 8 * 64);
+    int32_t* C = reinterpret_cast<int32_t*>(out + 8 * 64);
+    float* S = reinterpret_cast<float*>(out + 10 * 64);
     float* B = S + 2 * kPanelRows;
     __m256i v[kPanelRows];
     for (int i = 0; i < kPanelRows; ++i) {
       DecodedBlock x;
       rows.Decode(i, b, x);
-      float bias[2] = {0.0f, 0.0f};
-      if constexpr (Dec::kBias) {
-        bias[0] = x.bias[0];
-        bias[1] = x.bias[1];
-      }
-      if constexpr (Dec::kSigned) {  // level + 128, offset into the bias
-        x.v = _mm256_xor_si256(x.v, flip);
-        bias[0] -= 128.0f * x.scale[0];
-        bias[1] -= 128.0f * x.scale[1];
-      }
-      v[i] = x.v;
+      v[i] = Dec::kOffset != 0 ? _mm256_sub_epi8(x.v, offset) : x.v;
       S[i] = x.scale[0];
       S[kPanelRows + i] = x.scale[1];
-      B[i] = bias[0];
-      B[kPanelRows + i] = bias[1];
+      if constexpr (kMin) {
+        B[i] = x.bias[0];
+        B[kPanelRows + i] = x.bias[1];
+      }
     }
     __m512i E[4], F[4];
     for (int g = 0; g < 4; ++g) {
@@ -160,21 +171,32 @@ NIBBLE_INT_ATTR HWY_INLINE void BuildPanel(const Rows& rows, int64_t nb, uint8_t
       F[g] = _mm512_shuffle_i32x4(X, Y, _MM_SHUFFLE(3, 1, 3, 1));
     }
     const __m512i* halves[2] = {E, F};
+    __m512i sum[2];
     for (int h = 0; h < 2; ++h) {
       const __m512i* Q = halves[h];
       const __m512i t0 = _mm512_unpacklo_epi32(Q[0], Q[1]), t1 = _mm512_unpackhi_epi32(Q[0], Q[1]);
       const __m512i t2 = _mm512_unpacklo_epi32(Q[2], Q[3]), t3 = _mm512_unpackhi_epi32(Q[2], Q[3]);
+      const __m512i w[4] = {_mm512_unpacklo_epi64(t0, t2), _mm512_unpackhi_epi64(t0, t2),
+                            _mm512_unpacklo_epi64(t1, t3), _mm512_unpackhi_epi64(t1, t3)};
       __m512i* W = reinterpret_cast<__m512i*>(out) + 4 * h;
-      _mm512_store_si512(W + 0, _mm512_unpacklo_epi64(t0, t2));
-      _mm512_store_si512(W + 1, _mm512_unpackhi_epi64(t0, t2));
-      _mm512_store_si512(W + 2, _mm512_unpacklo_epi64(t1, t3));
-      _mm512_store_si512(W + 3, _mm512_unpackhi_epi64(t1, t3));
+      sum[h] = _mm512_setzero_si512();
+      for (int j = 0; j < 4; ++j) {
+        _mm512_store_si512(W + j, w[j]);
+        sum[h] = _mm512_dpbusd_epi32(sum[h], u128, w[j]);  // 128·Σ of the 16 levels, per row
+      }
+    }
+    const __m512i zero = _mm512_setzero_si512();
+    if constexpr (Dec::kHalves) {
+      _mm512_store_si512(C, _mm512_sub_epi32(zero, sum[0]));
+      _mm512_store_si512(C + kPanelRows, _mm512_sub_epi32(zero, sum[1]));
+    } else {
+      _mm512_store_si512(C, _mm512_sub_epi32(zero, _mm512_add_epi32(sum[0], sum[1])));
     }
   }
 }
 
-NIBBLE_INT_ATTR HWY_INLINE __m512i Broadcast4(const int8_t* p) {
-  return _mm512_set1_epi32(static_cast<int>(detail::load_u32(reinterpret_cast<const uint8_t*>(p))));
+NIBBLE_INT_ATTR HWY_INLINE __m512i Broadcast4(const uint8_t* p) {
+  return _mm512_set1_epi32(static_cast<int>(detail::load_u32(p)));
 }
 // NP panels (16·NP rows) × MA activation rows from m: y[(m+i)·ldy + n + 16p + lane] for the
 // `valid[p]` leading lanes of panel p.
@@ -182,55 +204,52 @@ template <int NP, int MA, class Dec>
 NIBBLE_INT_ATTR HWY_INLINE void PanelTile(const uint8_t* const* panels, const QuantizedInput& qx, int64_t m, int64_t b0,
                                           int64_t b1, float* y, int64_t ldy, const __mmask16* valid) {
   constexpr bool kHalves = Dec::kHalves;
-  const int64_t K = qx.K, nb = K / 32;
+  constexpr bool kMin = Dec::kBias && Dec::kOffset == 0;
+  const int64_t M = qx.M;
   __m512 acc[NP][MA];
   for (int p = 0; p < NP; ++p) {
     for (int i = 0; i < MA; ++i) {
       acc[p][i] = b0 == 0 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(valid[p], y + (m + i) * ldy + kPanelRows * p);
     }
   }
-  const int8_t* q[MA];
-  const float* da[MA];
-  const float* dsum[MA];
-  const float* dsum16[MA];
-  for (int i = 0; i < MA; ++i) {
-    q[i] = qx.q.data() + (m + i) * K;
-    da[i] = qx.d.data() + (m + i) * nb;
-    dsum[i] = (Dec::kQ8_1Min ? qx.dsum_q8_1.data() : qx.dsum.data()) + (m + i) * nb;
-    dsum16[i] = qx.dsum16.data() + (m + i) * 2 * nb;
-  }
-  for (int64_t b = b0; b < b1; ++b) {
+  // Block-major activations: block b of row m + i at index b·M + m + i.
+  const uint8_t* qa = qx.panel_q.data() + (b0 * M + m) * 32;
+  const float* da = qx.panel_d.data() + b0 * M + m;
+  const float* mins = kHalves ? qx.panel_dsum16.data() + 2 * (b0 * M + m)
+                              : (Dec::kQ8_1Min ? qx.panel_dsum_q8_1.data() : qx.panel_dsum.data()) + b0 * M + m;
+  for (int64_t b = b0; b < b1; ++b, qa += 32 * M, da += M, mins += kHalves ? 2 * M : M) {
     const __m512i* W[NP];
-    const float* S[NP];
+    const uint8_t* P[NP];
     for (int p = 0; p < NP; ++p) {
-      W[p] = reinterpret_cast<const __m512i*>(panels[p] + b * kPanelBlockBytes);
-      S[p] = reinterpret_cast<const float*>(panels[p] + b * kPanelBlockBytes + 8 * 64);
+      P[p] = panels[p] + b * kPanelBlockBytes;
+      W[p] = reinterpret_cast<const __m512i*>(P[p]);
     }
-    // One pass per scale group: the whole block, or each 16-element half (then the block's d_a
-    // is applied per half, which keeps the live dot accumulators at NP·MA).
+    // One pass per scale group: the whole block, or each 16-element half.
     constexpr int kGroups = kHalves ? 2 : 1;
     constexpr int kSteps = 8 / kGroups;
     for (int h = 0; h < kGroups; ++h) {
       __m512i dot[NP][MA];
       for (int p = 0; p < NP; ++p) {
-        for (int i = 0; i < MA; ++i) dot[p][i] = _mm512_setzero_si512();
+        const __m512i c = _mm512_load_si512(P[p] + 8 * 64 + 64 * h);
+        for (int i = 0; i < MA; ++i) dot[p][i] = c;
       }
       for (int j = kSteps * h; j < kSteps * (h + 1); ++j) {
         __m512i a[MA];
-        for (int i = 0; i < MA; ++i) a[i] = Broadcast4(q[i] + 32 * b + 4 * j);
+        for (int i = 0; i < MA; ++i) a[i] = Broadcast4(qa + 32 * i + 4 * j);
         for (int p = 0; p < NP; ++p) {
           const __m512i w = _mm512_load_si512(W[p] + j);
-          for (int i = 0; i < MA; ++i) dot[p][i] = _mm512_dpbusd_epi32(dot[p][i], w, a[i]);
+          for (int i = 0; i < MA; ++i) dot[p][i] = _mm512_dpbusd_epi32(dot[p][i], a[i], w);
         }
       }
       for (int p = 0; p < NP; ++p) {
-        const __m512 scale = _mm512_load_ps(S[p] + kPanelRows * h);
-        const __m512 bias = _mm512_load_ps(S[p] + kPanelRows * (2 + h));
+        const __m512 scale = _mm512_load_ps(reinterpret_cast<const float*>(P[p] + 10 * 64 + 64 * h));
         for (int i = 0; i < MA; ++i) {
-          const float act_sum = kHalves ? dsum16[i][2 * b + h] : dsum[i][b];
-          const __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(dot[p][i]), _mm512_set1_ps(da[i][b]));
+          const __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(dot[p][i]), _mm512_set1_ps(da[i]));
           acc[p][i] = _mm512_fmadd_ps(t, scale, acc[p][i]);
-          acc[p][i] = _mm512_fmadd_ps(bias, _mm512_set1_ps(act_sum), acc[p][i]);
+          if constexpr (kMin) {
+            const __m512 bias = _mm512_load_ps(reinterpret_cast<const float*>(P[p] + 12 * 64 + 64 * h));
+            acc[p][i] = _mm512_fmadd_ps(bias, _mm512_set1_ps(kHalves ? mins[2 * i + h] : mins[i]), acc[p][i]);
+          }
         }
       }
     }
@@ -249,7 +268,7 @@ template <int NP, class Dec>
 NIBBLE_INT_ATTR HWY_INLINE void PanelRows(const uint8_t* const* panels, const QuantizedInput& qx, int64_t M, int64_t nb,
                                           float* y, int64_t ldy, const __mmask16* valid) {
   constexpr int MA = kPanelTileRows<NP>;
-  // K in slices whose NP panel blocks (NP · kPanelSliceBlocks · 768 bytes) stay in L1 while
+  // K in slices whose NP panel blocks (NP · kPanelSliceBlocks · 896 bytes) stay in L1 while
   // every activation tile passes over them, instead of each tile streaming whole panels from
   // L2 (Zen 5's L2 kept up either way: same speed measured; the slices are for cores with
   // less L2 bandwidth). Partial sums go through y, which stays in cache.

@@ -21,6 +21,7 @@
 namespace nibble {
 
 HWY_EXPORT(QuantizeBlocks);
+HWY_EXPORT(HasPanelGemm);
 HWY_EXPORT(MatmulRowsF32);
 HWY_EXPORT(MatmulRowsF16);
 HWY_EXPORT(MatmulRowsBF16);
@@ -171,8 +172,11 @@ void run_jobs(const RowJob* jobs, int n_jobs, int n_threads) {
   }
 }
 
-void quantize_blocks_parallel(const float* X, int64_t M, int64_t K, QuantizedInput& q, int n_threads) {
+// With `panel`, QuantizeBlocks also writes the block-major copy the panel GEMM reads.
+void quantize_blocks_parallel(const float* X, int64_t M, int64_t K, QuantizedInput& q, int n_threads,
+                              bool panel = false) {
   detail::resize_quantized_input(M, K, q);
+  if (panel) detail::resize_panel_input(q);
   const int64_t n_blocks = M * K / 32;
   // Chunks of 64 blocks keep each thread's writes on its own cache lines.
   const int64_t n_chunks = (n_blocks + 63) / 64;
@@ -183,6 +187,26 @@ void quantize_blocks_parallel(const float* X, int64_t M, int64_t K, QuantizedInp
 #pragma omp parallel for schedule(static) num_threads(n_threads)
   for (int64_t c = 0; c < n_chunks; ++c) {
     HWY_DYNAMIC_DISPATCH(QuantizeBlocks)(X, 64 * c, std::min(n_blocks, 64 * (c + 1)), &q);
+  }
+}
+
+// The block-major copy the panel GEMM reads, after a quantisation that did not write it
+// (static activation scales): a transposition, in parallel over blocks.
+void build_panel_input(QuantizedInput& q, int n_threads) {
+  detail::resize_panel_input(q);
+  const int64_t n_blocks = q.M * q.K / 32;
+#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && n_blocks >= 4096)
+  for (int64_t b = 0; b < n_blocks; ++b) detail::store_panel_block(q, b);
+}
+
+// Quantises X for weights that share act_scale, plus the panel copy where the kernels read it.
+void quantize_for(float act_scale, const float* X, int64_t M, int64_t K, MatmulWorkspace& ws) {
+  const bool panel = M >= detail::kPanelMinM && HWY_DYNAMIC_DISPATCH(HasPanelGemm)();
+  if (act_scale > 0.0f) {
+    quantize_input_static(X, M, K, act_scale, ws.qx, ws.n_threads);
+    if (panel) build_panel_input(ws.qx, ws.n_threads);
+  } else {
+    quantize_blocks_parallel(X, M, K, ws.qx, ws.n_threads, panel);
   }
 }
 
@@ -220,13 +244,7 @@ RowJob make_job(const MatmulKernel& kernel, const WeightMatrix& W, const float* 
 // its row jobs.
 void run_quantized(const MatmulKernel& kernel, const WeightMatrix& W, const float* X, int64_t M, float* Y,
                    int64_t ldy, MatmulWorkspace& ws) {
-  if (kernel.int8_input) {
-    if (W.act_scale > 0.0f) {
-      quantize_input_static(X, M, W.cols, W.act_scale, ws.qx, ws.n_threads);
-    } else {
-      quantize_blocks_parallel(X, M, W.cols, ws.qx, ws.n_threads);
-    }
-  }
+  if (kernel.int8_input) quantize_for(W.act_scale, X, M, W.cols, ws);
   const RowJob job = make_job(kernel, W, X, M, Y, ldy, &ws.qx, ws.n_threads);
   run_jobs(&job, 1, ws.n_threads);
 }
@@ -308,11 +326,7 @@ void matmul_shared_input(const WeightMatrix* const* Ws, float* const* Ys, const 
     for (int i = 0; i < n_weights; ++i) matmul(*Ws[i], X, M, Ys[i], ldys[i], ws);
     return;
   }
-  if (any_int8 && Ws[0]->act_scale > 0.0f) {
-    quantize_input_static(X, M, Ws[0]->cols, Ws[0]->act_scale, ws.qx, ws.n_threads);
-  } else if (any_int8) {
-    quantize_blocks_parallel(X, M, Ws[0]->cols, ws.qx, ws.n_threads);
-  }
+  if (any_int8) quantize_for(Ws[0]->act_scale, X, M, Ws[0]->cols, ws);
   // Stack storage for the usual 2–3 weights: per-token calls stay allocation-free.
   RowJob stack_jobs[8];
   std::vector<RowJob> heap_jobs;

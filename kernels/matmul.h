@@ -61,6 +61,15 @@ struct QuantizedInput {
   std::vector<float> dsum;       // M × K/32
   std::vector<float> dsum16;     // M × K/16
   std::vector<float> dsum_q8_1;  // M × K/32
+  // Block-major copy for the prefill panel GEMM (kernels/gemm_panel-inl.h), made only when a
+  // matmul of M ≥ 16 rows runs on a target that has it (panel_M == M then, else 0): block b of
+  // row m at index b·M + m, q stored as q + 128 (the unsigned operand of vpdpbusd).
+  int64_t panel_M = 0;
+  std::vector<uint8_t> panel_q;           // K/32 × M × 32
+  std::vector<float> panel_d;             // K/32 × M
+  std::vector<float> panel_dsum;          // K/32 × M
+  std::vector<float> panel_dsum_q8_1;     // K/32 × M
+  std::vector<float> panel_dsum16;        // K/32 × M × 2
 };
 
 // Scratch owned by the caller (one per session), so per-token work allocates nothing once warm.

@@ -55,6 +55,23 @@ inline void set_block_factors(QuantizedInput& q, int64_t b, float d, int32_t hal
   q.dsum16[2 * b + 1] = d16 * static_cast<float>(half1);
 }
 
+// Copies block b (row-major index m·K/32 + block) of q into its panel copy (QuantizedInput::
+// panel_*, block-major, q + 128), which must be sized for M rows.
+inline void store_panel_block(QuantizedInput& q, int64_t b) {
+  const int64_t nb = q.K / 32, m = b / nb, blk = b % nb, dst = blk * q.M + m;
+  const int8_t* in = q.q.data() + 32 * b;
+  uint8_t* out = q.panel_q.data() + 32 * dst;
+  for (int k = 0; k < 32; ++k) out[k] = static_cast<uint8_t>(in[k]) ^ 0x80u;
+  q.panel_d[dst] = q.d[b];
+  q.panel_dsum[dst] = q.dsum[b];
+  q.panel_dsum_q8_1[dst] = q.dsum_q8_1[b];
+  q.panel_dsum16[2 * dst] = q.dsum16[2 * b];
+  q.panel_dsum16[2 * dst + 1] = q.dsum16[2 * b + 1];
+}
+
+// Sizes the panel copy for q's M×K and marks it as to be written (panel_M = M).
+void resize_panel_input(QuantizedInput& q);
+
 // Sizes the QuantizedInput for M×K (K a multiple of 32); allocation only when it grows.
 void resize_quantized_input(int64_t M, int64_t K, QuantizedInput& q);
 

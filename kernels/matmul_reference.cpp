@@ -28,6 +28,17 @@ void resize_quantized_input(int64_t M, int64_t K, QuantizedInput& q) {
   q.dsum.resize(static_cast<size_t>(M * K / 32));
   q.dsum16.resize(static_cast<size_t>(M * K / 16));
   q.dsum_q8_1.resize(static_cast<size_t>(M * K / 32));
+  q.panel_M = 0;  // the panel copy (if any) described the previous contents
+}
+
+void resize_panel_input(QuantizedInput& q) {
+  const size_t n = static_cast<size_t>(q.M * q.K / 32);
+  q.panel_q.resize(32 * n);
+  q.panel_d.resize(n);
+  q.panel_dsum.resize(n);
+  q.panel_dsum_q8_1.resize(n);
+  q.panel_dsum16.resize(2 * n);
+  q.panel_M = q.M;
 }
 
 void check_outliers(const WeightMatrix& W, const char* who) {
