@@ -1,5 +1,6 @@
 // Highway owns target selection; this file names targets, forwards restrictions to Highway and
-// keeps the one choice Highway cannot make: which AArch64 int8 extension the matmul kernels use.
+// keeps the one choice Highway cannot make: which int8 extension the matmul kernels use (AArch64
+// dot product / i8mm, x86 AVX-VNNI under the AVX2 target).
 #include "kernels/dispatch.h"
 
 #include <atomic>
@@ -37,8 +38,11 @@ struct Int8Name {
   const char* name;
   Int8Extension ext;
 };
-// Best first, as available_isas lists them.
+// AArch64's variants, best first, as available_isas lists them (each is the best Highway target
+// plus the extension).
 constexpr Int8Name kInt8Names[] = {{"NEON_I8MM", Int8Extension::kI8mm}, {"NEON_DOTPROD", Int8Extension::kDotprod}};
+// x86's: the AVX2 target plus AVX-VNNI, listed just above "AVX2".
+constexpr const char* kAvx2VnniName = "AVX2_VNNI";
 
 // -1: follow the CPU; otherwise the Int8Extension set_isa chose.
 std::atomic<int> g_int8_choice{-1};
@@ -50,9 +54,26 @@ Int8Extension detect_int8() {
   // Every i8mm CPU has the dot product too (Armv8.6 requires both); the smmla kernels use sdot
   // for single activation rows.
   return (hwcap2 & HWCAP2_I8MM) ? Int8Extension::kI8mm : Int8Extension::kDotprod;
+#elif (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+  // cpuid leaf 7 subleaf 1, EAX bit 4. The OS's saving of the ymm state needs no check of its
+  // own: AVX2_VNNI is only offered together with Highway's AVX2 target, which checked it.
+  return __builtin_cpu_supports("avxvnni") ? Int8Extension::kAvxVnni : Int8Extension::kNone;
 #else
   return Int8Extension::kNone;
 #endif
+}
+
+// Whether the CPU runs the AArch64 variant with extension ext.
+bool has_arm_variant(Int8Extension ext) {
+  const Int8Extension d = detected_int8_extension();
+  return d != Int8Extension::kAvxVnni && d != Int8Extension::kNone && ext <= d;
+}
+
+bool avx2_target_available() {
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    if (target == HWY_AVX2) return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -72,16 +93,23 @@ std::string active_isa() {
   for (const Int8Name& n : kInt8Names) {
     if (n.ext == ext) return n.name;
   }
-  return hwy::TargetName(HWY_DYNAMIC_DISPATCH(CompiledTarget)());
+  const int64_t target = HWY_DYNAMIC_DISPATCH(CompiledTarget)();
+  // AVX-VNNI changes nothing but the AVX2 kernels: on AVX3_DL it is not in force.
+  if (ext == Int8Extension::kAvxVnni && target == HWY_AVX2) return kAvx2VnniName;
+  return hwy::TargetName(target);
 }
 
 std::vector<std::string> available_isas() {
   std::vector<std::string> names;
   for (const Int8Name& n : kInt8Names) {
-    if (n.ext <= detected_int8_extension()) names.emplace_back(n.name);
+    if (has_arm_variant(n.ext)) names.emplace_back(n.name);
   }
   // SupportedAndGeneratedTargets lists lowest bit first, which is the best target.
-  for (int64_t target : hwy::SupportedAndGeneratedTargets()) names.emplace_back(hwy::TargetName(target));
+  const bool vnni = detected_int8_extension() == Int8Extension::kAvxVnni;
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    if (vnni && target == HWY_AVX2) names.emplace_back(kAvx2VnniName);
+    names.emplace_back(hwy::TargetName(target));
+  }
   return names;
 }
 
@@ -91,10 +119,15 @@ void set_isa(const std::string& name) {
   g_int8_choice.store(-1, std::memory_order_relaxed);
   if (name.empty() || name == "auto") return;
   for (const Int8Name& n : kInt8Names) {
-    if (name == n.name && n.ext <= detected_int8_extension()) {
+    if (name == n.name && has_arm_variant(n.ext)) {
       g_int8_choice.store(static_cast<int>(n.ext), std::memory_order_relaxed);
       return;
     }
+  }
+  if (name == kAvx2VnniName && detected_int8_extension() == Int8Extension::kAvxVnni && avx2_target_available()) {
+    hwy::SetSupportedTargetsForTest(HWY_AVX2);
+    g_int8_choice.store(static_cast<int>(Int8Extension::kAvxVnni), std::memory_order_relaxed);
+    return;
   }
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
     if (name == hwy::TargetName(target)) {

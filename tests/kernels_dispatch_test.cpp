@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -46,15 +47,44 @@ TEST(Dispatch, Int8ExtensionsAreListedBestFirst) {
   const Int8Extension ext = detected_int8_extension();
   EXPECT_EQ(active_int8_extension(), ext);
   std::vector<std::string> want;
-  if (ext >= Int8Extension::kI8mm) want.push_back("NEON_I8MM");
-  if (ext >= Int8Extension::kDotprod) want.push_back("NEON_DOTPROD");
+  if (ext != Int8Extension::kAvxVnni) {
+    if (ext >= Int8Extension::kI8mm) want.push_back("NEON_I8MM");
+    if (ext >= Int8Extension::kDotprod) want.push_back("NEON_DOTPROD");
+  }
   ASSERT_GT(names.size(), want.size());
   EXPECT_EQ(std::vector<std::string>(names.begin(), names.begin() + static_cast<long>(want.size())), want);
   for (size_t i = want.size(); i < names.size(); ++i) {
     set_isa(names[i]);
-    EXPECT_EQ(active_int8_extension(), Int8Extension::kNone) << names[i];
+    const Int8Extension expect = names[i] == "AVX2_VNNI" ? Int8Extension::kAvxVnni : Int8Extension::kNone;
+    EXPECT_EQ(active_int8_extension(), expect) << names[i];
   }
   set_isa("auto");
+}
+
+// AVX2_VNNI is the AVX2 target plus AVX-VNNI: offered exactly where the CPU has AVX-VNNI and
+// AVX2 is available, listed right above AVX2, and "AVX2" alone turns the extension off.
+TEST(Dispatch, Avx2VnniSitsAboveAvx2) {
+  set_isa("auto");
+  const auto names = available_isas();
+  const auto avx2 = std::find(names.begin(), names.end(), "AVX2");
+  const auto vnni = std::find(names.begin(), names.end(), "AVX2_VNNI");
+  const bool want = avx2 != names.end() && detected_int8_extension() == Int8Extension::kAvxVnni;
+  ASSERT_EQ(vnni != names.end(), want);
+  if (!want) {
+    EXPECT_THROW(set_isa("AVX2_VNNI"), std::invalid_argument);
+    set_isa("auto");
+    GTEST_SKIP() << "no AVX-VNNI with AVX2 here";
+  }
+  EXPECT_EQ(vnni + 1, avx2);
+  set_isa("AVX2_VNNI");
+  EXPECT_EQ(active_isa(), "AVX2_VNNI");
+  EXPECT_EQ(active_int8_extension(), Int8Extension::kAvxVnni);
+  set_isa("AVX2");
+  EXPECT_EQ(active_isa(), "AVX2");
+  EXPECT_EQ(active_int8_extension(), Int8Extension::kNone);
+  set_isa("auto");
+  // The default stays the best Highway target; AVX-VNNI only names it where that is AVX2.
+  EXPECT_EQ(active_isa(), names.front());
 }
 
 // scripts/test-aarch64.sh names the variants each emulated CPU must offer, so a CPU model that
