@@ -2,7 +2,8 @@
 // matmul.cpp). Three int8 paths:
 //   AVX3_DL  512-bit, vpdpbusd (AVX-512 VNNI)             two 32-blocks per vector (Q4_0: four,
 //   AVX3     512-bit, vpmaddubsw + vpmaddwd (AVX-512BW)   as low/high nibble halves)
-//   AVX2     256-bit, vpmaddubsw + vpmaddwd               one 32-block per vector
+//   AVX2     256-bit, vpmaddubsw + vpmaddwd               one 32-block per vector (prefill on
+//            AVX-VNNI CPUs: VEX vpdpbusd panel GEMM, gemm_panel_avx2-inl.h)
 //   others   portable Highway (int8 → int32 promote, multiply, add), weights unpacked per block
 // The x86 paths feed the unsigned operand with weights made non-negative (nibble q for Q4_0,
 // q+32 for Q6_K, |q| with the sign moved onto the activation for Q8_0) and remove the offset with
@@ -19,6 +20,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "kernels/dispatch.h"
 #include "kernels/fp16.h"
 #include "kernels/matmul_internal.h"
 #include "kernels/quant_tables.h"
@@ -237,6 +239,7 @@ inline void unpack_q6_k(const uint8_t* row, int64_t b, UnpackedBlock& u) {
 #undef NIBBLE_X86_256
 #undef NIBBLE_NATIVE_PACKED
 #undef NIBBLE_PANEL_GEMM
+#undef NIBBLE_PANEL_GEMM_VNNI
 #undef NIBBLE_INT_ATTR
 #if HWY_TARGET == HWY_AVX3_DL
 #define NIBBLE_X86_512 1
@@ -1318,6 +1321,11 @@ NIBBLE_DECODED_TILE(Q8_C, q8_c)
 #if HWY_TARGET == HWY_AVX3_DL
 #include "kernels/gemm_panel-inl.h"
 #define NIBBLE_PANEL_GEMM 1
+#elif HWY_TARGET == HWY_AVX2
+// Only where dispatch made AVX-VNNI active ("AVX2_VNNI"): the AVX2 target also runs on CPUs
+// without it.
+#include "kernels/gemm_panel_avx2-inl.h"
+#define NIBBLE_PANEL_GEMM_VNNI 1
 #endif
 
 // Float weights use one activation row per tile: their loads are already the cheap part.
@@ -1483,6 +1491,11 @@ NIBBLE_INT_ATTR HWY_INLINE void UnpackingRowRange(const MatmulArgs& args, Tensor
 #if defined(NIBBLE_PANEL_GEMM)
 #define NIBBLE_TRY_PANEL(ROWS, DEC) \
   if (a.M >= detail::kPanelMinM && a.qx->panel_M == a.M) return PanelRowRange<ROWS, DEC>(a, n0, n1);
+#elif defined(NIBBLE_PANEL_GEMM_VNNI)
+#define NIBBLE_TRY_PANEL(ROWS, DEC)                                                          \
+  if (a.M >= detail::kPanelMinM && a.qx->panel_M == a.M &&                                           \
+      active_int8_extension() == Int8Extension::kAvxVnni)                                            \
+    return PanelRowRange<ROWS, DEC>(a, n0, n1);
 #else
 #define NIBBLE_TRY_PANEL(ROWS, DEC)
 #endif
@@ -1491,6 +1504,8 @@ NIBBLE_INT_ATTR HWY_INLINE void UnpackingRowRange(const MatmulArgs& args, Tensor
 bool HasPanelGemm() {
 #if defined(NIBBLE_PANEL_GEMM)
   return true;
+#elif defined(NIBBLE_PANEL_GEMM_VNNI)
+  return active_int8_extension() == Int8Extension::kAvxVnni;
 #else
   return false;
 #endif

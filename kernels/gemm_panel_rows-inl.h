@@ -1,0 +1,100 @@
+// Where the panel GEMMs' weight rows come from (included by gemm_panel-inl.h and
+// gemm_panel_avx2-inl.h inside their target's namespace, after each defines kPanelRows; no
+// include guard, like every per-target file): decoders for the formats whose generic-tile
+// decoders live in dot-inl.h's hand-fused tiles instead, and the row sources over GGUF rows or
+// 4-row packed tiles.
+
+// The three formats that have hand-fused tiles also need decoders for the panel builder.
+struct DecodeQ4_0 {
+  static constexpr bool kSigned = false, kBias = true, kHalves = false, kQ8_1Min = false;
+  static constexpr int kOffset = 8;
+  static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* row, int64_t b, DecodedBlock& x) {
+    const uint8_t* blk = row + 18 * b;
+    x.v = Nibbles(blk + 2);
+    x.scale[0] = x.scale[1] = F16(blk);
+    x.bias[0] = x.bias[1] = -8.0f * x.scale[0];
+  }
+};
+
+struct DecodeQ8_0 {
+  static constexpr bool kSigned = true, kBias = false, kHalves = false, kQ8_1Min = false;
+  static constexpr int kOffset = 0;
+  static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* row, int64_t b, DecodedBlock& x) {
+    const uint8_t* blk = row + 34 * b;
+    x.v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+    x.scale[0] = x.scale[1] = F16(blk);
+  }
+};
+
+// Q6_K block jb of a super-block: low nibbles from 32 ql bytes (high nibbles for jb%4 ≥ 2), bit
+// pair jb%4 of 32 qh bytes on top; level q+32 in 0..63, the −32 as bias.
+struct DecodeQ6_K {
+  static constexpr bool kSigned = false, kBias = true, kHalves = true, kQ8_1Min = false;
+  static constexpr int kOffset = 32;
+  static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* row, int64_t b, DecodedBlock& x) {
+    const uint8_t* sb = row + 210 * (b / 8);
+    const int jb = static_cast<int>(b % 8), h = jb / 4, j = jb % 4;
+    const __m256i ql = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 64 * h + 32 * (j % 2)));
+    const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 128 + 32 * h));
+    const __m256i low4 = _mm256_and_si256(j < 2 ? ql : _mm256_srli_epi16(ql, 4), _mm256_set1_epi8(0x0F));
+    const __m256i high2 = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * j)), _mm256_set1_epi8(3));
+    x.v = _mm256_or_si256(low4, _mm256_slli_epi16(high2, 4));
+    const float d = F16(sb + 208);
+    const int8_t* scales = reinterpret_cast<const int8_t*>(sb + 192);
+    for (int i = 0; i < 2; ++i) {
+      x.scale[i] = d * static_cast<float>(scales[2 * jb + i]);
+      x.bias[i] = -32.0f * x.scale[i];
+    }
+  }
+};
+
+// kLayoutPacked4 tiles (kernels/repack.h): block b of row r of a tile, as the GGUF decoders give.
+struct DecodePackedQ4_0 {
+  static constexpr bool kSigned = false, kBias = true, kHalves = false, kQ8_1Min = false;
+  static constexpr int kOffset = 8;
+  static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* tile, int r, int64_t nb, int64_t b, DecodedBlock& x) {
+    const int64_t g = b / 4;
+    x.v = Nibbles(tile + (g * 4 + r) * 64 + 16 * (b % 4));
+    x.scale[0] = x.scale[1] = F16(tile + nb * 64 + (g * 4 + r) * 8 + 2 * (b % 4));
+    x.bias[0] = x.bias[1] = -8.0f * x.scale[0];
+  }
+};
+
+struct DecodePackedQ8_0 {
+  static constexpr bool kSigned = true, kBias = false, kHalves = false, kQ8_1Min = false;
+  static constexpr int kOffset = 0;
+  static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* tile, int r, int64_t nb, int64_t b, DecodedBlock& x) {
+    const int64_t g = b / 2;
+    x.v = _mm256_load_si256(reinterpret_cast<const __m256i*>(tile + (g * 4 + r) * 64 + 32 * (b % 2)));
+    x.scale[0] = x.scale[1] = F16(tile + nb * 128 + (g * 4 + r) * 4 + 2 * (b % 2));
+  }
+};
+
+// Where a panel's kPanelRows rows come from: GGUF rows, or rows of 4-row packed tiles. Rows past the
+// caller's range repeat its last row (their outputs are never stored).
+template <class Dec>
+struct GgufPanelRows {
+  using Decoder = Dec;
+  const uint8_t* rows[kPanelRows];
+  NIBBLE_INT_ATTR HWY_INLINE GgufPanelRows(const MatmulArgs& args, int64_t n, int64_t n1) {
+    for (int i = 0; i < kPanelRows; ++i) rows[i] = args.w + std::min<int64_t>(n + i, n1 - 1) * args.w_row_bytes;
+  }
+  NIBBLE_INT_ATTR HWY_INLINE void Decode(int i, int64_t b, DecodedBlock& x) const { Dec::Decode(rows[i], b, x); }
+};
+
+template <class Dec>
+struct PackedPanelRows {
+  using Decoder = Dec;
+  const uint8_t* tile[kPanelRows];
+  int r[kPanelRows];
+  int64_t nb;
+  NIBBLE_INT_ATTR HWY_INLINE PackedPanelRows(const MatmulArgs& args, int64_t n, int64_t n1) : nb(args.K / 32) {
+    for (int i = 0; i < kPanelRows; ++i) {
+      const int64_t row = std::min<int64_t>(n + i, n1 - 1);
+      tile[i] = args.w + (row / 4) * args.w_tile_bytes;
+      r[i] = static_cast<int>(row % 4);
+    }
+  }
+  NIBBLE_INT_ATTR HWY_INLINE void Decode(int i, int64_t b, DecodedBlock& x) const { Dec::Decode(tile[i], r[i], nb, b, x); }
+};
+
