@@ -21,6 +21,8 @@
 //
 // Register blocking: 2 panels (16 rows) × 3 activation rows: 6 float and 6 int32 accumulators,
 // the 3 broadcasts and one weight vector fill the 16 ymm registers (1 panel × 5 rows at N tails).
+// Measured on Zen 5, 1 thread, K 2048 × N 5632 × M 512: 268 GOP/s (Q4_0 packed) against 210 for
+// 1 panel × 5 rows everywhere — each broadcast feeds two vpdpbusd instead of one.
 
 #define NIBBLE_VNNI_ATTR __attribute__((target("avxvnni")))
 
