@@ -87,7 +87,7 @@ typedef int (*nibble_piece_fn)(const char* text, size_t len, void* user);
 NIBBLE_API const char* nibble_version(void);
 /* Message of the last failed call on this thread (load, tokenize, model-level calls). */
 NIBBLE_API const char* nibble_last_error(void);
-/* Name of the instruction set the kernels use on this CPU ("AVX3_DL", "AVX2", ...). */
+/* Name of the instruction set the kernels use on this CPU ("AVX3_DL", "AVX2_VNNI", "AVX2", ...). */
 NIBBLE_API const char* nibble_isa(void);
 
 NIBBLE_API nibble_model_params nibble_model_default_params(void);
