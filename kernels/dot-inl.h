@@ -1220,6 +1220,121 @@ HWY_INLINE void TileDecoded(const uint8_t* const* rows, const ActRow* a, float* 
   }
 
 #if defined(NIBBLE_X86_512)
+// Q4_1 and IQ4_NL blocks are Q4_0's 16 nibble bytes with other headers, so they take TileQ4_0's
+// four-block step (the generic decoded tile assembles every scale from scalars and left their
+// decode compute-bound at ~13 GB/s per thread). Q4_1 adds its mins through one 4-lane FMA per
+// four blocks against llama.cpp's q8_1 d·Σa; IQ4_NL looks its nibbles up in the table + 128 (an
+// unsigned operand) and takes 128·Σa off, which needs vpdpbusd: maddubs' int16 pairs would
+// saturate at 241·127·2. A block count that is not a multiple of 4 ends on the generic tile.
+struct NibbleQ4_1 {
+  using Decoder = DecodeQ4_1;
+  static constexpr int64_t kBytes = 20, kQs = 4;
+  static constexpr bool kMin = true, kTable = false;
+  static constexpr int kCorrShift = -1;  // no offset
+};
+struct NibbleIQ4_NL {
+  using Decoder = DecodeIQ4_NL;
+  static constexpr int64_t kBytes = 18, kQs = 2;
+  static constexpr bool kMin = false, kTable = true;
+  static constexpr int kCorrShift = 7;  // 128·Σa
+};
+
+template <class Fmt, int MA>
+NIBBLE_INT_ATTR HWY_INLINE void TileNibbles(const uint8_t* const* rows, const ActRow* a, float* out) {
+  const int64_t nb = a[0].K / 32, nb4 = nb / 4 * 4;
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  const __m512i table = _mm512_broadcast_i32x4(
+      _mm_add_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLValues)), _mm_set1_epi8(static_cast<char>(0x80))));
+  const __m256i even_odd = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+  __m512 acc[MA][4];
+  __m128 mins[MA][4];
+  for (int m = 0; m < MA; ++m) {
+    for (int r = 0; r < 4; ++r) {
+      acc[m][r] = _mm512_setzero_ps();
+      mins[m][r] = _mm_setzero_ps();
+    }
+  }
+  for (int64_t b = 0; b < nb4; b += 4) {
+    __m512i a_lo[MA], a_hi[MA], corr[MA];
+    __m512 da[MA];
+    __m128 dsum[MA];
+    for (int m = 0; m < MA; ++m) {
+      const __m512i a01 = _mm512_loadu_si512(a[m].q + 32 * b);
+      const __m512i a23 = _mm512_loadu_si512(a[m].q + 32 * b + 64);
+      a_lo[m] = _mm512_shuffle_i64x2(a01, a23, _MM_SHUFFLE(2, 0, 2, 0));
+      a_hi[m] = _mm512_shuffle_i64x2(a01, a23, _MM_SHUFFLE(3, 1, 3, 1));
+      da[m] = QuadSpread(_mm_loadu_ps(a[m].d + b));
+      if constexpr (Fmt::kCorrShift >= 0) {
+        const __m128i sums = _mm_slli_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a[m].sum + b)), Fmt::kCorrShift);
+        corr[m] = _mm512_maskz_expand_epi32(0x1111, _mm512_castsi128_si512(sums));
+      }
+      if constexpr (Fmt::kMin) dsum[m] = _mm_loadu_ps(a[m].dsum_q8_1 + b);
+    }
+    for (int r = 0; r < 4; ++r) {
+      const uint8_t* blk = rows[r] + Fmt::kBytes * b;
+      __m512i v = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + Fmt::kQs)));
+      v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + Fmt::kBytes + Fmt::kQs)), 1);
+      v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2 * Fmt::kBytes + Fmt::kQs)), 2);
+      v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 3 * Fmt::kBytes + Fmt::kQs)), 3);
+      __m512i lo = _mm512_and_si512(v, low4);
+      __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+      if constexpr (Fmt::kTable) {
+        lo = _mm512_shuffle_epi8(table, lo);
+        hi = _mm512_shuffle_epi8(table, hi);
+      }
+      __m128 d4, m4 = _mm_setzero_ps();
+      if constexpr (Fmt::kMin) {  // d, m of each block: 8 halves → d0..d3 | m0..m3
+        const __m128i dm = _mm_setr_epi32(static_cast<int>(detail::load_u32(blk)), static_cast<int>(detail::load_u32(blk + Fmt::kBytes)),
+                                          static_cast<int>(detail::load_u32(blk + 2 * Fmt::kBytes)),
+                                          static_cast<int>(detail::load_u32(blk + 3 * Fmt::kBytes)));
+        const __m256 f = _mm256_permutevar8x32_ps(_mm256_cvtph_ps(dm), even_odd);
+        d4 = _mm256_castps256_ps128(f);
+        m4 = _mm256_extractf128_ps(f, 1);
+      } else {
+        __m128i h = _mm_cvtsi32_si128(detail::load_u16(blk));
+        h = _mm_insert_epi16(h, detail::load_u16(blk + Fmt::kBytes), 1);
+        h = _mm_insert_epi16(h, detail::load_u16(blk + 2 * Fmt::kBytes), 2);
+        h = _mm_insert_epi16(h, detail::load_u16(blk + 3 * Fmt::kBytes), 3);
+        d4 = _mm_cvtph_ps(h);
+      }
+      const __m512 dw = QuadSpread(d4);
+      for (int m = 0; m < MA; ++m) {
+        __m512i dot = DotU8S8Acc(DotU8S8(lo, a_lo[m]), hi, a_hi[m]);
+        if constexpr (Fmt::kCorrShift >= 0) dot = _mm512_sub_epi32(dot, corr[m]);
+        acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, da[m]), acc[m][r]);
+        if constexpr (Fmt::kMin) mins[m][r] = _mm_fmadd_ps(m4, dsum[m], mins[m][r]);
+      }
+    }
+  }
+  for (int m = 0; m < MA; ++m) {
+    for (int r = 0; r < 4; ++r) {
+      const __m128 m2 = _mm_add_ps(mins[m][r], _mm_movehl_ps(mins[m][r], mins[m][r]));
+      out[4 * m + r] = _mm512_reduce_add_ps(acc[m][r]) + _mm_cvtss_f32(_mm_add_ss(m2, _mm_movehdup_ps(m2)));
+    }
+  }
+  if (nb4 < nb) {  // the last 1–3 blocks: the generic tile on the rows and activations from there
+    const uint8_t* tail_rows[4];
+    for (int r = 0; r < 4; ++r) tail_rows[r] = rows[r] + Fmt::kBytes * nb4;
+    ActRow tail[MA];
+    for (int m = 0; m < MA; ++m) {
+      tail[m] = a[m];
+      tail[m].q += 32 * nb4;
+      tail[m].d += nb4;
+      tail[m].sum += nb4;
+      tail[m].sum16 += 2 * nb4;
+      tail[m].dsum += nb4;
+      tail[m].dsum16 += 2 * nb4;
+      tail[m].dsum_q8_1 += nb4;
+      tail[m].K -= 32 * nb4;
+    }
+    float rest[4 * MA];
+    TileDecoded<typename Fmt::Decoder, MA>(tail_rows, tail, rest);
+    for (int i = 0; i < 4 * MA; ++i) out[i] += rest[i];
+  }
+}
+#endif
+
+#if defined(NIBBLE_X86_512)
 // Q4_K, the weight type of most Q4_K_M files, has its own tile: the generic decoded tile
 // unpacks the 6-bit scales and mins once per 32-block with scalar code and assembles every scale
 // vector from scalars, which made Q4_K decode compute-bound (~12 GB/s, bench_matmul). Here each
@@ -1227,8 +1342,14 @@ HWY_INLINE void TileDecoded(const uint8_t* const* rows, const ActRow* a, float* 
 // enter through one 8-lane FMA per super-block against d_a·Σa of its 8 activation blocks, and
 // the 32-byte quant chunk j (low nibbles: sub-block 2j, high: 2j+1) meets the 64 activation
 // bytes of those two sub-blocks in one dot product.
-template <int MA>
-NIBBLE_INT_ATTR HWY_INLINE void TileQ4_K(const uint8_t* const* rows, const ActRow* a, float* out) {
+//
+// Q5_K is the same super-block with a fifth bit per element (qh: 32 bytes, bit 2j of byte l for
+// element l of sub-block 2j, bit 2j+1 for sub-block 2j+1) and its scales and quants 32 bytes
+// further on: kFive ORs the bit in as 16 before the dot product.
+template <int MA, bool kFive>
+NIBBLE_INT_ATTR HWY_INLINE void TileQ45_K(const uint8_t* const* rows, const ActRow* a, float* out) {
+  constexpr int64_t kSuperBytes = kFive ? 176 : 144;
+  constexpr int64_t kQsOffset = kFive ? 48 : 16;
   const int64_t n_super = a[0].K / 256;
   const __m256i low4 = _mm256_set1_epi8(0x0F);
   const __m512i pair_index = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
@@ -1243,7 +1364,7 @@ NIBBLE_INT_ATTR HWY_INLINE void TileQ4_K(const uint8_t* const* rows, const ActRo
   for (int64_t s = 0; s < n_super; ++s) {
     __m512 scale[4];  // d·sc of sub-blocks 0..7 in lanes 0..7
     for (int r = 0; r < 4; ++r) {
-      const uint8_t* sb = rows[r] + 144 * s;
+      const uint8_t* sb = rows[r] + kSuperBytes * s;
       // 12 bytes of packed 6-bit values: sub-blocks 0-3 in the low 6 bits of bytes 0-3 (scales)
       // and 4-7 (mins); sub-blocks 4-7 take their low 4 bits from bytes 8-11 and their top 2
       // bits from the top bits of bytes 0-3 (scales) and 4-7 (mins).
@@ -1271,9 +1392,18 @@ NIBBLE_INT_ATTR HWY_INLINE void TileQ4_K(const uint8_t* const* rows, const ActRo
       }
       const __m512i lane_pair = _mm512_add_epi32(pair_index, _mm512_set1_epi32(2 * j));
       for (int r = 0; r < 4; ++r) {
-        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows[r] + 144 * s + 16 + 32 * j));
-        const __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(q, low4)),
-                                             _mm256_and_si256(_mm256_srli_epi16(q, 4), low4), 1);
+        const uint8_t* sb = rows[r] + kSuperBytes * s;
+        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + kQsOffset + 32 * j));
+        __m256i lo = _mm256_and_si256(q, low4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+        if constexpr (kFive) {
+          // Bits 2j and 2j+1 of each qh byte to bit 4 (16-bit shifts: the masks drop what crosses).
+          const __m256i qh = _mm256_srl_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 16)),
+                                              _mm_cvtsi32_si128(2 * j));
+          const __m256i bit4 = _mm256_set1_epi8(0x10);
+          lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(qh, 4), bit4));
+          hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(qh, 3), bit4));
+        }
+        const __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
         const __m512 dw = _mm512_permutexvar_ps(lane_pair, scale[r]);
         for (int m = 0; m < MA; ++m) {
           acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(DotU8S8(w, av[m])), _mm512_mul_ps(dw, da[m]), acc[m][r]);
@@ -1290,6 +1420,14 @@ NIBBLE_INT_ATTR HWY_INLINE void TileQ4_K(const uint8_t* const* rows, const ActRo
     }
   }
 }
+template <int MA>
+NIBBLE_INT_ATTR HWY_INLINE void TileQ4_K(const uint8_t* const* rows, const ActRow* a, float* out) {
+  TileQ45_K<MA, false>(rows, a, out);
+}
+template <int MA>
+NIBBLE_INT_ATTR HWY_INLINE void TileQ5_K(const uint8_t* const* rows, const ActRow* a, float* out) {
+  TileQ45_K<MA, true>(rows, a, out);
+}
 #endif
 
 #else  // portable
@@ -1302,17 +1440,31 @@ NIBBLE_INT_ATTR HWY_INLINE void TileQ4_K(const uint8_t* const* rows, const ActRo
 
 #endif
 
+#if defined(NIBBLE_X86_512)
+template <int MA>
+NIBBLE_INT_ATTR HWY_INLINE void TileQ4_1(const uint8_t* const* rows, const ActRow* a, float* out) {
+  TileNibbles<NibbleQ4_1, MA>(rows, a, out);
+}
+#else
 NIBBLE_DECODED_TILE(Q4_1, q4_1)
+#endif
 NIBBLE_DECODED_TILE(Q5_0, q5_0)
 NIBBLE_DECODED_TILE(Q5_1, q5_1)
+#if HWY_TARGET == HWY_AVX3_DL
+template <int MA>
+NIBBLE_INT_ATTR HWY_INLINE void TileIQ4_NL(const uint8_t* const* rows, const ActRow* a, float* out) {
+  TileNibbles<NibbleIQ4_NL, MA>(rows, a, out);
+}
+#else
 NIBBLE_DECODED_TILE(IQ4_NL, iq4_nl)
+#endif
 NIBBLE_DECODED_TILE(IQ4_XS, iq4_xs)
 NIBBLE_DECODED_TILE(Q2_K, q2_k)
 NIBBLE_DECODED_TILE(Q3_K, q3_k)
-#if !defined(NIBBLE_X86_512)  // AVX-512 has TileQ4_K above
+#if !defined(NIBBLE_X86_512)  // AVX-512 has TileQ4_K and TileQ5_K above
 NIBBLE_DECODED_TILE(Q4_K, q4_k)
-#endif
 NIBBLE_DECODED_TILE(Q5_K, q5_k)
+#endif
 NIBBLE_DECODED_TILE(Q4_G64, q4_g64)
 NIBBLE_DECODED_TILE(Q4_G128, q4_g128)
 NIBBLE_DECODED_TILE(Q8_C, q8_c)
