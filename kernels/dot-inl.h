@@ -1376,11 +1376,8 @@ NIBBLE_INT_ATTR HWY_INLINE void TileQ45_K(const uint8_t* const* rows, const ActR
       const __m256 mn = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_setr_epi32(static_cast<int>(mn_lo), static_cast<int>(mn_hi), 0, 0)));
       scale[r] = _mm512_castps256_ps512(_mm256_mul_ps(sc, _mm256_set1_ps(F16(sb))));
       const __m256 dmin_mn = _mm256_mul_ps(mn, _mm256_set1_ps(F16(sb + 2)));
-      for (int m = 0; m < MA; ++m) {
-        const __m256 da_sum = _mm256_mul_ps(_mm256_loadu_ps(a[m].d + 8 * s),
-                                            _mm256_cvtepi32_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[m].sum + 8 * s))));
-        mins[m][r] = _mm256_fmadd_ps(dmin_mn, da_sum, mins[m][r]);
-      }
+      // dsum = d_a·Σa per block, as the quantisation stored it.
+      for (int m = 0; m < MA; ++m) mins[m][r] = _mm256_fmadd_ps(dmin_mn, _mm256_loadu_ps(a[m].dsum + 8 * s), mins[m][r]);
     }
     for (int j = 0; j < 4; ++j) {
       const int64_t b = 8 * s + 2 * j;

@@ -13,6 +13,7 @@ namespace {
 // llama_tensor_get_type's per-tensor exceptions, reproduced in mix_type() below.
 enum class Mix {
   Plain,  // one type everywhere (F32, F16, BF16, Q8_0, Q6_K) or nibble's Q4_0 rule
+  Legacy,  // Q4_1, Q5_0, Q5_1: one type everywhere but the output head (Q6_K), as llama.cpp
   Q2_K,
   Q3_K_S,
   Q3_K_M,
@@ -42,6 +43,9 @@ RecipeRule rule_for(const std::string& recipe) {
   if (recipe == "Q8_0") return {T::Q8_0, T::Q8_0, 7, Mix::Plain};
   if (recipe == "Q4_0") return {T::Q4_0, T::Q8_0, 2, Mix::Plain};
   if (recipe == "Q6_K") return {T::Q6_K, T::Q6_K, 18, Mix::Plain};
+  if (recipe == "Q4_1") return {T::Q4_1, T::Q4_1, 3, Mix::Legacy};
+  if (recipe == "Q5_0") return {T::Q5_0, T::Q5_0, 8, Mix::Legacy};
+  if (recipe == "Q5_1") return {T::Q5_1, T::Q5_1, 9, Mix::Legacy};
   if (recipe == "Q2_K") return {T::Q2_K, T::Q2_K, 10, Mix::Q2_K};
   if (recipe == "Q3_K_S") return {T::Q3_K, T::Q3_K, 11, Mix::Q3_K_S};
   if (recipe == "Q3_K_M") return {T::Q3_K, T::Q3_K, 12, Mix::Q3_K_M};
@@ -140,6 +144,9 @@ const std::vector<GgufRecipe>& gguf_recipes() {
       {"Q8_0", "int8, blocks of 32 with an f16 scale (8.5 bits/weight)"},
       {"Q4_0", "int4, blocks of 32 with an f16 scale (4.5 bits/weight); embeddings Q8_0"},
       {"Q6_K", "Q6_K everywhere (6.56 bits/weight)"},
+      {"Q5_1", "int5 asymmetric, blocks of 32 (6 bits/weight); output Q6_K"},
+      {"Q5_0", "int5, blocks of 32 with an f16 scale (5.5 bits/weight); output Q6_K"},
+      {"Q4_1", "int4 asymmetric, blocks of 32 (5 bits/weight); output Q6_K"},
       {"Q5_K_M", "Q5_K; output, and attn_v/ffn_down of the more-bits layers (first and last 1/8, every 3rd) Q6_K"},
       {"Q5_K_S", "Q5_K; output Q6_K"},
       {"Q4_K_M", "Q4_K; output, and attn_v/ffn_down of the more-bits layers (first and last 1/8, every 3rd) Q6_K"},

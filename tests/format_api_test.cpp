@@ -142,7 +142,7 @@ TEST(FormatApi, MisuseGivesAStatus) {
   const char *name = nullptr, *ext = nullptr, *desc = nullptr;
   int n = 0;
   while (nibble_quantize_recipe_info(n, &name, &ext, &desc)) ++n;
-  EXPECT_EQ(n, 27);  // 11 nibble recipes (8 plain, q8a8, q8o, auto) + 16 GGUF
+  EXPECT_EQ(n, 30);  // 11 nibble recipes (8 plain, q8a8, q8o, auto) + 19 GGUF
   EXPECT_EQ(nibble_quantize_recipe_info(-1, nullptr, nullptr, nullptr), 0);
 }
 

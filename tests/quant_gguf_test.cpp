@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "kernels/matmul.h"
@@ -211,6 +212,20 @@ TEST(Quantizers, MixesFollowLlamaCppRules) {
   EXPECT_EQ(type_of(odd, types, "blk.3.attn_q.weight"), T::IQ4_NL);
   types = gguf_recipe_types("Q3_K_S", fake_model(48, false), info);
   EXPECT_EQ(types[1], T::F16);  // not even a 32-block
+
+  // llama.cpp's legacy types: the base type everywhere but a Q6_K head (Q8_0 if its rows are
+  // not whole super-blocks); token_embd keeps the base type.
+  for (const auto& [recipe, base, ftype] :
+       {std::tuple{"Q4_1", T::Q4_1, 3u}, std::tuple{"Q5_0", T::Q5_0, 8u}, std::tuple{"Q5_1", T::Q5_1, 9u}}) {
+    types = gguf_recipe_types(recipe, m, info);
+    EXPECT_EQ(type_of(m, types, "output.weight"), T::Q6_K) << recipe;
+    EXPECT_EQ(type_of(m, types, "token_embd.weight"), base) << recipe;
+    EXPECT_EQ(type_of(m, types, "blk.1.ffn_down.weight"), base) << recipe;
+    EXPECT_EQ(type_of(m, types, "blk.0.attn_v.weight"), base) << recipe;
+    EXPECT_EQ(gguf_recipe_file_type(recipe), ftype);
+    types = gguf_recipe_types(recipe, odd, info);
+    EXPECT_EQ(type_of(odd, types, "output.weight"), T::Q8_0) << recipe;
+  }
 
   EXPECT_THROW(gguf_recipe_types("Q4_K_X", m, info), std::invalid_argument);
 }
