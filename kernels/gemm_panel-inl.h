@@ -50,27 +50,12 @@ constexpr int64_t kPanelSliceBlocks = 16;
 template <class Rows>
 NIBBLE_INT_ATTR HWY_INLINE void BuildPanel(const Rows& rows, int64_t nb, uint8_t* panel) {
   using Dec = typename Rows::Decoder;
-  static_assert(!(Dec::kSigned && Dec::kOffset != 0), "signed levels carry no offset");
-  constexpr bool kMin = Dec::kBias && Dec::kOffset == 0;
-  const __m256i offset = _mm256_set1_epi8(static_cast<char>(Dec::kOffset));
   const __m512i u128 = _mm512_set1_epi8(static_cast<char>(0x80));
   for (int64_t b = 0; b < nb; ++b) {
     uint8_t* out = panel + b * kPanelBlockBytes;
     int32_t* C = reinterpret_cast<int32_t*>(out + 8 * 64);
-    float* S = reinterpret_cast<float*>(out + 10 * 64);
-    float* B = S + 2 * kPanelRows;
     __m256i v[kPanelRows];
-    for (int i = 0; i < kPanelRows; ++i) {
-      DecodedBlock x;
-      rows.Decode(i, b, x);
-      v[i] = Dec::kOffset != 0 ? _mm256_sub_epi8(x.v, offset) : x.v;
-      S[i] = x.scale[0];
-      S[kPanelRows + i] = x.scale[1];
-      if constexpr (kMin) {
-        B[i] = x.bias[0];
-        B[kPanelRows + i] = x.bias[1];
-      }
-    }
+    DecodePanelBlock(rows, b, v, reinterpret_cast<float*>(out + 10 * 64));
     __m512i E[4], F[4];
     for (int g = 0; g < 4; ++g) {
       const __m512i X = _mm512_inserti64x4(_mm512_castsi256_si512(v[g]), v[4 + g], 1);

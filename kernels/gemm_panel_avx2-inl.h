@@ -42,27 +42,12 @@ constexpr int64_t kPanelSliceBlocks = 16;
 template <class Rows>
 NIBBLE_VNNI_ATTR HWY_INLINE void BuildPanel(const Rows& rows, int64_t nb, uint8_t* panel) {
   using Dec = typename Rows::Decoder;
-  static_assert(!(Dec::kSigned && Dec::kOffset != 0), "signed levels carry no offset");
-  constexpr bool kMin = Dec::kBias && Dec::kOffset == 0;
-  const __m256i offset = _mm256_set1_epi8(static_cast<char>(Dec::kOffset));
   const __m256i u128 = _mm256_set1_epi8(static_cast<char>(0x80));
   for (int64_t b = 0; b < nb; ++b) {
     uint8_t* out = panel + b * kPanelBlockBytes;
     int32_t* C = reinterpret_cast<int32_t*>(out + 8 * 32);
-    float* S = reinterpret_cast<float*>(out + 10 * 32);
-    float* B = S + 2 * kPanelRows;
     __m256i v[kPanelRows];
-    for (int i = 0; i < kPanelRows; ++i) {
-      DecodedBlock x;
-      rows.Decode(i, b, x);
-      v[i] = Dec::kOffset != 0 ? _mm256_sub_epi8(x.v, offset) : x.v;
-      S[i] = x.scale[0];
-      S[kPanelRows + i] = x.scale[1];
-      if constexpr (kMin) {
-        B[i] = x.bias[0];
-        B[kPanelRows + i] = x.bias[1];
-      }
-    }
+    DecodePanelBlock(rows, b, v, reinterpret_cast<float*>(out + 10 * 32));
     // u[q][k]: dwords k and 4+k of rows 4q..4q+3 (one row per dword, low / high 128-bit lane).
     __m256i u[2][4];
     for (int q = 0; q < 2; ++q) {

@@ -98,3 +98,25 @@ struct PackedPanelRows {
   NIBBLE_INT_ATTR HWY_INLINE void Decode(int i, int64_t b, DecodedBlock& x) const { Dec::Decode(tile[i], r[i], nb, b, x); }
 };
 
+
+// Block b of the kPanelRows rows: signed levels into v (offset formats lose their offset here),
+// each row's two half scales into S[0..2·kPanelRows) and, for formats with mins, its two mins
+// right after them (the panel block's S and B).
+template <class Rows>
+NIBBLE_INT_ATTR HWY_INLINE void DecodePanelBlock(const Rows& rows, int64_t b, __m256i* v, float* S) {
+  using Dec = typename Rows::Decoder;
+  static_assert(!(Dec::kSigned && Dec::kOffset != 0), "signed levels carry no offset");
+  const __m256i offset = _mm256_set1_epi8(static_cast<char>(Dec::kOffset));
+  float* B = S + 2 * kPanelRows;
+  for (int i = 0; i < kPanelRows; ++i) {
+    DecodedBlock x;
+    rows.Decode(i, b, x);
+    v[i] = Dec::kOffset != 0 ? _mm256_sub_epi8(x.v, offset) : x.v;
+    S[i] = x.scale[0];
+    S[kPanelRows + i] = x.scale[1];
+    if constexpr (Dec::kBias && Dec::kOffset == 0) {
+      B[i] = x.bias[0];
+      B[kPanelRows + i] = x.bias[1];
+    }
+  }
+}
