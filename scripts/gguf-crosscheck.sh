@@ -35,7 +35,8 @@ files=()
 if [ -n "$SRC" ]; then
   for recipe in "$@"; do
     out="$tmp/$(basename "${SRC%.gguf}")-nibble-$recipe.gguf"
-    "$BUILD/examples/quantize-model" "$SRC" "$out" "$recipe" > /dev/null
+    "$BUILD/examples/quantize-model" "$SRC" "$out" "$recipe" > /dev/null 2> "$tmp/quantize.log" ||
+      { cat "$tmp/quantize.log" >&2; exit 1; }
     files+=("$out")
   done
 else
