@@ -315,18 +315,8 @@ void QuantizeBlocks(const float* X, int64_t b0, int64_t b1, QuantizedInput* qx) 
       half_sums[h] = hn::GetLane(hn::SumOfLanes(di, acc));
     }
 #if defined(NIBBLE_X86_512) || defined(NIBBLE_X86_256)
-    // F16C rounds to nearest even like fp32_to_fp16, in 2 instructions instead of a branchy 20.
-    const auto f16 = [](float v) { return _cvtsh_ss(_cvtss_sh(v, _MM_FROUND_TO_NEAREST_INT)); };
-    const float d16 = f16(d);
-    const int32_t s0 = half_sums[0], s1 = half_sums[1];
-    qx->d[b] = d16;
-    qx->sum16[2 * b] = s0;
-    qx->sum16[2 * b + 1] = s1;
-    qx->sum[b] = s0 + s1;
-    qx->dsum[b] = d16 * static_cast<float>(s0 + s1);
-    qx->dsum_q8_1[b] = f16(d * static_cast<float>(s0 + s1));
-    qx->dsum16[2 * b] = d16 * static_cast<float>(s0);
-    qx->dsum16[2 * b + 1] = d16 * static_cast<float>(s1);
+    const auto f16c = [](float v) { return _cvtsh_ss(_cvtss_sh(v, _MM_FROUND_TO_NEAREST_INT)); };
+    detail::set_block_factors(*qx, b, d, half_sums[0], half_sums[1], f16c);
 #else
     detail::set_block_factors(*qx, b, d, half_sums[0], half_sums[1]);
 #endif
