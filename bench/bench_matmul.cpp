@@ -166,7 +166,7 @@ void BM_Matmul(benchmark::State& state, TensorType t, bool packed) {
 }
 
 void Shapes(benchmark::internal::Benchmark* b) {
-  const int64_t kn[][2] = {{2048, 2048}, {2048, 5632}, {5632, 2048}};
+  const int64_t kn[][2] = {{2048, 2048}, {2048, 5632}, {5632, 2048}, {2048, 256}};
   for (const auto& s : kn) {
     for (int64_t m : {1, 8, 32, 128, 512}) b->Args({s[0], s[1], m});
   }

@@ -661,6 +661,10 @@ NIBBLE_INT_ATTR HWY_INLINE void PackedTileQ8_0(const uint8_t* tile, const ActRow
 // Q6_K: a pair of activation blocks is one 64-element quarter of a super-block (4 sub-blocks of
 // 16). Its low nibbles come from 64 consecutive ql bytes, its 2 high bits from 32 qh bytes shifted
 // by 2j (j = 0,1 for even quarters, 2,3 for odd ones, one j per 256-bit half).
+//
+// Per super-block, row and activation row, the 16 combined scales d·sc_k·d_a(k/2) are one vector
+// (one multiply instead of one per quarter), and the +32 offset leaves as one FMA against
+// 32·Σa of the 16 sub-blocks instead of an integer subtraction per quarter.
 template <int MA>
 NIBBLE_INT_ATTR HWY_INLINE void TileQ6_K(const uint8_t* const* rows, const ActRow* a, float* out) {
   const int64_t n_super = a[0].K / 256;
@@ -668,29 +672,32 @@ NIBBLE_INT_ATTR HWY_INLINE void TileQ6_K(const uint8_t* const* rows, const ActRo
   const __m512i bits45 = _mm512_set1_epi8(0x30);
   // Lane group g (4 int32 lanes = 16 elements) of quarter p belongs to sub-block 4p + g.
   const __m512i sub_of_lane = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+  const __m512i block_of_sub = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
   __m512 acc[MA][4];
   for (int m = 0; m < MA; ++m) {
     for (int r = 0; r < 4; ++r) acc[m][r] = _mm512_setzero_ps();
   }
   for (int64_t s = 0; s < n_super; ++s) {
-    __m512 sub_scale[4];  // d · scales[0..15] per row
+    __m512 da16[MA], offset16[MA];  // d_a of each sub-block's block; 32·Σa of each sub-block
+    for (int m = 0; m < MA; ++m) {
+      da16[m] = _mm512_permutexvar_ps(block_of_sub, _mm512_castps256_ps512(_mm256_loadu_ps(a[m].d + 8 * s)));
+      offset16[m] = _mm512_cvtepi32_ps(_mm512_slli_epi32(_mm512_loadu_si512(a[m].sum16 + 16 * s), 5));
+    }
+    __m512 scale[MA][4];  // d·sc_k·d_a per row
     for (int r = 0; r < 4; ++r) {
       const uint8_t* sb = rows[r] + 210 * s;
       const __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sb + 192)));
-      sub_scale[r] = _mm512_mul_ps(_mm512_cvtepi32_ps(sc), _mm512_set1_ps(F16(sb + 208)));
+      const __m512 d_sc = _mm512_mul_ps(_mm512_cvtepi32_ps(sc), _mm512_set1_ps(F16(sb + 208)));
+      for (int m = 0; m < MA; ++m) {
+        scale[m][r] = _mm512_mul_ps(d_sc, da16[m]);
+        acc[m][r] = _mm512_fnmadd_ps(scale[m][r], offset16[m], acc[m][r]);
+      }
     }
     for (int p = 0; p < 4; ++p) {
       const int64_t b = 8 * s + 2 * p;
       const int h = p >> 1;
-      __m512i av[MA], corr[MA];
-      __m512 da[MA];
-      for (int m = 0; m < MA; ++m) {
-        av[m] = _mm512_loadu_si512(a[m].q + 32 * b);
-        da[m] = PairScale(a[m].d + b);
-        // 32·Σa of each 16-element sub-block into lanes 0, 4, 8, 12: removes the +32 offset.
-        const __m128i sums = _mm_slli_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a[m].sum16 + 2 * b)), 5);
-        corr[m] = _mm512_maskz_expand_epi32(0x1111, _mm512_castsi128_si512(sums));
-      }
+      __m512i av[MA];
+      for (int m = 0; m < MA; ++m) av[m] = _mm512_loadu_si512(a[m].q + 32 * b);
       const __m512i lane_sub = _mm512_add_epi32(sub_of_lane, _mm512_set1_epi32(4 * p));
       for (int r = 0; r < 4; ++r) {
         const uint8_t* sb = rows[r] + 210 * s;
@@ -702,10 +709,8 @@ NIBBLE_INT_ATTR HWY_INLINE void TileQ6_K(const uint8_t* const* rows, const ActRo
         const __m512i qh_pair = _mm512_mask_srli_epi16(qh, 0xFFFF0000u, qh, 2);
         const __m512i hi = (p & 1) ? _mm512_and_si512(qh_pair, bits45) : _mm512_and_si512(_mm512_slli_epi16(qh_pair, 4), bits45);
         const __m512i u = _mm512_or_si512(lo, hi);
-        const __m512 dw = _mm512_permutexvar_ps(lane_sub, sub_scale[r]);
         for (int m = 0; m < MA; ++m) {
-          const __m512i dot = _mm512_sub_epi32(DotU8S8(u, av[m]), corr[m]);
-          acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, da[m]), acc[m][r]);
+          acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(DotU8S8(u, av[m])), _mm512_permutexvar_ps(lane_sub, scale[m][r]), acc[m][r]);
         }
       }
     }
@@ -1325,86 +1330,99 @@ NIBBLE_INT_ATTR HWY_INLINE void TileNibbles(const uint8_t* const* rows, const Ac
 #endif
 
 #if defined(NIBBLE_X86_512)
-// Q4_K, the weight type of most Q4_K_M files, has its own tile: the generic decoded tile
-// unpacks the 6-bit scales and mins once per 32-block with scalar code and assembles every scale
-// vector from scalars, which made Q4_K decode compute-bound (~12 GB/s, bench_matmul). Here each
-// super-block's 8 scales and 8 mins are unpacked once per row with word arithmetic, the mins
-// enter through one 8-lane FMA per super-block against d_a·Σa of its 8 activation blocks, and
-// the 32-byte quant chunk j (low nibbles: sub-block 2j, high: 2j+1) meets the 64 activation
-// bytes of those two sub-blocks in one dot product.
+// Q4_K, the weight type of most Q4_K_M files, has its own tile (the generic decoded tile
+// unpacked the 6-bit scales per 32-block with scalar code: ~12 GB/s per thread, bench_matmul).
+//
+// The 128 quant bytes are read as two 64-byte vectors: chunk j (32 bytes) holds sub-block 2j in
+// its low nibbles and 2j+1 in its high ones, so the low nibbles of chunks 0|1 are sub-blocks 0|2
+// and the high ones 1|3 (4|6 and 5|7 for chunks 2|3). The activations are shuffled once per
+// super-block into that order (shared by the 4 rows), and each sub-block's combined scale
+// d·sc·d_a reaches its 8 lanes through one permute per vector: per 256 weights and row, 4 dot
+// products, 4 conversions and 4 FMAs. The scales and mins are unpacked in vector registers
+// (a general-purpose-register version of the unpacking took a third of the tile's time), and
+// the mins enter as lanes 8..15 of the same scale vector, subtracted once per super-block.
+// Together: Q4_K from ~20 to ~30 GB/s per thread from cache on Zen 5 (bench_matmul, hot).
 //
 // Q5_K is the same super-block with a fifth bit per element (qh: 32 bytes, bit 2j of byte l for
-// element l of sub-block 2j, bit 2j+1 for sub-block 2j+1) and its scales and quants 32 bytes
-// further on: kFive ORs the bit in as 16 before the dot product.
+// element l of sub-block 2j, bit 2j+1 for sub-block 2j+1) and its quants 32 bytes further on:
+// kFive ORs the bit in as 16 before the dot product.
 template <int MA, bool kFive>
 NIBBLE_INT_ATTR HWY_INLINE void TileQ45_K(const uint8_t* const* rows, const ActRow* a, float* out) {
   constexpr int64_t kSuperBytes = kFive ? 176 : 144;
   constexpr int64_t kQsOffset = kFive ? 48 : 16;
   const int64_t n_super = a[0].K / 256;
-  const __m256i low4 = _mm256_set1_epi8(0x0F);
-  const __m512i pair_index = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  // Lane → sub-block of the four dot-product vectors (low/high nibbles of chunks 0|1, 2|3).
+  const __m512i spread[4] = {_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2),
+                             _mm512_setr_epi32(1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3),
+                             _mm512_setr_epi32(4, 4, 4, 4, 4, 4, 4, 4, 6, 6, 6, 6, 6, 6, 6, 6),
+                             _mm512_setr_epi32(5, 5, 5, 5, 5, 5, 5, 5, 7, 7, 7, 7, 7, 7, 7, 7)};
+  const __m512i d_dmin_index = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  const __m128i w2_shift = _mm_setr_epi32(0, 0, 0, 4);
+  const __m128i low6_mask = _mm_setr_epi32(0x3F3F3F3F, 0, 0x3F3F3F3F, 0);
+  const __m128i top2_mask = _mm_setr_epi32(0, 0x30303030, 0, 0x30303030);
+  const __m128i low4_mask = _mm_setr_epi32(0, 0x0F0F0F0F, 0, 0x0F0F0F0F);
+  // Q5_K: qh shifted right by 2j in the half that holds chunk j (64-bit lanes; the masks below
+  // drop what crosses bytes).
+  const __m512i qh_shift01 = _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2);
+  const __m512i qh_shift23 = _mm512_setr_epi64(4, 4, 4, 4, 6, 6, 6, 6);
+  const __m512i bit4 = _mm512_set1_epi8(0x10);
   __m512 acc[MA][4];
-  __m256 mins[MA][4];  // Σ dmin·m_sub · d_a·Σa over sub-blocks, subtracted at the end
   for (int m = 0; m < MA; ++m) {
-    for (int r = 0; r < 4; ++r) {
-      acc[m][r] = _mm512_setzero_ps();
-      mins[m][r] = _mm256_setzero_ps();
-    }
+    for (int r = 0; r < 4; ++r) acc[m][r] = _mm512_setzero_ps();
   }
   for (int64_t s = 0; s < n_super; ++s) {
-    __m512 scale[4];  // d·sc of sub-blocks 0..7 in lanes 0..7
+    __m512i av[MA][4];   // activations of sub-blocks 0|2, 1|3, 4|6, 5|7
+    __m512 da_dsum[MA];  // d_a of the 8 blocks | d_a·Σa of the 8 blocks (as quantisation stored it)
+    for (int m = 0; m < MA; ++m) {
+      const int8_t* q = a[m].q + 256 * s;
+      const __m512i a01 = _mm512_loadu_si512(q), a23 = _mm512_loadu_si512(q + 64);
+      const __m512i a45 = _mm512_loadu_si512(q + 128), a67 = _mm512_loadu_si512(q + 192);
+      av[m][0] = _mm512_shuffle_i64x2(a01, a23, _MM_SHUFFLE(1, 0, 1, 0));
+      av[m][1] = _mm512_shuffle_i64x2(a01, a23, _MM_SHUFFLE(3, 2, 3, 2));
+      av[m][2] = _mm512_shuffle_i64x2(a45, a67, _MM_SHUFFLE(1, 0, 1, 0));
+      av[m][3] = _mm512_shuffle_i64x2(a45, a67, _MM_SHUFFLE(3, 2, 3, 2));
+      da_dsum[m] = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(a[m].d + 8 * s)),
+                                      _mm256_loadu_ps(a[m].dsum + 8 * s), 1);
+    }
     for (int r = 0; r < 4; ++r) {
       const uint8_t* sb = rows[r] + kSuperBytes * s;
-      // 12 bytes of packed 6-bit values: sub-blocks 0-3 in the low 6 bits of bytes 0-3 (scales)
-      // and 4-7 (mins); sub-blocks 4-7 take their low 4 bits from bytes 8-11 and their top 2
-      // bits from the top bits of bytes 0-3 (scales) and 4-7 (mins).
-      const uint32_t w0 = detail::load_u32(sb + 4), w1 = detail::load_u32(sb + 8), w2 = detail::load_u32(sb + 12);
-      const uint32_t sc_lo = w0 & 0x3F3F3F3Fu, mn_lo = w1 & 0x3F3F3F3Fu;
-      const uint32_t sc_hi = (w2 & 0x0F0F0F0Fu) | (((w0 >> 6) & 0x03030303u) << 4);
-      const uint32_t mn_hi = ((w2 >> 4) & 0x0F0F0F0Fu) | (((w1 >> 6) & 0x03030303u) << 4);
-      const __m256 sc = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_setr_epi32(static_cast<int>(sc_lo), static_cast<int>(sc_hi), 0, 0)));
-      const __m256 mn = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_setr_epi32(static_cast<int>(mn_lo), static_cast<int>(mn_hi), 0, 0)));
-      scale[r] = _mm512_castps256_ps512(_mm256_mul_ps(sc, _mm256_set1_ps(F16(sb))));
-      const __m256 dmin_mn = _mm256_mul_ps(mn, _mm256_set1_ps(F16(sb + 2)));
-      // dsum = d_a·Σa per block, as the quantisation stored it.
-      for (int m = 0; m < MA; ++m) mins[m][r] = _mm256_fmadd_ps(dmin_mn, _mm256_loadu_ps(a[m].dsum + 8 * s), mins[m][r]);
-    }
-    for (int j = 0; j < 4; ++j) {
-      const int64_t b = 8 * s + 2 * j;
-      __m512i av[MA];
-      __m512 da[MA];
-      for (int m = 0; m < MA; ++m) {
-        av[m] = _mm512_loadu_si512(a[m].q + 32 * b);
-        da[m] = PairScale(a[m].d + b);
+      // Bytes 0-3: d, dmin (fp16). Bytes 4-15 (dwords w0 w1 w2): the 6-bit scales and mins.
+      // Sub-blocks 0-3 in the low 6 bits of w0 (scales) and w1 (mins); sub-blocks 4-7 take their
+      // low 4 bits from w2 (scales: low nibbles, mins: high) and their top 2 bits from the top
+      // bits of w0 and w1. Dwords [w0 w0 w1 w1] and [w2 w2 w2 w2>>4], masked, give
+      // [sc0-3, sc4-7, mn0-3, mn4-7].
+      const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(sb));
+      const __m128i w001 = _mm_shuffle_epi32(raw, _MM_SHUFFLE(2, 2, 1, 1));
+      const __m128i w2 = _mm_srlv_epi32(_mm_shuffle_epi32(raw, _MM_SHUFFLE(3, 3, 3, 3)), w2_shift);
+      const __m128i six = _mm_or_si128(_mm_and_si128(w001, low6_mask),
+                                       _mm_or_si128(_mm_and_si128(_mm_srli_epi32(w001, 2), top2_mask), _mm_and_si128(w2, low4_mask)));
+      const __m512 d_dmin = _mm512_permutexvar_ps(d_dmin_index, _mm512_castps128_ps512(_mm_cvtph_ps(raw)));
+      const __m512 dsc_dmn = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(six)), d_dmin);  // [d·sc | dmin·mn]
+
+      const __m512i q01 = _mm512_loadu_si512(sb + kQsOffset), q23 = _mm512_loadu_si512(sb + kQsOffset + 64);
+      __m512i w[4] = {_mm512_and_si512(q01, low4), _mm512_and_si512(_mm512_srli_epi16(q01, 4), low4),
+                      _mm512_and_si512(q23, low4), _mm512_and_si512(_mm512_srli_epi16(q23, 4), low4)};
+      if constexpr (kFive) {
+        const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 16)));
+        const __m512i qh01 = _mm512_srlv_epi64(qh, qh_shift01), qh23 = _mm512_srlv_epi64(qh, qh_shift23);
+        w[0] = _mm512_or_si512(w[0], _mm512_and_si512(_mm512_slli_epi16(qh01, 4), bit4));
+        w[1] = _mm512_or_si512(w[1], _mm512_and_si512(_mm512_slli_epi16(qh01, 3), bit4));
+        w[2] = _mm512_or_si512(w[2], _mm512_and_si512(_mm512_slli_epi16(qh23, 4), bit4));
+        w[3] = _mm512_or_si512(w[3], _mm512_and_si512(_mm512_slli_epi16(qh23, 3), bit4));
       }
-      const __m512i lane_pair = _mm512_add_epi32(pair_index, _mm512_set1_epi32(2 * j));
-      for (int r = 0; r < 4; ++r) {
-        const uint8_t* sb = rows[r] + kSuperBytes * s;
-        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + kQsOffset + 32 * j));
-        __m256i lo = _mm256_and_si256(q, low4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-        if constexpr (kFive) {
-          // Bits 2j and 2j+1 of each qh byte to bit 4 (16-bit shifts: the masks drop what crosses).
-          const __m256i qh = _mm256_srl_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 16)),
-                                              _mm_cvtsi32_si128(2 * j));
-          const __m256i bit4 = _mm256_set1_epi8(0x10);
-          lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(qh, 4), bit4));
-          hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(qh, 3), bit4));
+      for (int m = 0; m < MA; ++m) {
+        const __m512 scale = _mm512_mul_ps(dsc_dmn, da_dsum[m]);  // [d·sc·d_a | dmin·mn·d_a·Σa]
+        __m512 sum = acc[m][r];
+        for (int v = 0; v < 4; ++v) {
+          sum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(DotU8S8(w[v], av[m][v])), _mm512_permutexvar_ps(spread[v], scale), sum);
         }
-        const __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-        const __m512 dw = _mm512_permutexvar_ps(lane_pair, scale[r]);
-        for (int m = 0; m < MA; ++m) {
-          acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(DotU8S8(w, av[m])), _mm512_mul_ps(dw, da[m]), acc[m][r]);
-        }
+        acc[m][r] = _mm512_mask_sub_ps(sum, 0xFF00, sum, scale);  // the mins (lanes 8..15)
       }
     }
   }
   for (int m = 0; m < MA; ++m) {
-    for (int r = 0; r < 4; ++r) {
-      const __m128 m4 = _mm_add_ps(_mm256_castps256_ps128(mins[m][r]), _mm256_extractf128_ps(mins[m][r], 1));
-      const __m128 m2 = _mm_add_ps(m4, _mm_movehl_ps(m4, m4));
-      const float mn = _mm_cvtss_f32(_mm_add_ss(m2, _mm_movehdup_ps(m2)));
-      out[4 * m + r] = _mm512_reduce_add_ps(acc[m][r]) - mn;
-    }
+    for (int r = 0; r < 4; ++r) out[4 * m + r] = _mm512_reduce_add_ps(acc[m][r]);
   }
 }
 template <int MA>
