@@ -31,7 +31,8 @@
 // layout spilled registers in the 2 × 6 tile.
 //
 // Register blocking: 2 panels (32 rows) × 6 activation rows: 12 float and 12 int32
-// accumulators, the 6 broadcasts and one weight vector.
+// accumulators, the 6 broadcasts and one weight vector (5 rows for formats with half-block
+// scales or mins, see kPanelTileRows).
 
 // Lanes of a panel and bytes of one 32-block in it.
 constexpr int kPanelRows = 16;
@@ -120,12 +121,16 @@ NIBBLE_INT_ATTR HWY_INLINE void PanelTile(const uint8_t* const* panels, const Qu
     // One pass per scale group: the whole block, or each 16-element half.
     constexpr int kGroups = kHalves ? 2 : 1;
     constexpr int kSteps = 8 / kGroups;
+    // Unrolled by force: GCC left the halves' steps as a loop that rotated the 12 int32
+    // accumulators through register copies every step (Q6_K at half of Q4_0's GOP/s).
+#pragma GCC unroll 2
     for (int h = 0; h < kGroups; ++h) {
       __m512i dot[NP][MA];
       for (int p = 0; p < NP; ++p) {
         const __m512i c = _mm512_load_si512(P[p] + 8 * 64 + 64 * h);
         for (int i = 0; i < MA; ++i) dot[p][i] = c;
       }
+#pragma GCC unroll 8
       for (int j = kSteps * h; j < kSteps * (h + 1); ++j) {
         __m512i a[MA];
         for (int i = 0; i < MA; ++i) a[i] = Broadcast4(qa + 32 * i + 4 * j);
@@ -153,14 +158,17 @@ NIBBLE_INT_ATTR HWY_INLINE void PanelTile(const uint8_t* const* panels, const Qu
 }
 
 // Activation rows per tile for NP panels: as many as keep the NP·MA float and NP·MA int32
-// accumulators, one weight vector and MA broadcasts within the 32 registers.
-template <int NP>
-constexpr int kPanelTileRows = NP >= 4 ? 3 : NP == 3 ? 4 : 6;
+// accumulators, one weight vector and MA broadcasts within the 32 registers. Formats with a
+// second scale group or a min term (kExtra) need their scale / bias vectors live as well: at
+// 6 rows they spilled accumulators to the stack every block (perf annotate), and 5 rows measured
+// 1.6× faster for Q6_K, 1.15× for Q3_K/Q2_K and ~5 % for Q4_K/Q5_K/Q4_1 (bench_matmul, M = 512).
+template <int NP, bool kExtra>
+constexpr int kPanelTileRows = NP >= 4 ? 3 : NP == 3 ? 4 : (kExtra ? 5 : 6);
 
 template <int NP, class Dec>
 NIBBLE_INT_ATTR HWY_INLINE void PanelRows(const uint8_t* const* panels, const QuantizedInput& qx, int64_t M, int64_t nb,
                                           float* y, int64_t ldy, const __mmask16* valid) {
-  constexpr int MA = kPanelTileRows<NP>;
+  constexpr int MA = kPanelTileRows<NP, Dec::kHalves || (Dec::kBias && Dec::kOffset == 0)>;
   // K in slices whose NP panel blocks (NP · kPanelSliceBlocks · 896 bytes) stay in L1 while
   // every activation tile passes over them, instead of each tile streaming whole panels from
   // L2 (Zen 5's L2 kept up either way: same speed measured; the slices are for cores with
