@@ -32,7 +32,7 @@
 //
 // Register blocking: 2 panels (32 rows) × 6 activation rows: 12 float and 12 int32
 // accumulators, the 6 broadcasts and one weight vector (5 rows for formats with half-block
-// scales or mins, see kPanelTileRows).
+// scales, see kPanelTileRows).
 
 // Lanes of a panel and bytes of one 32-block in it.
 constexpr int kPanelRows = 16;
@@ -158,17 +158,18 @@ NIBBLE_INT_ATTR HWY_INLINE void PanelTile(const uint8_t* const* panels, const Qu
 }
 
 // Activation rows per tile for NP panels: as many as keep the NP·MA float and NP·MA int32
-// accumulators, one weight vector and MA broadcasts within the 32 registers. Formats with a
-// second scale group or a min term (kExtra) need their scale / bias vectors live as well: at
-// 6 rows they spilled accumulators to the stack every block (perf annotate), and 5 rows measured
-// 1.6× faster for Q6_K, 1.15× for Q3_K/Q2_K and ~5 % for Q4_K/Q5_K/Q4_1 (bench_matmul, M = 512).
-template <int NP, bool kExtra>
-constexpr int kPanelTileRows = NP >= 4 ? 3 : NP == 3 ? 4 : (kExtra ? 5 : 6);
+// accumulators, one weight vector and MA broadcasts within the 32 registers. Formats that scale
+// 16-element halves (kHalves: Q6_K, Q3_K, Q2_K) keep a second scale vector live and spilled
+// accumulators to the stack every block at 6 rows (perf annotate); 5 rows measured 1.6× faster
+// for Q6_K and 1.15× for Q3_K/Q2_K (bench_matmul, M = 512). Formats with a min term did not
+// gain from 5 rows (Q4_1 whole-model pp512 334–348 t/s at 6 rows, 300–310 at 5).
+template <int NP, bool kHalves>
+constexpr int kPanelTileRows = NP >= 4 ? 3 : NP == 3 ? 4 : (kHalves ? 5 : 6);
 
 template <int NP, class Dec>
 NIBBLE_INT_ATTR HWY_INLINE void PanelRows(const uint8_t* const* panels, const QuantizedInput& qx, int64_t M, int64_t nb,
                                           float* y, int64_t ldy, const __mmask16* valid) {
-  constexpr int MA = kPanelTileRows<NP, Dec::kHalves || (Dec::kBias && Dec::kOffset == 0)>;
+  constexpr int MA = kPanelTileRows<NP, Dec::kHalves>;
   // K in slices whose NP panel blocks (NP · kPanelSliceBlocks · 896 bytes) stay in L1 while
   // every activation tile passes over them, instead of each tile streaming whole panels from
   // L2 (Zen 5's L2 kept up either way: same speed measured; the slices are for cores with
