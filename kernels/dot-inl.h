@@ -290,12 +290,18 @@ void QuantizeBlocks(const float* X, int64_t b0, int64_t b1, QuantizedInput* qx) 
   const hn::RebindToSigned<decltype(df)> di;
   const hn::Rebind<int8_t, decltype(df)> d8;
   const size_t N = hn::Lanes(df);
+  // One scale per group of blocks (QuantizedInput::group_blocks); b0 starts a group.
+  const int64_t group = qx->group_blocks;
+  float d = 0.0f;
   for (int64_t b = b0; b < b1; ++b) {
     const float* x = X + 32 * b;
-    auto vmax = hn::Zero(df);
-    for (size_t i = 0; i < 32; i += N) vmax = hn::Max(vmax, hn::Abs(hn::LoadU(df, x + i)));
-    const float amax = hn::GetLane(hn::MaxOfLanes(df, vmax));
-    const float d = amax / 127.0f;
+    if ((b - b0) % group == 0) {
+      auto vmax = hn::Zero(df);
+      for (size_t i = 0; i < static_cast<size_t>(32 * group); i += N) {
+        vmax = hn::Max(vmax, hn::Abs(hn::LoadU(df, x + i)));
+      }
+      d = detail::activation_scale(hn::GetLane(hn::MaxOfLanes(df, vmax)), static_cast<int>(group));
+    }
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     const auto vid = hn::Set(df, id);
     const auto half = hn::Set(df, 0.5f);

@@ -32,7 +32,7 @@
 //
 // Register blocking: 2 panels (32 rows) × 6 activation rows: 12 float and 12 int32
 // accumulators, the 6 broadcasts and one weight vector (5 rows for formats with half-block
-// scales, see kPanelTileRows).
+// scales, see kPanelTileRows; 4 for the K-quants' grouped tiles, see kGroupedScaleFormat).
 
 // Lanes of a panel and bytes of one 32-block in it.
 constexpr int kPanelRows = 16;
@@ -92,13 +92,24 @@ NIBBLE_INT_ATTR HWY_INLINE void BuildPanel(const Rows& rows, int64_t nb, uint8_t
 NIBBLE_INT_ATTR HWY_INLINE __m512i Broadcast4(const uint8_t* p) {
   return _mm512_set1_epi32(static_cast<int>(detail::load_u32(p)));
 }
+// The formats with 256-element super-blocks take activations with one scale per 256
+// (QuantizedInput::group_blocks = 8, as llama.cpp pairs them with q8_K). Their tile (kGrouped)
+// sums each block's scaled product into a per-super-block t without d_a and applies d_a once
+// per 8 blocks: the multiply by d_a per block, one of the 3–4 float operations that share the
+// vpdpbusd pipes per 8 vpdpbusd, goes — for NP·MA more registers, so fewer rows per tile.
+template <class Dec>
+constexpr bool kGroupedScaleFormat =
+    std::is_same_v<Dec, DecodeQ4_K> || std::is_same_v<Dec, DecodeQ5_K> || std::is_same_v<Dec, DecodeQ6_K> ||
+    std::is_same_v<Dec, DecodeQ2_K> || std::is_same_v<Dec, DecodeQ3_K> || std::is_same_v<Dec, DecodeIQ4_XS>;
+
 // NP panels (16·NP rows) × MA activation rows from m: y[(m+i)·ldy + n + 16p + lane] for the
 // `valid[p]` leading lanes of panel p.
-template <int NP, int MA, class Dec>
+template <int NP, int MA, class Dec, bool kGrouped>
 NIBBLE_INT_ATTR HWY_INLINE void PanelTile(const uint8_t* const* panels, const QuantizedInput& qx, int64_t m, int64_t b0,
                                           int64_t b1, float* y, int64_t ldy, const __mmask16* valid) {
   constexpr bool kHalves = Dec::kHalves;
   constexpr bool kMin = Dec::kBias && Dec::kOffset == 0;
+  constexpr int64_t kGroup = kGrouped ? 8 : 1;  // blocks per activation scale
   const int64_t M = qx.M;
   __m512 acc[NP][MA];
   for (int p = 0; p < NP; ++p) {
@@ -108,47 +119,66 @@ NIBBLE_INT_ATTR HWY_INLINE void PanelTile(const uint8_t* const* panels, const Qu
   }
   // Block-major activations: block b of row m + i at index b·M + m + i.
   const uint8_t* qa = qx.panel_q.data() + (b0 * M + m) * 32;
-  const float* da = qx.panel_d.data() + b0 * M + m;
   const float* mins = kHalves ? qx.panel_dsum16.data() + 2 * (b0 * M + m)
                               : (Dec::kQ8_1Min ? qx.panel_dsum_q8_1.data() : qx.panel_dsum.data()) + b0 * M + m;
-  for (int64_t b = b0; b < b1; ++b, qa += 32 * M, da += M, mins += kHalves ? 2 * M : M) {
-    const __m512i* W[NP];
-    const uint8_t* P[NP];
-    for (int p = 0; p < NP; ++p) {
-      P[p] = panels[p] + b * kPanelBlockBytes;
-      W[p] = reinterpret_cast<const __m512i*>(P[p]);
+  for (int64_t s = b0; s < b1; s += kGroup) {
+    [[maybe_unused]] __m512 t[NP][MA];
+    if constexpr (kGrouped) {
+      for (int p = 0; p < NP; ++p) {
+        for (int i = 0; i < MA; ++i) t[p][i] = _mm512_setzero_ps();
+      }
     }
-    // One pass per scale group: the whole block, or each 16-element half.
-    constexpr int kGroups = kHalves ? 2 : 1;
-    constexpr int kSteps = 8 / kGroups;
-    // Unrolled by force: GCC left the halves' steps as a loop that rotated the 12 int32
-    // accumulators through register copies every step (Q6_K at half of Q4_0's GOP/s).
+    for (int64_t b = s; b < s + kGroup; ++b, qa += 32 * M, mins += kHalves ? 2 * M : M) {
+      const float* da = qx.panel_d.data() + b * M + m;
+      const __m512i* W[NP];
+      const uint8_t* P[NP];
+      for (int p = 0; p < NP; ++p) {
+        P[p] = panels[p] + b * kPanelBlockBytes;
+        W[p] = reinterpret_cast<const __m512i*>(P[p]);
+      }
+      // One pass per scale group: the whole block, or each 16-element half.
+      constexpr int kGroups = kHalves ? 2 : 1;
+      constexpr int kSteps = 8 / kGroups;
+      // Unrolled by force: GCC left the halves' steps as a loop that rotated the 12 int32
+      // accumulators through register copies every step (Q6_K at half of Q4_0's GOP/s).
 #pragma GCC unroll 2
-    for (int h = 0; h < kGroups; ++h) {
-      __m512i dot[NP][MA];
-      for (int p = 0; p < NP; ++p) {
-        const __m512i c = _mm512_load_si512(P[p] + 8 * 64 + 64 * h);
-        for (int i = 0; i < MA; ++i) dot[p][i] = c;
-      }
-#pragma GCC unroll 8
-      for (int j = kSteps * h; j < kSteps * (h + 1); ++j) {
-        __m512i a[MA];
-        for (int i = 0; i < MA; ++i) a[i] = Broadcast4(qa + 32 * i + 4 * j);
+      for (int h = 0; h < kGroups; ++h) {
+        __m512i dot[NP][MA];
         for (int p = 0; p < NP; ++p) {
-          const __m512i w = _mm512_load_si512(W[p] + j);
-          for (int i = 0; i < MA; ++i) dot[p][i] = _mm512_dpbusd_epi32(dot[p][i], a[i], w);
+          const __m512i c = _mm512_load_si512(P[p] + 8 * 64 + 64 * h);
+          for (int i = 0; i < MA; ++i) dot[p][i] = c;
         }
-      }
-      for (int p = 0; p < NP; ++p) {
-        const __m512 scale = _mm512_load_ps(reinterpret_cast<const float*>(P[p] + 10 * 64 + 64 * h));
-        for (int i = 0; i < MA; ++i) {
-          const __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(dot[p][i]), _mm512_set1_ps(da[i]));
-          acc[p][i] = _mm512_fmadd_ps(t, scale, acc[p][i]);
-          if constexpr (kMin) {
-            const __m512 bias = _mm512_load_ps(reinterpret_cast<const float*>(P[p] + 12 * 64 + 64 * h));
-            acc[p][i] = _mm512_fmadd_ps(bias, _mm512_set1_ps(kHalves ? mins[2 * i + h] : mins[i]), acc[p][i]);
+#pragma GCC unroll 8
+        for (int j = kSteps * h; j < kSteps * (h + 1); ++j) {
+          __m512i a[MA];
+          for (int i = 0; i < MA; ++i) a[i] = Broadcast4(qa + 32 * i + 4 * j);
+          for (int p = 0; p < NP; ++p) {
+            const __m512i w = _mm512_load_si512(W[p] + j);
+            for (int i = 0; i < MA; ++i) dot[p][i] = _mm512_dpbusd_epi32(dot[p][i], a[i], w);
           }
         }
+        for (int p = 0; p < NP; ++p) {
+          const __m512 scale = _mm512_load_ps(reinterpret_cast<const float*>(P[p] + 10 * 64 + 64 * h));
+          for (int i = 0; i < MA; ++i) {
+            if constexpr (kGrouped) {
+              t[p][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[p][i]), scale, t[p][i]);
+            } else {
+              const __m512 x = _mm512_mul_ps(_mm512_cvtepi32_ps(dot[p][i]), _mm512_set1_ps(da[i]));
+              acc[p][i] = _mm512_fmadd_ps(x, scale, acc[p][i]);
+            }
+            if constexpr (kMin) {  // the mins multiply d_a·Σq: straight into acc either way
+              const __m512 bias = _mm512_load_ps(reinterpret_cast<const float*>(P[p] + 12 * 64 + 64 * h));
+              acc[p][i] = _mm512_fmadd_ps(bias, _mm512_set1_ps(kHalves ? mins[2 * i + h] : mins[i]), acc[p][i]);
+            }
+          }
+        }
+      }
+    }
+    if constexpr (kGrouped) {
+      const float* da = qx.panel_d.data() + s * M + m;
+      for (int i = 0; i < MA; ++i) {
+        const __m512 d = _mm512_set1_ps(da[i]);
+        for (int p = 0; p < NP; ++p) acc[p][i] = _mm512_fmadd_ps(t[p][i], d, acc[p][i]);
       }
     }
   }
@@ -166,27 +196,42 @@ NIBBLE_INT_ATTR HWY_INLINE void PanelTile(const uint8_t* const* panels, const Qu
 template <int NP, bool kHalves>
 constexpr int kPanelTileRows = NP >= 4 ? 3 : NP == 3 ? 4 : (kHalves ? 5 : 6);
 
-template <int NP, class Dec>
-NIBBLE_INT_ATTR HWY_INLINE void PanelRows(const uint8_t* const* panels, const QuantizedInput& qx, int64_t M, int64_t nb,
-                                          float* y, int64_t ldy, const __mmask16* valid) {
-  constexpr int MA = kPanelTileRows<NP, Dec::kHalves>;
+// Grouped tiles (kGroupedScaleFormat): NP·MA t registers more.
+template <int NP>
+constexpr int kGroupedTileRows = NP >= 2 ? 4 : 6;
+
+template <int NP, class Dec, bool kGrouped>
+NIBBLE_INT_ATTR HWY_INLINE void PanelRowsOf(const uint8_t* const* panels, const QuantizedInput& qx, int64_t M,
+                                            int64_t nb, float* y, int64_t ldy, const __mmask16* valid) {
+  constexpr int MA = kGrouped ? kGroupedTileRows<NP> : kPanelTileRows<NP, Dec::kHalves>;
   // K in slices whose NP panel blocks (NP · kPanelSliceBlocks · 896 bytes) stay in L1 while
   // every activation tile passes over them, instead of each tile streaming whole panels from
   // L2 (Zen 5's L2 kept up either way: same speed measured; the slices are for cores with
-  // less L2 bandwidth). Partial sums go through y, which stays in cache.
+  // less L2 bandwidth). Partial sums go through y, which stays in cache. A slice is whole
+  // super-blocks (kPanelSliceBlocks is a multiple of 8).
   for (int64_t b0 = 0; b0 < nb; b0 += kPanelSliceBlocks) {
     const int64_t b1 = std::min(nb, b0 + kPanelSliceBlocks);
     int64_t m = 0;
-    for (; m + MA <= M; m += MA) PanelTile<NP, MA, Dec>(panels, qx, m, b0, b1, y, ldy, valid);
+    for (; m + MA <= M; m += MA) PanelTile<NP, MA, Dec, kGrouped>(panels, qx, m, b0, b1, y, ldy, valid);
     switch (M - m) {
-      case 5: PanelTile<NP, 5, Dec>(panels, qx, m, b0, b1, y, ldy, valid); break;
-      case 4: PanelTile<NP, 4, Dec>(panels, qx, m, b0, b1, y, ldy, valid); break;
-      case 3: PanelTile<NP, 3, Dec>(panels, qx, m, b0, b1, y, ldy, valid); break;
-      case 2: PanelTile<NP, 2, Dec>(panels, qx, m, b0, b1, y, ldy, valid); break;
-      case 1: PanelTile<NP, 1, Dec>(panels, qx, m, b0, b1, y, ldy, valid); break;
+      case 5: PanelTile<NP, 5, Dec, kGrouped>(panels, qx, m, b0, b1, y, ldy, valid); break;
+      case 4: PanelTile<NP, 4, Dec, kGrouped>(panels, qx, m, b0, b1, y, ldy, valid); break;
+      case 3: PanelTile<NP, 3, Dec, kGrouped>(panels, qx, m, b0, b1, y, ldy, valid); break;
+      case 2: PanelTile<NP, 2, Dec, kGrouped>(panels, qx, m, b0, b1, y, ldy, valid); break;
+      case 1: PanelTile<NP, 1, Dec, kGrouped>(panels, qx, m, b0, b1, y, ldy, valid); break;
       default: break;
     }
   }
+}
+
+template <int NP, class Dec>
+NIBBLE_INT_ATTR HWY_INLINE void PanelRows(const uint8_t* const* panels, const QuantizedInput& qx, int64_t M, int64_t nb,
+                                          float* y, int64_t ldy, const __mmask16* valid) {
+  static_assert(kPanelSliceBlocks % 8 == 0, "grouped tiles need whole super-blocks per slice");
+  if constexpr (kGroupedScaleFormat<Dec>) {
+    if (qx.group_blocks == 8) return PanelRowsOf<NP, Dec, true>(panels, qx, M, nb, y, ldy, valid);
+  }
+  PanelRowsOf<NP, Dec, false>(panels, qx, M, nb, y, ldy, valid);
 }
 
 // Output rows [n0, n1) for all M: kPanelGroup panels (16 rows each) at a time, fewer at the tail.

@@ -174,11 +174,11 @@ void run_jobs(const RowJob* jobs, int n_jobs, int n_threads) {
 
 // With `panel`, QuantizeBlocks also writes the block-major copy the panel GEMM reads.
 void quantize_blocks_parallel(const float* X, int64_t M, int64_t K, QuantizedInput& q, int n_threads,
-                              bool panel = false) {
-  detail::resize_quantized_input(M, K, q);
+                              int group_blocks, bool panel = false) {
+  detail::resize_quantized_input(M, K, q, group_blocks);
   if (panel) detail::resize_panel_input(q);
   const int64_t n_blocks = M * K / 32;
-  // Chunks of 64 blocks keep each thread's writes on its own cache lines.
+  // Chunks of 64 blocks keep each thread's writes on its own cache lines (and start groups).
   const int64_t n_chunks = (n_blocks + 63) / 64;
   if (n_threads <= 1 || n_chunks < 4) {
     HWY_DYNAMIC_DISPATCH(QuantizeBlocks)(X, 0, n_blocks, &q);
@@ -199,14 +199,15 @@ void build_panel_input(QuantizedInput& q, int n_threads) {
   for (int64_t b = 0; b < n_blocks; ++b) detail::store_panel_block(q, b);
 }
 
-// Quantises X for weights that share act_scale, plus the panel copy where the kernels read it.
-void quantize_for(float act_scale, const float* X, int64_t M, int64_t K, MatmulWorkspace& ws) {
+// Quantises X for weights that share act_scale and activation_group_blocks, plus the panel copy
+// where the kernels read it.
+void quantize_for(const WeightMatrix& W, const float* X, int64_t M, MatmulWorkspace& ws) {
   const bool panel = M >= detail::kPanelMinM && HWY_DYNAMIC_DISPATCH(HasPanelGemm)();
-  if (act_scale > 0.0f) {
-    quantize_input_static(X, M, K, act_scale, ws.qx, ws.n_threads);
+  if (W.act_scale > 0.0f) {
+    quantize_input_static(X, M, W.cols, W.act_scale, ws.qx, ws.n_threads);
     if (panel) build_panel_input(ws.qx, ws.n_threads);
   } else {
-    quantize_blocks_parallel(X, M, K, ws.qx, ws.n_threads, panel);
+    quantize_blocks_parallel(X, M, W.cols, ws.qx, ws.n_threads, activation_group_blocks(W.type), panel);
   }
 }
 
@@ -244,7 +245,7 @@ RowJob make_job(const MatmulKernel& kernel, const WeightMatrix& W, const float* 
 // its row jobs.
 void run_quantized(const MatmulKernel& kernel, const WeightMatrix& W, const float* X, int64_t M, float* Y,
                    int64_t ldy, MatmulWorkspace& ws) {
-  if (kernel.int8_input) quantize_for(W.act_scale, X, M, W.cols, ws);
+  if (kernel.int8_input) quantize_for(W, X, M, ws);
   const RowJob job = make_job(kernel, W, X, M, Y, ldy, &ws.qx, ws.n_threads);
   run_jobs(&job, 1, ws.n_threads);
 }
@@ -277,8 +278,13 @@ void add_outlier_product(const WeightMatrix& W, const float* xo, int64_t M, floa
 
 bool matmul_supports(TensorType type) { return find_kernel(type) != nullptr; }
 
-void quantize_input(const float* X, int64_t M, int64_t K, QuantizedInput& q) {
-  quantize_blocks_parallel(X, M, K, q, 1);
+void quantize_input(const float* X, int64_t M, int64_t K, QuantizedInput& q, int group_blocks) {
+  quantize_blocks_parallel(X, M, K, q, 1, group_blocks);
+}
+
+int activation_group_blocks(TensorType t) {
+  const TypeTraits* tr = type_traits(t);
+  return tr != nullptr && tr->block_elems == 256 ? 8 : 1;
 }
 
 void matmul(const WeightMatrix& W, const float* X, int64_t M, float* Y, int64_t ldy, MatmulWorkspace& ws) {
@@ -311,7 +317,8 @@ void matmul_shared_input(const WeightMatrix* const* Ws, float* const* Ys, const 
   // One quantised X serves all only when they agree on how X is quantised, and an outlier part
   // changes the X its weight's quantized product reads.
   for (int i = 0; i < n_weights; ++i) {
-    if (Ws[i]->act_scale != Ws[0]->act_scale || Ws[i]->n_outliers != 0) {
+    if (Ws[i]->act_scale != Ws[0]->act_scale || Ws[i]->n_outliers != 0 ||
+        activation_group_blocks(Ws[i]->type) != activation_group_blocks(Ws[0]->type)) {
       for (int j = 0; j < n_weights; ++j) matmul(*Ws[j], X, M, Ys[j], ldys[j], ws);
       return;
     }
@@ -326,7 +333,7 @@ void matmul_shared_input(const WeightMatrix* const* Ws, float* const* Ys, const 
     for (int i = 0; i < n_weights; ++i) matmul(*Ws[i], X, M, Ys[i], ldys[i], ws);
     return;
   }
-  if (any_int8) quantize_for(Ws[0]->act_scale, X, M, Ws[0]->cols, ws);
+  if (any_int8) quantize_for(*Ws[0], X, M, ws);
   // Stack storage for the usual 2–3 weights: per-token calls stay allocation-free.
   RowJob stack_jobs[8];
   std::vector<RowJob> heap_jobs;

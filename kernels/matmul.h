@@ -49,6 +49,11 @@ struct WeightMatrix {
 // sum so kernels can use unsigned×signed dot products (vpdpbusd) on offset weights.
 struct QuantizedInput {
   int64_t M = 0, K = 0;                 // K is a multiple of 32
+  // 32-blocks that share one scale: 1 (llama.cpp's q8_0 activations: d per block, rounded to
+  // fp16) or 8 (its q8_K, which the 256-element K-quants and IQ4_XS pair with: one float d per
+  // 256, stored repeated in each block's d). Every kernel reads d per block, so both work
+  // everywhere; the panel GEMM uses 8 to apply d_a once per 256 instead of once per block.
+  int group_blocks = 1;
   std::vector<int8_t> q;                // M × K
   std::vector<float> d;                 // M × K/32 scales
   std::vector<int32_t> sum;             // M × K/32 Σq per block
@@ -108,10 +113,16 @@ void matmul_shared_input(const WeightMatrix* const* Ws, float* const* Ys, const 
 // outliers (same semantics as matmul, the F16 part accumulated in double).
 void matmul_reference(const WeightMatrix& W, const float* X, int64_t M, float* Y, int64_t ldy);
 
-// Quantise M rows of X into q (scalar reference rounding: half away from zero). Dispatched to
-// the best Highway target, bit-identical to quantize_input_reference on every target.
-void quantize_input(const float* X, int64_t M, int64_t K, QuantizedInput& q);
-void quantize_input_reference(const float* X, int64_t M, int64_t K, QuantizedInput& q);
+// Quantise M rows of X into q (scalar reference rounding: half away from zero), one scale per
+// `group_blocks` 32-blocks (1 or 8, see QuantizedInput; 8 needs K a multiple of 256).
+// Dispatched to the best Highway target, bit-identical to quantize_input_reference on every
+// target.
+void quantize_input(const float* X, int64_t M, int64_t K, QuantizedInput& q, int group_blocks = 1);
+void quantize_input_reference(const float* X, int64_t M, int64_t K, QuantizedInput& q, int group_blocks = 1);
+
+// How matmul quantises the activations of a weight of type t (QuantizedInput::group_blocks):
+// as llama.cpp does, one scale per 256 for the formats with 256-element super-blocks.
+int activation_group_blocks(TensorType t);
 
 // Quantise M rows of X with one fixed step (WeightMatrix::act_scale, rounded to fp16 as block
 // scales are): q = clamp(round(x / step), −127, 127), half away from zero.

@@ -48,10 +48,12 @@ void unpack_packed_tile(TensorType t, const uint8_t* tile, int64_t K, int r0, in
 struct RoundFp16 {
   float operator()(float v) const { return fp16_to_fp32(fp32_to_fp16(v)); }
 };
+// With a scale shared by 8 blocks (QuantizedInput::group_blocks, llama.cpp's q8_K) d stays a
+// float, as q8_K stores it.
 template <class Round16 = RoundFp16>
 inline void set_block_factors(QuantizedInput& q, int64_t b, float d, int32_t half0, int32_t half1,
                               Round16 round16 = {}) {
-  const float d16 = round16(d);
+  const float d16 = q.group_blocks == 1 ? round16(d) : d;
   q.d[b] = d16;
   q.sum16[2 * b] = half0;
   q.sum16[2 * b + 1] = half1;
@@ -79,8 +81,17 @@ inline void store_panel_block(QuantizedInput& q, int64_t b) {
 // Sizes the panel copy for q's M×K and marks it as to be written (panel_M = M).
 void resize_panel_input(QuantizedInput& q);
 
-// Sizes the QuantizedInput for M×K (K a multiple of 32); allocation only when it grows.
-void resize_quantized_input(int64_t M, int64_t K, QuantizedInput& q);
+// Sizes the QuantizedInput for M×K (K a multiple of 32, of 256 for group_blocks 8) and sets
+// its group_blocks (1 or 8); allocation only when it grows.
+void resize_quantized_input(int64_t M, int64_t K, QuantizedInput& q, int group_blocks = 1);
+
+// The scale of a group of 32·group_blocks activations whose largest magnitude is amax. A
+// shared scale never goes below a tiny floor, so that a zero (or denormal) group has a finite
+// 1/d and the panel GEMM can divide by it.
+inline float activation_scale(float amax, int group_blocks) {
+  const float d = amax / 127.0f;
+  return group_blocks == 1 ? d : (d > 1e-30f ? d : 1e-30f);
+}
 
 // Throws std::invalid_argument (prefixed by `who`) unless W's outlier part is usable: both
 // pointers set, 0 < n_outliers ≤ K, columns strictly ascending and inside [0, K). O(n_outliers),

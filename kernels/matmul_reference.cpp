@@ -17,8 +17,15 @@
 namespace nibble {
 namespace detail {
 
-void resize_quantized_input(int64_t M, int64_t K, QuantizedInput& q) {
+void resize_quantized_input(int64_t M, int64_t K, QuantizedInput& q, int group_blocks) {
   if (K % 32 != 0) throw std::invalid_argument("quantize_input: K must be a multiple of 32");
+  if (group_blocks != 1 && group_blocks != 8) {
+    throw std::invalid_argument("quantize_input: blocks per scale must be 1 or 8");
+  }
+  if (K % (32 * group_blocks) != 0) {
+    throw std::invalid_argument("quantize_input: K must be a multiple of 256 for one scale per 256");
+  }
+  q.group_blocks = group_blocks;
   q.M = M;
   q.K = K;
   q.q.resize(static_cast<size_t>(M * K));
@@ -75,13 +82,15 @@ void split_outliers(const WeightMatrix& W, const float* X, int64_t M, std::vecto
 
 }  // namespace detail
 
-void quantize_input_reference(const float* X, int64_t M, int64_t K, QuantizedInput& q) {
-  detail::resize_quantized_input(M, K, q);
+void quantize_input_reference(const float* X, int64_t M, int64_t K, QuantizedInput& q, int group_blocks) {
+  detail::resize_quantized_input(M, K, q, group_blocks);
+  const int group = 32 * group_blocks;
   for (int64_t b = 0; b < M * K / 32; ++b) {
     const float* x = X + 32 * b;
+    const float* g = X + 32 * (b - b % group_blocks);
     float amax = 0.0f;
-    for (int j = 0; j < 32; ++j) amax = std::fmax(amax, std::fabs(x[j]));
-    const float d = amax / 127.0f;
+    for (int j = 0; j < group; ++j) amax = std::fmax(amax, std::fabs(g[j]));
+    const float d = detail::activation_scale(amax, group_blocks);
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     int8_t* qb = q.q.data() + 32 * b;
     int32_t half_sum[2] = {0, 0};
@@ -455,7 +464,7 @@ void matmul_reference(const WeightMatrix& W, const float* X, int64_t M, float* Y
   if (W.act_scale > 0.0f) {
     quantize_input_static(X, M, K, W.act_scale, qx);
   } else {
-    quantize_input_reference(X, M, K, qx);
+    quantize_input_reference(X, M, K, qx, activation_group_blocks(W.type));
   }
   const int64_t nb = K / 32;
   for (int64_t m = 0; m < M; ++m) {

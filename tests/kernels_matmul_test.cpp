@@ -409,6 +409,48 @@ TEST(QuantizeInput, BitIdenticalToReferenceOnEveryTarget) {
   }
 }
 
+// One scale per 256 (llama.cpp's q8_K, what matmul uses for the K-quants): every block of a
+// group stores the group's d, unrounded (amax/127, a tiny floor for an all-zero group), and
+// every target's quantisation is bit-identical to the reference.
+TEST(QuantizeInput, GroupedScaleBitIdenticalOnEveryTarget) {
+  std::mt19937 rng(17);
+  const int64_t M = 3, K = 2304;
+  auto x = test::random_floats(rng, M * K, -3.0f, 3.0f);
+  for (int j = 256; j < 512; ++j) x[j] = 0.0f;  // an all-zero group
+  x[600] = 127.0f;                              // group 2's extreme: d = 1 exactly
+  x[601] = 2.5f;                                // a tie, rounded away from zero
+  QuantizedInput ref;
+  quantize_input_reference(x.data(), M, K, ref, 8);
+  EXPECT_EQ(ref.group_blocks, 8);
+  EXPECT_EQ(ref.d[16], 1.0f);
+  EXPECT_EQ(ref.q[601], 3);
+  EXPECT_GT(ref.d[8], 0.0f);
+  EXPECT_LT(ref.d[8], 1e-29f);
+  for (int64_t g = 0; g < M * K / 256; ++g) {
+    float amax = 0.0f;
+    for (int j = 0; j < 256; ++j) amax = std::max(amax, std::fabs(x[256 * g + j]));
+    if (amax > 0.0f) {
+      ASSERT_EQ(ref.d[8 * g], amax / 127.0f) << "group " << g;
+    }
+    for (int b = 1; b < 8; ++b) ASSERT_EQ(ref.d[8 * g + b], ref.d[8 * g]) << "group " << g;
+  }
+  test::for_each_target([&](const std::string&) {
+    QuantizedInput q;
+    quantize_input(x.data(), M, K, q, 8);
+    EXPECT_EQ(q.group_blocks, 8);
+    EXPECT_EQ(q.q, ref.q);
+    EXPECT_EQ(q.sum16, ref.sum16);
+    EXPECT_EQ(q.d, ref.d);
+    EXPECT_EQ(q.dsum, ref.dsum);
+  });
+  QuantizedInput q;
+  EXPECT_THROW(quantize_input(x.data(), 1, 2080, q, 8), std::invalid_argument);
+  EXPECT_THROW(quantize_input(x.data(), 1, 256, q, 4), std::invalid_argument);
+  EXPECT_EQ(activation_group_blocks(TensorType::Q4_K), 8);
+  EXPECT_EQ(activation_group_blocks(TensorType::IQ4_XS), 8);
+  EXPECT_EQ(activation_group_blocks(TensorType::Q4_0), 1);
+}
+
 // matmul_reference for the integer formats equals Σ dequantize_row(W)·(d_a·q_a) in double (the
 // block math is right), and is within activation-quantisation error of Σ dequantize_row(W)·x.
 TEST(MatmulReference, AgreesWithDequantizedDoubleDot) {
@@ -421,8 +463,8 @@ TEST(MatmulReference, AgreesWithDequantizedDoubleDot) {
     const WeightMatrix W = matrix(t, w, N, K);
     std::vector<float> ref(M * N);
     matmul_reference(W, x.data(), M, ref.data(), N);
-    QuantizedInput q;
-    quantize_input_reference(x.data(), M, K, q);
+    QuantizedInput q;  // as matmul quantises for this type (one scale per 256 for K-quants)
+    quantize_input_reference(x.data(), M, K, q, activation_group_blocks(t));
     std::vector<float> wrow(K);
     for (int64_t n = 0; n < N; ++n) {
       dequantize_row(t, w.data() + n * W.row_bytes, K, wrow.data());
