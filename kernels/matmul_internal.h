@@ -86,8 +86,9 @@ void resize_panel_input(QuantizedInput& q);
 void resize_quantized_input(int64_t M, int64_t K, QuantizedInput& q, int group_blocks = 1);
 
 // The scale of a group of 32·group_blocks activations whose largest magnitude is amax. A
-// shared scale never goes below a tiny floor, so that a zero (or denormal) group has a finite
-// 1/d and the panel GEMM can divide by it.
+// shared (float, unrounded) scale never goes below a tiny floor: a denormal amax would
+// otherwise give an infinite 1/d and garbage levels. (Per-block scales are left as they were:
+// bit-identical to the q8_0 values llama.cpp computes.)
 inline float activation_scale(float amax, int group_blocks) {
   const float d = amax / 127.0f;
   return group_blocks == 1 ? d : (d > 1e-30f ? d : 1e-30f);
