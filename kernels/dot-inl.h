@@ -63,6 +63,22 @@ inline void k4_scale_min(const uint8_t* sc, int s, int* scale, int* min) {
   }
 }
 
+// Byte indices for vpermb (AVX-512 VBMI) in the Q4_K/Q5_K tile: int16 lane i of dot vector v
+// of row r takes byte 16r + sub-block of the scale vector (one row per 128-bit lane); the odd
+// bytes are masked to zero. Vector v holds sub-blocks (0|2, 1|3, 4|6, 5|7)[v] in its halves.
+struct Q4KScaleSpread {
+  alignas(64) uint8_t index[4][4][64];
+  constexpr Q4KScaleSpread() : index{} {
+    for (int r = 0; r < 4; ++r) {
+      for (int v = 0; v < 4; ++v) {
+        for (int p = 0; p < 64; ++p) index[r][v][p] = static_cast<uint8_t>(16 * r + 4 * (v / 2) + v % 2 + 2 * (p / 32));
+      }
+    }
+  }
+};
+inline constexpr Q4KScaleSpread kQ4KScaleSpreadTable{};
+inline constexpr const auto& kQ4KScaleSpread = kQ4KScaleSpreadTable.index;
+
 // Q3_K: signed 6-bit scale k (0..15) from its 12 packed bytes.
 inline int q3_k_scale(const uint8_t* sc, int k) {
   const int low4 = k < 8 ? (sc[k] & 0x0F) : (sc[k - 8] >> 4);
@@ -1336,51 +1352,82 @@ NIBBLE_INT_ATTR HWY_INLINE void TileNibbles(const uint8_t* const* rows, const Ac
 #endif
 
 #if defined(NIBBLE_X86_512)
-// Q4_K, the weight type of most Q4_K_M files, has its own tile (the generic decoded tile
-// unpacked the 6-bit scales per 32-block with scalar code: ~12 GB/s per thread, bench_matmul).
+// Q4_K, the weight type of most Q4_K_M files, has its own tile; so has Q5_K, the same
+// super-block with a fifth bit per element. Both pair with q8_K activations (one d_a per 256),
+// so the whole super-block's sum Σ_k sc_k·(q·a)_k is exact in int32 and takes one conversion
+// and one FMA per row instead of one per sub-block — as llama.cpp's own K-quant dot products do.
+// The earlier float-per-sub-block tile (dot product, conversion, scale permute and FMA for every
+// 64 weights, 6-bit scales unpacked per row) spent ~48 instructions per row and super-block, this
+// one ~28: bench_matmul M = 1 from cache, 1 thread (Zen 5), Q4_K 37 → 43 GB/s, Q5_K 39 → 46
+// GB/s; from DRAM on 2 threads, where bandwidth decides, 1.00–1.11× the old tile.
 //
 // The 128 quant bytes are read as two 64-byte vectors: chunk j (32 bytes) holds sub-block 2j in
 // its low nibbles and 2j+1 in its high ones, so the low nibbles of chunks 0|1 are sub-blocks 0|2
 // and the high ones 1|3 (4|6 and 5|7 for chunks 2|3). The activations are shuffled once per
-// super-block into that order (shared by the 4 rows), and each sub-block's combined scale
-// d·sc·d_a reaches its 8 lanes through one permute per vector: per 256 weights and row, 4 dot
-// products, 4 conversions and 4 FMAs. The scales and mins are unpacked in vector registers
-// (a general-purpose-register version of the unpacking took a third of the tile's time), and
-// the mins enter as lanes 8..15 of the same scale vector, subtracted once per super-block.
-// Together (bench_matmul M = 1, Zen 5): Q4_K 20 → 24 GB/s per thread from cache, 29–31 → 34–37
-// GB/s on 2 threads from DRAM.
+// super-block into that order, shared by the 4 rows. Per 64 weights: vpmaddubsw (q ≤ 31 × |a| ≤
+// 127: no int16 saturation) and vpmaddwd against the sub-block scales spread over the int16
+// lanes (vpdpwssd where AVX-512 VNNI has it). The 12 scale bytes of the 4 rows are unpacked
+// together, one row per 128-bit lane, and the mins enter as Σ mn_k·Σa_k, also exact in int32,
+// for all 4 rows in one vector.
 //
-// Q5_K is the same super-block with a fifth bit per element (qh: 32 bytes, bit 2j of byte l for
-// element l of sub-block 2j, bit 2j+1 for sub-block 2j+1) and its quants 32 bytes further on:
-// kFive ORs the bit in as 16 before the dot product.
+// Q5_K's fifth bits (qh: 32 bytes, bit 2j of byte l for element l of sub-block 2j, bit 2j+1 for
+// sub-block 2j+1) are ORed in as 16 before the products; its quants start 32 bytes further on.
 template <int MA, bool kFive>
 NIBBLE_INT_ATTR HWY_INLINE void TileQ45_K(const uint8_t* const* rows, const ActRow* a, float* out) {
   constexpr int64_t kSuperBytes = kFive ? 176 : 144;
   constexpr int64_t kQsOffset = kFive ? 48 : 16;
   const int64_t n_super = a[0].K / 256;
   const __m512i low4 = _mm512_set1_epi8(0x0F);
-  // Lane → sub-block of the four dot-product vectors (low/high nibbles of chunks 0|1, 2|3).
-  const __m512i spread[4] = {_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2),
-                             _mm512_setr_epi32(1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3),
-                             _mm512_setr_epi32(4, 4, 4, 4, 4, 4, 4, 4, 6, 6, 6, 6, 6, 6, 6, 6),
-                             _mm512_setr_epi32(5, 5, 5, 5, 5, 5, 5, 5, 7, 7, 7, 7, 7, 7, 7, 7)};
-  const __m512i d_dmin_index = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-  const __m128i w2_shift = _mm_setr_epi32(0, 0, 0, 4);
-  const __m128i low6_mask = _mm_setr_epi32(0x3F3F3F3F, 0, 0x3F3F3F3F, 0);
-  const __m128i top2_mask = _mm_setr_epi32(0, 0x30303030, 0, 0x30303030);
-  const __m128i low4_mask = _mm_setr_epi32(0, 0x0F0F0F0F, 0, 0x0F0F0F0F);
+  // Scale unpacking, per 128-bit lane (one row each): dwords [w0 w0 w1 w1] and [w2 w2 w2 w2>>4]
+  // of the 12 bytes, masked, give [sc0-3, sc4-7, mn0-3, mn4-7].
+  const __m512i w2_shift = _mm512_broadcast_i32x4(_mm_setr_epi32(0, 0, 0, 4));
+  const __m512i low6_mask = _mm512_broadcast_i32x4(_mm_setr_epi32(0x3F3F3F3F, 0, 0x3F3F3F3F, 0));
+  const __m512i top2_mask = _mm512_broadcast_i32x4(_mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
+  const __m512i low4_mask = _mm512_broadcast_i32x4(_mm_setr_epi32(0, 0x0F0F0F0F, 0, 0x0F0F0F0F));
+  const __m512i d_dmin_of_rows = _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m512i dmin_of_lane = _mm512_setr_epi32(1, 1, 1, 1, 3, 3, 3, 3, 5, 5, 5, 5, 7, 7, 7, 7);
+#if HWY_TARGET != HWY_AVX3_DL
+  // Without VBMI's byte permute: int16 lane i of dot vector v takes scale word kSub[v][i / 16].
+  alignas(64) static constexpr int16_t kSpread[4][32] = {
+      {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2},
+      {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3},
+      {4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6},
+      {5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7}};
+#endif
   // Q5_K: qh shifted right by 2j in the half that holds chunk j (64-bit lanes; the masks below
   // drop what crosses bytes).
   const __m512i qh_shift01 = _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2);
   const __m512i qh_shift23 = _mm512_setr_epi64(4, 4, 4, 4, 6, 6, 6, 6);
   const __m512i bit4 = _mm512_set1_epi8(0x10);
   __m512 acc[MA][4];
+  __m512 mins[MA];  // lanes 4r..4r+3: parts of row r's dmin·d_a·Σ mn_k·Σa_k
   for (int m = 0; m < MA; ++m) {
+    mins[m] = _mm512_setzero_ps();
     for (int r = 0; r < 4; ++r) acc[m][r] = _mm512_setzero_ps();
   }
   for (int64_t s = 0; s < n_super; ++s) {
-    __m512i av[MA][4];   // activations of sub-blocks 0|2, 1|3, 4|6, 5|7
-    __m512 da_dsum[MA];  // d_a of the 8 blocks | d_a·Σa of the 8 blocks (as quantisation stored it)
+    const uint8_t* sb[4];
+    for (int r = 0; r < 4; ++r) sb[r] = rows[r] + kSuperBytes * s;
+    // Bytes 0-15 of the 4 rows: d, dmin (fp16), then the 12 bytes of 6-bit scales and mins.
+    __m512i head = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sb[0])));
+    head = _mm512_inserti32x4(head, _mm_loadu_si128(reinterpret_cast<const __m128i*>(sb[1])), 1);
+    head = _mm512_inserti32x4(head, _mm_loadu_si128(reinterpret_cast<const __m128i*>(sb[2])), 2);
+    head = _mm512_inserti32x4(head, _mm_loadu_si128(reinterpret_cast<const __m128i*>(sb[3])), 3);
+    const __m512i w001 = _mm512_shuffle_epi32(head, _MM_PERM_CCBB);
+    const __m512i w2 = _mm512_srlv_epi32(_mm512_shuffle_epi32(head, _MM_PERM_DDDD), w2_shift);
+    const __m512i six = _mm512_or_si512(
+        _mm512_and_si512(w001, low6_mask),
+        _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(w001, 2), top2_mask), _mm512_and_si512(w2, low4_mask)));
+    const __m512i mn16 = _mm512_unpackhi_epi8(six, _mm512_setzero_si512());  // lane r: row r's 8 mins
+    // [d0 dmin0 d1 dmin1 d2 dmin2 d3 dmin3]
+    const __m256 d_dmin = _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutexvar_epi32(d_dmin_of_rows, head)));
+#if HWY_TARGET != HWY_AVX3_DL
+    alignas(64) uint8_t six_bytes[64];
+    _mm512_store_si512(six_bytes, six);
+#endif
+
+    __m512i av[MA][4];            // activations of sub-blocks 0|2, 1|3, 4|6, 5|7
+    alignas(32) float dd[MA][8];  // d_dmin · d_a
     for (int m = 0; m < MA; ++m) {
       const int8_t* q = a[m].q + 256 * s;
       const __m512i a01 = _mm512_loadu_si512(q), a23 = _mm512_loadu_si512(q + 64);
@@ -1389,47 +1436,58 @@ NIBBLE_INT_ATTR HWY_INLINE void TileQ45_K(const uint8_t* const* rows, const ActR
       av[m][1] = _mm512_shuffle_i64x2(a01, a23, _MM_SHUFFLE(3, 2, 3, 2));
       av[m][2] = _mm512_shuffle_i64x2(a45, a67, _MM_SHUFFLE(1, 0, 1, 0));
       av[m][3] = _mm512_shuffle_i64x2(a45, a67, _MM_SHUFFLE(3, 2, 3, 2));
-      da_dsum[m] = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(a[m].d + 8 * s)),
-                                      _mm256_loadu_ps(a[m].dsum + 8 * s), 1);
+      const __m256 scaled = _mm256_mul_ps(d_dmin, _mm256_set1_ps(a[m].d[8 * s]));
+      _mm256_store_ps(dd[m], scaled);
+      // Block sums (|Σa| ≤ 32·127) as int16, one copy per row lane.
+      const __m512i bsum = _mm512_broadcast_i32x4(
+          _mm256_cvtepi32_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[m].sum + 8 * s))));
+      mins[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_madd_epi16(mn16, bsum)),
+                                _mm512_permutexvar_ps(dmin_of_lane, _mm512_castps256_ps512(scaled)), mins[m]);
     }
-    for (int r = 0; r < 4; ++r) {
-      const uint8_t* sb = rows[r] + kSuperBytes * s;
-      // Bytes 0-3: d, dmin (fp16). Bytes 4-15 (dwords w0 w1 w2): the 6-bit scales and mins.
-      // Sub-blocks 0-3 in the low 6 bits of w0 (scales) and w1 (mins); sub-blocks 4-7 take their
-      // low 4 bits from w2 (scales: low nibbles, mins: high) and their top 2 bits from the top
-      // bits of w0 and w1. Dwords [w0 w0 w1 w1] and [w2 w2 w2 w2>>4], masked, give
-      // [sc0-3, sc4-7, mn0-3, mn4-7].
-      const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(sb));
-      const __m128i w001 = _mm_shuffle_epi32(raw, _MM_SHUFFLE(2, 2, 1, 1));
-      const __m128i w2 = _mm_srlv_epi32(_mm_shuffle_epi32(raw, _MM_SHUFFLE(3, 3, 3, 3)), w2_shift);
-      const __m128i six = _mm_or_si128(_mm_and_si128(w001, low6_mask),
-                                       _mm_or_si128(_mm_and_si128(_mm_srli_epi32(w001, 2), top2_mask), _mm_and_si128(w2, low4_mask)));
-      const __m512 d_dmin = _mm512_permutexvar_ps(d_dmin_index, _mm512_castps128_ps512(_mm_cvtph_ps(raw)));
-      const __m512 dsc_dmn = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(six)), d_dmin);  // [d·sc | dmin·mn]
 
-      const __m512i q01 = _mm512_loadu_si512(sb + kQsOffset), q23 = _mm512_loadu_si512(sb + kQsOffset + 64);
+    for (int r = 0; r < 4; ++r) {
+      const __m512i q01 = _mm512_loadu_si512(sb[r] + kQsOffset), q23 = _mm512_loadu_si512(sb[r] + kQsOffset + 64);
       __m512i w[4] = {_mm512_and_si512(q01, low4), _mm512_and_si512(_mm512_srli_epi16(q01, 4), low4),
                       _mm512_and_si512(q23, low4), _mm512_and_si512(_mm512_srli_epi16(q23, 4), low4)};
       if constexpr (kFive) {
-        const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 16)));
+        const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb[r] + 16)));
         const __m512i qh01 = _mm512_srlv_epi64(qh, qh_shift01), qh23 = _mm512_srlv_epi64(qh, qh_shift23);
         w[0] = _mm512_or_si512(w[0], _mm512_and_si512(_mm512_slli_epi16(qh01, 4), bit4));
         w[1] = _mm512_or_si512(w[1], _mm512_and_si512(_mm512_slli_epi16(qh01, 3), bit4));
         w[2] = _mm512_or_si512(w[2], _mm512_and_si512(_mm512_slli_epi16(qh23, 4), bit4));
         w[3] = _mm512_or_si512(w[3], _mm512_and_si512(_mm512_slli_epi16(qh23, 3), bit4));
       }
+      __m512i sc[4];  // int16 lanes: the scale of the sub-block each lane's pair belongs to
+#if HWY_TARGET == HWY_AVX3_DL
+      for (int v = 0; v < 4; ++v) {
+        const __m512i index = _mm512_load_si512(detail::kQ4KScaleSpread[r][v]);
+        sc[v] = _mm512_maskz_permutexvar_epi8(0x5555555555555555ull, index, six);
+      }
+#else
+      const __m512i words = _mm512_castsi256_si512(
+          _mm256_cvtepu8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(six_bytes + 16 * r))));
+      for (int v = 0; v < 4; ++v) sc[v] = _mm512_permutexvar_epi16(_mm512_load_si512(kSpread[v]), words);
+#endif
       for (int m = 0; m < MA; ++m) {
-        const __m512 scale = _mm512_mul_ps(dsc_dmn, da_dsum[m]);  // [d·sc·d_a | dmin·mn·d_a·Σa]
-        __m512 sum = acc[m][r];
-        for (int v = 0; v < 4; ++v) {
-          sum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(DotU8S8(w[v], av[m][v])), _mm512_permutexvar_ps(spread[v], scale), sum);
+        __m512i dot = _mm512_madd_epi16(_mm512_maddubs_epi16(w[0], av[m][0]), sc[0]);
+        for (int v = 1; v < 4; ++v) {
+#if HWY_TARGET == HWY_AVX3_DL
+          dot = _mm512_dpwssd_epi32(dot, _mm512_maddubs_epi16(w[v], av[m][v]), sc[v]);
+#else
+          dot = _mm512_add_epi32(dot, _mm512_madd_epi16(_mm512_maddubs_epi16(w[v], av[m][v]), sc[v]));
+#endif
         }
-        acc[m][r] = _mm512_mask_sub_ps(sum, 0xFF00, sum, scale);  // the mins (lanes 8..15)
+        acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_set1_ps(dd[m][2 * r]), acc[m][r]);
       }
     }
   }
   for (int m = 0; m < MA; ++m) {
-    for (int r = 0; r < 4; ++r) out[4 * m + r] = _mm512_reduce_add_ps(acc[m][r]);
+    alignas(64) float min_parts[16];
+    _mm512_store_ps(min_parts, mins[m]);
+    for (int r = 0; r < 4; ++r) {
+      const float row_min = (min_parts[4 * r] + min_parts[4 * r + 1]) + (min_parts[4 * r + 2] + min_parts[4 * r + 3]);
+      out[4 * m + r] = _mm512_reduce_add_ps(acc[m][r]) - row_min;
+    }
   }
 }
 template <int MA>
@@ -1439,6 +1497,16 @@ NIBBLE_INT_ATTR HWY_INLINE void TileQ4_K(const uint8_t* const* rows, const ActRo
 template <int MA>
 NIBBLE_INT_ATTR HWY_INLINE void TileQ5_K(const uint8_t* const* rows, const ActRow* a, float* out) {
   TileQ45_K<MA, true>(rows, a, out);
+}
+// Activations with a scale per 32-block (QuantizedInput::group_blocks 1) take the generic tile,
+// which applies d_a per block.
+template <int MA>
+NIBBLE_INT_ATTR HWY_INLINE void TileQ4_KPerBlock(const uint8_t* const* rows, const ActRow* a, float* out) {
+  TileDecoded<DecodeQ4_K, MA>(rows, a, out);
+}
+template <int MA>
+NIBBLE_INT_ATTR HWY_INLINE void TileQ5_KPerBlock(const uint8_t* const* rows, const ActRow* a, float* out) {
+  TileDecoded<DecodeQ5_K, MA>(rows, a, out);
 }
 #endif
 
@@ -1524,6 +1592,10 @@ NIBBLE_INT_KERNEL(KernelQ2_K, TileQ2_K)
 NIBBLE_INT_KERNEL(KernelQ3_K, TileQ3_K)
 NIBBLE_INT_KERNEL(KernelQ4_K, TileQ4_K)
 NIBBLE_INT_KERNEL(KernelQ5_K, TileQ5_K)
+#if defined(NIBBLE_X86_512)
+NIBBLE_INT_KERNEL(KernelQ4_KPerBlock, TileQ4_KPerBlock)
+NIBBLE_INT_KERNEL(KernelQ5_KPerBlock, TileQ5_KPerBlock)
+#endif
 NIBBLE_INT_KERNEL(KernelQ4_G64, TileQ4_G64)
 NIBBLE_INT_KERNEL(KernelQ4_G128, TileQ4_G128)
 NIBBLE_INT_KERNEL(KernelQ8_C, TileQ8_C)
@@ -1727,10 +1799,16 @@ NIBBLE_INT_ATTR void MatmulRowsQ3_K(const MatmulArgs& a, int64_t n0, int64_t n1)
 }
 NIBBLE_INT_ATTR void MatmulRowsQ4_K(const MatmulArgs& a, int64_t n0, int64_t n1) {
   NIBBLE_TRY_PANEL(GgufPanelRows, DecodeQ4_K)
+#if defined(NIBBLE_X86_512)
+  if (a.qx->group_blocks != 8) return RowRange<KernelQ4_KPerBlock, true>(a, n0, n1);
+#endif
   RowRange<KernelQ4_K, true>(a, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsQ5_K(const MatmulArgs& a, int64_t n0, int64_t n1) {
   NIBBLE_TRY_PANEL(GgufPanelRows, DecodeQ5_K)
+#if defined(NIBBLE_X86_512)
+  if (a.qx->group_blocks != 8) return RowRange<KernelQ5_KPerBlock, true>(a, n0, n1);
+#endif
   RowRange<KernelQ5_K, true>(a, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsQ4_G64(const MatmulArgs& a, int64_t n0, int64_t n1) {

@@ -55,7 +55,8 @@ TEST(StaticActivations, MatmulWithAStaticScaleMatchesTheReference) {
   const int64_t K = 256, N = 72;
   std::vector<float> wf(N * K);
   for (float& v : wf) v = nd(rng) * 0.05f;
-  for (TensorType type : {TensorType::Q8_C, TensorType::Q8_0, TensorType::Q4_0, TensorType::Q6_K}) {
+  for (TensorType type : {TensorType::Q8_C, TensorType::Q8_0, TensorType::Q4_0, TensorType::Q6_K, TensorType::Q4_K,
+                          TensorType::Q5_K}) {
     const uint64_t rb = row_bytes(static_cast<uint32_t>(type), K);
     std::vector<uint8_t> wq(N * rb);
     for (int64_t r = 0; r < N; ++r) quantize_row(type, wf.data() + r * K, K, wq.data() + r * rb);
