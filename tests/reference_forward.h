@@ -150,6 +150,9 @@ inline void add(Rows& x, const Rows& y) {
 struct LogitDiff {
   double max_abs = 0, range = 0;  // largest |Δ|, and the reference's max − min over all positions
   int argmax_agree = 0, positions = 0;
+  // Where the argmaxes differ: how far below the reference's best its logit for the runtime's
+  // pick lies (0 where they agree). A small gap means a near-tie in the reference itself.
+  double max_pick_gap = 0;
   double rel() const { return max_abs / range; }
 };
 
@@ -167,6 +170,7 @@ inline LogitDiff compare_logits(const std::vector<float>& got, const std::vector
       if (want[p][i] > want[p][b]) b = i;
     }
     d.argmax_agree += a == b;
+    d.max_pick_gap = std::max(d.max_pick_gap, want[p][b] - want[p][a]);
     ++d.positions;
   }
   d.range = hi - lo;
@@ -174,8 +178,8 @@ inline LogitDiff compare_logits(const std::vector<float>& got, const std::vector
 }
 
 inline void print_diff(const std::string& what, const LogitDiff& d) {
-  std::printf("%s: max |diff| %.3g = %.3g of the logit range %.3g, argmax agrees %d/%d\n",
-              what.c_str(), d.max_abs, d.rel(), d.range, d.argmax_agree, d.positions);
+  std::printf("%s: max |diff| %.3g = %.3g of the logit range %.3g, argmax agrees %d/%d (largest gap %.3g)\n",
+              what.c_str(), d.max_abs, d.rel(), d.range, d.argmax_agree, d.positions, d.max_pick_gap);
 }
 
 // ---- LLaMA -----------------------------------------------------------------------------------
