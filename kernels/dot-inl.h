@@ -8,9 +8,9 @@
 // The x86 paths feed the unsigned operand with weights made non-negative (nibble q for Q4_0,
 // q+32 for Q6_K, |q| with the sign moved onto the activation for Q8_0) and remove the offset with
 // the activation block sums, subtracted in the integer domain before the one float conversion
-// per block. Q4_0, Q8_0 and Q6_K have hand-fused tiles (on AVX-512 also Q4_1, Q4_K, Q5_K and,
-// with VNNI, IQ4_NL; its K-quant tiles sum each 256-element super-block in int32 against q8_K
-// activations);
+// per block. Q4_0, Q8_0, Q6_K, Q4_K and Q5_K have hand-fused tiles (the K-quant ones sum each
+// 256-element super-block in int32 against q8_K activations), AVX-512 also Q4_1 and, with VNNI,
+// IQ4_NL;
 // every other block format goes through one generic tile over a small per-format decoder
 // (TileDecoded), whose offsets and mins enter as a float bias × activation half sums.
 //
@@ -908,8 +908,63 @@ HWY_INLINE void TileQ8_0(const uint8_t* const* rows, const ActRow* a, float* out
   StoreTile<MA>(acc, out);
 }
 
+// Q6_K against q8_K activations (one d_a per super-block): the super-block's Σ_k sc_k·(q−32)·a
+// in int32, as the AVX-512 tile. Per 32-block and row: vpmaddubsw of the unsigned 6-bit q, then
+// vpmaddwd against the block's two sub-block scales (int16, one per 128-bit lane); the +32 offset
+// leaves once per super-block as 32·Σ sc_k·Σa_k. One conversion and FMA per row and super-block
+// instead of a conversion, two multiplies and an FMA per 32-block.
 template <int MA>
 HWY_INLINE void TileQ6_K(const uint8_t* const* rows, const ActRow* a, float* out) {
+  const int64_t n_super = a[0].K / 256;
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  const __m256i two_bits = _mm256_set1_epi8(0x03);
+  // The int16 pair (sc[2jb], sc[2jb+1]) broadcast to every dword → sc[2jb] in the low lane's
+  // words, sc[2jb+1] in the high lane's.
+  const __m256i pick = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2,
+                                        3, 2, 3, 2, 3);
+  __m256 acc[MA][4];
+  for (int m = 0; m < MA; ++m) {
+    for (int r = 0; r < 4; ++r) acc[m][r] = _mm256_setzero_ps();
+  }
+  for (int64_t s = 0; s < n_super; ++s) {
+    __m256i sum16[MA];  // the 16 sub-block sums of the activations, int16 (|Σa| ≤ 16·127)
+    for (int m = 0; m < MA; ++m) {
+      const __m256i s0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[m].sum16 + 16 * s));
+      const __m256i s1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[m].sum16 + 16 * s + 8));
+      sum16[m] = _mm256_permute4x64_epi64(_mm256_packs_epi32(s0, s1), _MM_SHUFFLE(3, 1, 2, 0));
+    }
+    for (int r = 0; r < 4; ++r) {
+      const uint8_t* sb = rows[r] + 210 * s;
+      const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sb + 192)));
+      __m256i dot[MA];
+      for (int m = 0; m < MA; ++m) dot[m] = _mm256_setzero_si256();
+      for (int jb = 0; jb < 8; ++jb) {
+        const int h = jb / 4, j = jb % 4;
+        const __m256i ql = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 64 * h + 32 * (j & 1)));
+        const __m256i lo = j < 2 ? _mm256_and_si256(ql, low4) : _mm256_and_si256(_mm256_srli_epi16(ql, 4), low4);
+        const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 128 + 32 * h));
+        const __m256i hi = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * j)), two_bits);
+        const __m256i u = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
+        const __m256i sc = _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(sc16, _mm256_set1_epi32(jb)), pick);
+        for (int m = 0; m < MA; ++m) {
+          const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[m].q + 256 * s + 32 * jb));
+          dot[m] = _mm256_add_epi32(dot[m], _mm256_madd_epi16(_mm256_maddubs_epi16(u, av), sc));
+        }
+      }
+      const float d = F16(sb + 208);
+      for (int m = 0; m < MA; ++m) {
+        const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(sc16, sum16[m]), 5);
+        acc[m][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(dot[m], offset)),
+                                    _mm256_set1_ps(d * a[m].d[8 * s]), acc[m][r]);
+      }
+    }
+  }
+  StoreTile<MA>(acc, out);
+}
+
+// Q6_K with a scale per 32-block of activations (static activation scales).
+template <int MA>
+HWY_INLINE void TileQ6_KPerBlock(const uint8_t* const* rows, const ActRow* a, float* out) {
   const int64_t n_super = a[0].K / 256;
   const __m256i low4 = _mm256_set1_epi8(0x0F);
   const __m256i two_bits = _mm256_set1_epi8(0x03);
@@ -1589,6 +1644,92 @@ template <int MA>
 NIBBLE_INT_ATTR HWY_INLINE void TileQ5_K(const uint8_t* const* rows, const ActRow* a, float* out) {
   TileQ45_K<MA, true>(rows, a, out);
 }
+#endif
+
+#if defined(NIBBLE_X86_256)
+// Q4_K/Q5_K against q8_K activations on AVX2, as the AVX-512 tile: each super-block summed in
+// int32, one conversion and two FMAs (scales, mins) per row. Per 32-byte chunk j of quants (low
+// nibbles: sub-block 2j, high: 2j+1, each one activation block): vpmaddubsw, then vpmaddwd
+// against the sub-block's 6-bit scale broadcast over the int16 lanes by one byte shuffle. The
+// mins leave as Σ mn_k·Σa_k from one vpmaddwd of the unpacked mins against the block sums.
+template <int MA, bool kFive>
+HWY_INLINE void TileQ45_K(const uint8_t* const* rows, const ActRow* a, float* out) {
+  constexpr int64_t kSuperBytes = kFive ? 176 : 144;
+  constexpr int64_t kQsOffset = kFive ? 48 : 16;
+  const int64_t n_super = a[0].K / 256;
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  const __m256i bit4 = _mm256_set1_epi8(0x10);
+  // Dwords [w0 w0 w1 w1] and [w2 w2 w2 w2>>4] of the 12 scale bytes, masked, give
+  // [sc0-3, sc4-7, mn0-3, mn4-7] (see TileQ45_K for AVX-512).
+  const __m128i w2_shift = _mm_setr_epi32(0, 0, 0, 4);
+  const __m128i low6_mask = _mm_setr_epi32(0x3F3F3F3F, 0, 0x3F3F3F3F, 0);
+  const __m128i top2_mask = _mm_setr_epi32(0, 0x30303030, 0, 0x30303030);
+  const __m128i low4_mask = _mm_setr_epi32(0, 0x0F0F0F0F, 0, 0x0F0F0F0F);
+  __m256 acc[MA][4];
+  for (int m = 0; m < MA; ++m) {
+    for (int r = 0; r < 4; ++r) acc[m][r] = _mm256_setzero_ps();
+  }
+  for (int64_t s = 0; s < n_super; ++s) {
+    __m256i bsum[MA];  // int16 words 8-15: the 8 block sums (|Σa| ≤ 32·127); words 0-7 zero
+    for (int m = 0; m < MA; ++m) {
+      const __m256i sums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[m].sum + 8 * s));
+      const __m128i sums16 = _mm_packs_epi32(_mm256_castsi256_si128(sums), _mm256_extracti128_si256(sums, 1));
+      bsum[m] = _mm256_inserti128_si256(_mm256_setzero_si256(), sums16, 1);
+    }
+    for (int r = 0; r < 4; ++r) {
+      const uint8_t* sb = rows[r] + kSuperBytes * s;
+      const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(sb));
+      const __m128i w001 = _mm_shuffle_epi32(raw, _MM_SHUFFLE(2, 2, 1, 1));
+      const __m128i w2 = _mm_srlv_epi32(_mm_shuffle_epi32(raw, _MM_SHUFFLE(3, 3, 3, 3)), w2_shift);
+      const __m128i six = _mm_or_si128(_mm_and_si128(w001, low6_mask),
+                                       _mm_or_si128(_mm_and_si128(_mm_srli_epi32(w001, 2), top2_mask), _mm_and_si128(w2, low4_mask)));
+      const __m256i six16 = _mm256_cvtepu8_epi16(six);  // words 0-7: scales, 8-15: mins
+      const __m256i scales = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(six16));
+      __m256i qh = _mm256_setzero_si256();
+      if constexpr (kFive) qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 16));
+      __m256i dot[MA];
+      for (int m = 0; m < MA; ++m) dot[m] = _mm256_setzero_si256();
+      for (int j = 0; j < 4; ++j) {
+        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + kQsOffset + 32 * j));
+        __m256i lo = _mm256_and_si256(q, low4);
+        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+        if constexpr (kFive) {
+          // Bit 2j (2j+1) of qh byte l is the fifth bit of element l of sub-block 2j (2j+1).
+          const __m256i h = _mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * j));
+          lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(h, 4), bit4));
+          hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(h, 3), bit4));
+        }
+        // Byte pair (2k, 2k+1) of every word: scale k.
+        const __m256i sc_lo = _mm256_shuffle_epi8(scales, _mm256_set1_epi16(static_cast<int16_t>(0x0100 + 0x0404 * j)));
+        const __m256i sc_hi = _mm256_shuffle_epi8(scales, _mm256_set1_epi16(static_cast<int16_t>(0x0302 + 0x0404 * j)));
+        for (int m = 0; m < MA; ++m) {
+          const __m256i* aq = reinterpret_cast<const __m256i*>(a[m].q + 256 * s + 64 * j);
+          const __m256i p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256(aq)), sc_lo);
+          const __m256i p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, _mm256_loadu_si256(aq + 1)), sc_hi);
+          dot[m] = _mm256_add_epi32(dot[m], _mm256_add_epi32(p_lo, p_hi));
+        }
+      }
+      const float d = F16(sb), dmin = F16(sb + 2);
+      for (int m = 0; m < MA; ++m) {
+        const float da = a[m].d[8 * s];
+        const __m256i mins = _mm256_madd_epi16(six16, bsum[m]);  // lanes 4-7: Σ mn·Σa in pairs
+        acc[m][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[m]), _mm256_set1_ps(d * da), acc[m][r]);
+        acc[m][r] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mins), _mm256_set1_ps(dmin * da), acc[m][r]);
+      }
+    }
+  }
+  StoreTile<MA>(acc, out);
+}
+template <int MA>
+HWY_INLINE void TileQ4_K(const uint8_t* const* rows, const ActRow* a, float* out) {
+  TileQ45_K<MA, false>(rows, a, out);
+}
+template <int MA>
+HWY_INLINE void TileQ5_K(const uint8_t* const* rows, const ActRow* a, float* out) {
+  TileQ45_K<MA, true>(rows, a, out);
+}
+#endif
+
 // Activations with a scale per 32-block (QuantizedInput::group_blocks 1) take the generic tile,
 // which applies d_a per block.
 template <int MA>
@@ -1599,7 +1740,6 @@ template <int MA>
 NIBBLE_INT_ATTR HWY_INLINE void TileQ5_KPerBlock(const uint8_t* const* rows, const ActRow* a, float* out) {
   TileDecoded<DecodeQ5_K, MA>(rows, a, out);
 }
-#endif
 
 #else  // portable
 
@@ -1632,7 +1772,7 @@ NIBBLE_DECODED_TILE(IQ4_NL, iq4_nl)
 NIBBLE_DECODED_TILE(IQ4_XS, iq4_xs)
 NIBBLE_DECODED_TILE(Q2_K, q2_k)
 NIBBLE_DECODED_TILE(Q3_K, q3_k)
-#if !defined(NIBBLE_X86_512)  // AVX-512 has TileQ4_K and TileQ5_K above
+#if !defined(NIBBLE_X86_512) && !defined(NIBBLE_X86_256)  // x86 has TileQ4_K and TileQ5_K above
 NIBBLE_DECODED_TILE(Q4_K, q4_k)
 NIBBLE_DECODED_TILE(Q5_K, q5_k)
 #endif
@@ -1683,7 +1823,7 @@ NIBBLE_INT_KERNEL(KernelQ2_K, TileQ2_K)
 NIBBLE_INT_KERNEL(KernelQ3_K, TileQ3_K)
 NIBBLE_INT_KERNEL(KernelQ4_K, TileQ4_K)
 NIBBLE_INT_KERNEL(KernelQ5_K, TileQ5_K)
-#if defined(NIBBLE_X86_512)
+#if defined(NIBBLE_X86_512) || defined(NIBBLE_X86_256)
 NIBBLE_INT_KERNEL(KernelQ6_KPerBlock, TileQ6_KPerBlock)
 NIBBLE_INT_KERNEL(KernelQ4_KPerBlock, TileQ4_KPerBlock)
 NIBBLE_INT_KERNEL(KernelQ5_KPerBlock, TileQ5_KPerBlock)
@@ -1859,7 +1999,7 @@ NIBBLE_INT_ATTR void MatmulRowsQ8_0(const MatmulArgs& a, int64_t n0, int64_t n1)
 }
 NIBBLE_INT_ATTR void MatmulRowsQ6_K(const MatmulArgs& a, int64_t n0, int64_t n1) {
   NIBBLE_TRY_PANEL(GgufPanelRows, DecodeQ6_K)
-#if defined(NIBBLE_X86_512)
+#if defined(NIBBLE_X86_512) || defined(NIBBLE_X86_256)
   if (a.qx->group_blocks != 8) return RowRange<KernelQ6_KPerBlock, true>(a, n0, n1);
 #endif
   RowRange<KernelQ6_K, true>(a, n0, n1);
@@ -1894,14 +2034,14 @@ NIBBLE_INT_ATTR void MatmulRowsQ3_K(const MatmulArgs& a, int64_t n0, int64_t n1)
 }
 NIBBLE_INT_ATTR void MatmulRowsQ4_K(const MatmulArgs& a, int64_t n0, int64_t n1) {
   NIBBLE_TRY_PANEL(GgufPanelRows, DecodeQ4_K)
-#if defined(NIBBLE_X86_512)
+#if defined(NIBBLE_X86_512) || defined(NIBBLE_X86_256)
   if (a.qx->group_blocks != 8) return RowRange<KernelQ4_KPerBlock, true>(a, n0, n1);
 #endif
   RowRange<KernelQ4_K, true>(a, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsQ5_K(const MatmulArgs& a, int64_t n0, int64_t n1) {
   NIBBLE_TRY_PANEL(GgufPanelRows, DecodeQ5_K)
-#if defined(NIBBLE_X86_512)
+#if defined(NIBBLE_X86_512) || defined(NIBBLE_X86_256)
   if (a.qx->group_blocks != 8) return RowRange<KernelQ5_KPerBlock, true>(a, n0, n1);
 #endif
   RowRange<KernelQ5_K, true>(a, n0, n1);
