@@ -10,9 +10,8 @@
 // the activation block sums, subtracted in the integer domain before the one float conversion
 // per block. Q4_0, Q8_0, Q6_K, Q4_K and Q5_K have hand-fused tiles (the K-quant ones sum each
 // 256-element super-block in int32 against q8_K activations), AVX-512 also Q4_1 and, with VNNI,
-// IQ4_NL;
-// every other block format goes through one generic tile over a small per-format decoder
-// (TileDecoded), whose offsets and mins enter as a float bias × activation half sums.
+// IQ4_NL; every other block format goes through one generic tile over a small per-format
+// decoder (TileDecoded), whose offsets and mins enter as a float bias × activation half sums.
 //
 // Tiling: 4 weight rows × one activation row at a time; the driver walks all M activation rows
 // for each 4-row tile, so the tile's weights stay in L1 while activations stream.
@@ -78,8 +77,7 @@ struct Q4KScaleSpread {
     }
   }
 };
-inline constexpr Q4KScaleSpread kQ4KScaleSpreadTable{};
-inline constexpr const auto& kQ4KScaleSpread = kQ4KScaleSpreadTable.index;
+inline constexpr Q4KScaleSpread kQ4KScaleSpread{};
 
 // The same for the Q6_K tile, whose 16 scales are sign-extended to int16 first: int16 lane i of
 // quarter p's dot vector takes word 4p + i/8 (its sub-block), as byte indices for vpermb
@@ -1606,7 +1604,7 @@ NIBBLE_INT_ATTR HWY_INLINE void TileQ45_K(const uint8_t* const* rows, const ActR
       __m512i sc[4];  // int16 lanes: the scale of the sub-block each lane's pair belongs to
 #if HWY_TARGET == HWY_AVX3_DL
       for (int v = 0; v < 4; ++v) {
-        const __m512i index = _mm512_load_si512(detail::kQ4KScaleSpread[r][v]);
+        const __m512i index = _mm512_load_si512(detail::kQ4KScaleSpread.index[r][v]);
         sc[v] = _mm512_maskz_permutexvar_epi8(0x5555555555555555ull, index, six);
       }
 #else
@@ -1635,14 +1633,6 @@ NIBBLE_INT_ATTR HWY_INLINE void TileQ45_K(const uint8_t* const* rows, const ActR
       out[4 * m + r] = _mm512_reduce_add_ps(acc[m][r]) - row_min;
     }
   }
-}
-template <int MA>
-NIBBLE_INT_ATTR HWY_INLINE void TileQ4_K(const uint8_t* const* rows, const ActRow* a, float* out) {
-  TileQ45_K<MA, false>(rows, a, out);
-}
-template <int MA>
-NIBBLE_INT_ATTR HWY_INLINE void TileQ5_K(const uint8_t* const* rows, const ActRow* a, float* out) {
-  TileQ45_K<MA, true>(rows, a, out);
 }
 #endif
 
@@ -1720,16 +1710,17 @@ HWY_INLINE void TileQ45_K(const uint8_t* const* rows, const ActRow* a, float* ou
   }
   StoreTile<MA>(acc, out);
 }
+#endif
+
+// TileQ45_K exists for both x86 widths.
 template <int MA>
-HWY_INLINE void TileQ4_K(const uint8_t* const* rows, const ActRow* a, float* out) {
+NIBBLE_INT_ATTR HWY_INLINE void TileQ4_K(const uint8_t* const* rows, const ActRow* a, float* out) {
   TileQ45_K<MA, false>(rows, a, out);
 }
 template <int MA>
-HWY_INLINE void TileQ5_K(const uint8_t* const* rows, const ActRow* a, float* out) {
+NIBBLE_INT_ATTR HWY_INLINE void TileQ5_K(const uint8_t* const* rows, const ActRow* a, float* out) {
   TileQ45_K<MA, true>(rows, a, out);
 }
-#endif
-
 // Activations with a scale per 32-block (QuantizedInput::group_blocks 1) take the generic tile,
 // which applies d_a per block.
 template <int MA>
