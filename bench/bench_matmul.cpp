@@ -136,7 +136,10 @@ void BM_Matmul(benchmark::State& state, TensorType t, bool packed) {
       W.data = w.bytes.data() + c * w.matrix_bytes;
       packs.push_back(nibble::repack_for_matmul(W));
     }
-    w.bytes = {};
+    // Types the running target does not pack (Q4_1, IQ4_NL without their packed tile) keep
+    // pointing at the plain bytes.
+    packed = packs.front().view.layout == nibble::kLayoutPacked4;
+    if (packed) w.bytes = {};
   }
   size_t copy = 0;
   for (auto _ : state) {
@@ -181,11 +184,13 @@ BENCHMARK_CAPTURE(BM_Matmul, Q6_K, TensorType::Q6_K, false)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, Q4_K, TensorType::Q4_K, false)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, Q5_K, TensorType::Q5_K, false)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, Q4_1, TensorType::Q4_1, false)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_Matmul, Q4_1_packed, TensorType::Q4_1, true)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, Q5_0, TensorType::Q5_0, false)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, Q5_1, TensorType::Q5_1, false)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, Q3_K, TensorType::Q3_K, false)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, Q2_K, TensorType::Q2_K, false)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, IQ4_NL, TensorType::IQ4_NL, false)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_Matmul, IQ4_NL_packed, TensorType::IQ4_NL, true)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, IQ4_XS, TensorType::IQ4_XS, false)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, F16, TensorType::F16, false)->Apply(Shapes);
 // The plain FP32 GEMV/GEMM the quantised formats are measured against.

@@ -1493,6 +1493,85 @@ NIBBLE_INT_ATTR HWY_INLINE void TileNibbles(const uint8_t* const* rows, const Ac
     for (int i = 0; i < 4 * MA; ++i) out[i] += rest[i];
   }
 }
+
+// TileNibbles on kLayoutPacked4 tiles (kernels/repack.h), as PackedTileQ4_0 is TileQ4_0: each
+// row's four blocks of nibbles are one aligned load, the 4 rows' scales of a group (and Q4_1's
+// mins right after them) one load and conversion each. The same arithmetic in the same order
+// as TileNibbles — bit-identical results. K/32 is a multiple of 4 here. From cache, 1 thread,
+// bench_matmul M = 1 (Zen 5): see docs/design.md.
+template <class Fmt, int MA>
+NIBBLE_INT_ATTR HWY_INLINE void PackedTileNibbles(const uint8_t* tile, const ActRow* a,
+                                                  float* out) {
+  const int64_t nb = a[0].K / 32;
+  constexpr int64_t kFieldBytes = 32;  // one field of 4 rows × 4 blocks
+  constexpr int64_t kFields = Fmt::kMin ? 2 : 1;
+  const uint8_t* fields = tile + nb * 64;  // after nb/4 groups × 4 rows × 64 quant bytes
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  const __m512i table = _mm512_broadcast_i32x4(
+      _mm_add_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLValues)),
+                   _mm_set1_epi8(static_cast<char>(0x80))));
+  const __m512i quad_index = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+  __m512 acc[MA][4];
+  // Lane 4r + i: row r's min × d·Σa of block i (mod 4), as TileNibbles' per-row quads.
+  __m512 mins[MA];
+  for (int m = 0; m < MA; ++m) {
+    for (int r = 0; r < 4; ++r) acc[m][r] = _mm512_setzero_ps();
+    mins[m] = _mm512_setzero_ps();
+  }
+  for (int64_t b = 0; b < nb; b += 4) {
+    __m512i a_lo[MA], a_hi[MA], corr[MA];
+    __m512 da[MA], dsum[MA];
+    for (int m = 0; m < MA; ++m) {
+      const __m512i a01 = _mm512_loadu_si512(a[m].q + 32 * b);
+      const __m512i a23 = _mm512_loadu_si512(a[m].q + 32 * b + 64);
+      a_lo[m] = _mm512_shuffle_i64x2(a01, a23, _MM_SHUFFLE(2, 0, 2, 0));
+      a_hi[m] = _mm512_shuffle_i64x2(a01, a23, _MM_SHUFFLE(3, 1, 3, 1));
+      da[m] = QuadSpread(_mm_loadu_ps(a[m].d + b));
+      if constexpr (Fmt::kCorrShift >= 0) {
+        const __m128i sums = _mm_slli_epi32(
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(a[m].sum + b)), Fmt::kCorrShift);
+        corr[m] = _mm512_maskz_expand_epi32(0x1111, _mm512_castsi128_si512(sums));
+      }
+      if constexpr (Fmt::kMin) dsum[m] = _mm512_broadcast_f32x4(_mm_loadu_ps(a[m].dsum_q8_1 + b));
+    }
+    const uint8_t* group = tile + b * 64;  // (b/4)·4 rows·64 bytes
+    const uint8_t* f = fields + (b / 4) * kFields * kFieldBytes;
+    // Row r's four scales (mins) are lanes 4r..4r+3.
+    const __m512 d16 = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(f)));
+    if constexpr (Fmt::kMin) {
+      const __m512 m16 =
+          _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(f + kFieldBytes)));
+      for (int m = 0; m < MA; ++m) mins[m] = _mm512_fmadd_ps(m16, dsum[m], mins[m]);
+    }
+    for (int r = 0; r < 4; ++r) {
+      const __m512i v = _mm512_load_si512(group + 64 * r);
+      __m512i lo = _mm512_and_si512(v, low4);
+      __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+      if constexpr (Fmt::kTable) {
+        lo = _mm512_shuffle_epi8(table, lo);
+        hi = _mm512_shuffle_epi8(table, hi);
+      }
+      const __m512 dw =
+          _mm512_permutexvar_ps(_mm512_add_epi32(quad_index, _mm512_set1_epi32(4 * r)), d16);
+      for (int m = 0; m < MA; ++m) {
+        __m512i dot = DotU8S8Acc(DotU8S8(lo, a_lo[m]), hi, a_hi[m]);
+        if constexpr (Fmt::kCorrShift >= 0) dot = _mm512_sub_epi32(dot, corr[m]);
+        acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, da[m]), acc[m][r]);
+      }
+    }
+  }
+  for (int m = 0; m < MA; ++m) {
+    // Each row's quad summed as TileNibbles sums its __m128: (l0 + l2) + (l1 + l3).
+    alignas(64) float quads[16];
+    _mm512_store_ps(quads, mins[m]);
+    for (int r = 0; r < 4; ++r) {
+      const __m128 q = _mm_load_ps(quads + 4 * r);
+      const __m128 m2 = _mm_add_ps(q, _mm_movehl_ps(q, q));
+      out[4 * m + r] =
+          _mm512_reduce_add_ps(acc[m][r]) + _mm_cvtss_f32(_mm_add_ss(m2, _mm_movehdup_ps(m2)));
+    }
+  }
+}
 #endif
 
 #if defined(NIBBLE_X86_512)
@@ -1890,6 +1969,25 @@ NIBBLE_INT_ATTR HWY_INLINE void RowRange(const MatmulArgs& args, int64_t n0, int
   }
 }
 
+// Packed weights on a target without a native packed tile for the type: unpack each tile's rows
+// to GGUF blocks in per-thread scratch and run the target's usual kernel on them (the same
+// results as the plain layout).
+template <class Kernel>
+NIBBLE_INT_ATTR HWY_INLINE void UnpackingRowRange(const MatmulArgs& args, TensorType type,
+                                                  int64_t n0, int64_t n1) {
+  thread_local std::vector<uint8_t> scratch;
+  scratch.resize(4 * args.w_row_bytes);
+  for (int64_t n = n0; n < n1; n += 4) {
+    const int nr = static_cast<int>(std::min<int64_t>(4, n1 - n));
+    detail::unpack_packed_tile(type, args.w + (n / 4) * args.w_tile_bytes, args.K, 0, nr,
+                               scratch.data(), args.w_row_bytes);
+    MatmulArgs sub = args;
+    sub.w = scratch.data();
+    sub.y = args.y + n;
+    RowRange<Kernel, true>(sub, 0, nr);
+  }
+}
+
 // kLayoutPacked4 row ranges (n0 a multiple of 4: the driver hands out whole tiles).
 #if defined(NIBBLE_NATIVE_PACKED)
 template <int MA, void (*Tile)(const uint8_t*, const ActRow*, float*)>
@@ -1925,24 +2023,14 @@ template <int MA>
 struct PackedQ4_0 : PackedTileFn<MA, PackedTileQ4_0<MA>> {};
 template <int MA>
 struct PackedQ8_0 : PackedTileFn<MA, PackedTileQ8_0<MA>> {};
+template <int MA>
+struct PackedQ4_1 : PackedTileFn<MA, PackedTileNibbles<NibbleQ4_1, MA>> {};
+#if HWY_TARGET == HWY_AVX3_DL
+template <int MA>
+struct PackedIQ4_NL : PackedTileFn<MA, PackedTileNibbles<NibbleIQ4_NL, MA>> {};
+#endif
 #define NIBBLE_PACKED_RANGE(NATIVE, KERNEL) PackedRowRange<NATIVE>
 #else
-// No native packed kernel on this target: unpack each tile's rows to GGUF blocks in per-thread
-// scratch and run the target's usual kernel on them (the same results as the plain layout).
-template <class Kernel>
-NIBBLE_INT_ATTR HWY_INLINE void UnpackingRowRange(const MatmulArgs& args, TensorType type, int64_t n0, int64_t n1) {
-  thread_local std::vector<uint8_t> scratch;
-  scratch.resize(4 * args.w_row_bytes);
-  for (int64_t n = n0; n < n1; n += 4) {
-    const int nr = static_cast<int>(std::min<int64_t>(4, n1 - n));
-    detail::unpack_packed_tile(type, args.w + (n / 4) * args.w_tile_bytes, args.K, 0, nr, scratch.data(),
-                               args.w_row_bytes);
-    MatmulArgs sub = args;
-    sub.w = scratch.data();
-    sub.y = args.y + n;
-    RowRange<Kernel, true>(sub, 0, nr);
-  }
-}
 #define NIBBLE_PACKED_RANGE(NATIVE, KERNEL) UnpackingRowRange<KERNEL>
 #endif
 
@@ -1977,6 +2065,33 @@ NIBBLE_INT_ATTR void MatmulRowsQ4_0Packed(const MatmulArgs& a, int64_t n0, int64
 NIBBLE_INT_ATTR void MatmulRowsQ8_0Packed(const MatmulArgs& a, int64_t n0, int64_t n1) {
   NIBBLE_TRY_PANEL(PackedPanelRows, DecodePackedQ8_0)
   NIBBLE_PACKED_RANGE(PackedQ8_0, KernelQ8_0)(a, TensorType::Q8_0, n0, n1);
+}
+NIBBLE_INT_ATTR void MatmulRowsQ4_1Packed(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_TRY_PANEL(PackedPanelRows, DecodePackedQ4_1)
+#if defined(NIBBLE_X86_512)
+  PackedRowRange<PackedQ4_1>(a, TensorType::Q4_1, n0, n1);
+#else
+  UnpackingRowRange<KernelQ4_1>(a, TensorType::Q4_1, n0, n1);
+#endif
+}
+NIBBLE_INT_ATTR void MatmulRowsIQ4_NLPacked(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_TRY_PANEL(PackedPanelRows, DecodePackedIQ4_NL)
+#if HWY_TARGET == HWY_AVX3_DL
+  PackedRowRange<PackedIQ4_NL>(a, TensorType::IQ4_NL, n0, n1);
+#else
+  UnpackingRowRange<KernelIQ4_NL>(a, TensorType::IQ4_NL, n0, n1);
+#endif
+}
+// Whether this target has its own packed tile for t (detail::packed_layout_pays).
+bool HasNativePackedTile(TensorType t) {
+#if HWY_TARGET == HWY_AVX3_DL
+  return t == TensorType::Q4_1 || t == TensorType::IQ4_NL;
+#elif defined(NIBBLE_X86_512)
+  return t == TensorType::Q4_1;
+#else
+  (void)t;
+  return false;
+#endif
 }
 #undef NIBBLE_PACKED_RANGE
 

@@ -44,6 +44,7 @@ NIBBLE_VNNI_ATTR HWY_INLINE void BuildPanel(const Rows& rows, int64_t nb, uint8_
   using Dec = typename Rows::Decoder;
   const __m256i u128 = _mm256_set1_epi8(static_cast<char>(0x80));
   for (int64_t b = 0; b < nb; ++b) {
+    rows.Prefetch(b + kBuildPrefetchBlocks, nb);
     uint8_t* out = panel + b * kPanelBlockBytes;
     int32_t* C = reinterpret_cast<int32_t*>(out + 8 * 32);
     __m256i v[kPanelRows];

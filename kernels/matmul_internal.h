@@ -27,11 +27,30 @@ struct MatmulArgs {
 // (kernels/gemm_panel-inl.h) instead of the 4-row tiles; the driver sizes row chunks for it.
 constexpr int64_t kPanelMinM = 16;
 
-// kLayoutPacked4 geometry (see kernels/repack.h): blocks per 64-byte quant run (Q4_0: 4 blocks
-// of 16 nibble bytes, Q8_0: 2 blocks of 32 bytes), 0 for types without a packed layout.
+// kLayoutPacked4 geometry (see kernels/repack.h): blocks per 64-byte quant run (Q4_0, Q4_1 and
+// IQ4_NL: 4 blocks of 16 nibble bytes, Q8_0: 2 blocks of 32 bytes), 0 for types without a packed
+// layout.
 inline int packed_group_blocks(TensorType t) {
-  return t == TensorType::Q4_0 ? 4 : t == TensorType::Q8_0 ? 2 : 0;
+  switch (t) {
+    case TensorType::Q4_0:
+    case TensorType::Q4_1:
+    case TensorType::IQ4_NL:
+      return 4;
+    case TensorType::Q8_0:
+      return 2;
+    default:
+      return 0;
+  }
 }
+// Bytes of a block's fp16 header fields, which the packed layout stores apart from the quants:
+// the scale d, and Q4_1's min after it.
+inline int packed_header_bytes(TensorType t) { return t == TensorType::Q4_1 ? 4 : 2; }
+
+// Whether repacking t pays on the running target: Q4_0 and Q8_0 always pack (nibble's own files
+// store them packed and every target reads that layout); Q4_1 and IQ4_NL only where the target
+// has a native packed tile — elsewhere their file layout is read directly, since unpacking each
+// tile to it in scratch would cost more than the packing saves.
+bool packed_layout_pays(TensorType t);
 // Bytes of one 4-row tile: the 4 GGUF rows' bytes rounded up to keep every tile 64-byte aligned.
 inline uint64_t packed_tile_bytes(uint64_t gguf_row_bytes) { return (4 * gguf_row_bytes + 63) / 64 * 64; }
 

@@ -33,16 +33,38 @@ WeightStorage allocate_weight_storage(uint64_t bytes) {
 bool has_packed_layout(const WeightMatrix& W) {
   const int G = detail::packed_group_blocks(W.type);
   return W.layout == kLayoutGguf && G != 0 && W.data != nullptr && W.rows > 0 && W.cols > 0 &&
-         W.cols % (32 * G) == 0;
+         W.cols % (32 * G) == 0 && detail::packed_layout_pays(W.type);
 }
+
+namespace {
+
+// Where block i of group g of row r keeps its quant bytes and header field f (repack.h).
+struct PackedGeometry {
+  int G;                 // blocks per group
+  uint64_t block_bytes;  // GGUF block
+  uint64_t header;       // fp16 header bytes per block (2·fields)
+  uint64_t quant;        // quant bytes per block (64 / G)
+  uint64_t scale_base;   // where the header fields start in a tile
+  PackedGeometry(TensorType t, int64_t K)
+      : G(detail::packed_group_blocks(t)),
+        block_bytes(type_traits(t)->block_bytes),
+        header(static_cast<uint64_t>(detail::packed_header_bytes(t))),
+        quant(block_bytes - header),
+        scale_base(static_cast<uint64_t>(K / 32) * 4 * quant) {}
+  uint64_t quant_at(int64_t g, int r, int64_t i) const { return (g * 4 + r) * 64 + i * quant; }
+  uint64_t field_at(int64_t g, uint64_t f, int r, int64_t i) const {
+    const uint64_t fields = header / 2;
+    return scale_base + ((g * fields + f) * 4 + r) * 2 * G + 2 * i;
+  }
+};
+
+}  // namespace
 
 PackedWeight repack_for_matmul(const WeightMatrix& W) {
   PackedWeight out;
   out.view = W;
   if (!has_packed_layout(W)) return out;
-  const int G = detail::packed_group_blocks(W.type);
-  const uint64_t block_bytes = type_traits(W.type)->block_bytes;
-  const uint64_t quant_bytes = block_bytes - 2;  // after the fp16 scale
+  const PackedGeometry geo(W.type, W.cols);
   const int64_t nb = W.cols / 32;
   const uint64_t gguf_row = row_bytes(static_cast<uint32_t>(W.type), static_cast<uint64_t>(W.cols));
   const uint64_t tile_bytes = detail::packed_tile_bytes(gguf_row);
@@ -50,7 +72,6 @@ PackedWeight repack_for_matmul(const WeightMatrix& W) {
   out.storage_bytes = tile_bytes * static_cast<uint64_t>(n_tiles);
   out.storage = allocate_weight_storage(out.storage_bytes);
   uint8_t* buf = out.storage.get();
-  const uint64_t scale_base = static_cast<uint64_t>(nb) * 4 * quant_bytes;
   for (int64_t t = 0; t < n_tiles; ++t) {
     uint8_t* tile = buf + t * tile_bytes;
     std::memset(tile + 4 * gguf_row, 0, tile_bytes - 4 * gguf_row);  // alignment padding
@@ -58,10 +79,11 @@ PackedWeight repack_for_matmul(const WeightMatrix& W) {
       const int64_t row = std::min<int64_t>(4 * t + r, W.rows - 1);  // N tail: repeat the last row
       const uint8_t* src = W.data + static_cast<uint64_t>(row) * W.row_bytes;
       for (int64_t b = 0; b < nb; ++b) {
-        const int64_t g = b / G, i = b % G;
-        const uint8_t* blk = src + b * block_bytes;
-        std::memcpy(tile + (g * 4 + r) * 64 + i * quant_bytes, blk + 2, quant_bytes);
-        std::memcpy(tile + scale_base + (g * 4 + r) * 2 * G + 2 * i, blk, 2);
+        const int64_t g = b / geo.G, i = b % geo.G;
+        const uint8_t* blk = src + b * geo.block_bytes;
+        std::memcpy(tile + geo.quant_at(g, r, i), blk + geo.header, geo.quant);
+        for (uint64_t f = 0; f < geo.header / 2; ++f)
+          std::memcpy(tile + geo.field_at(g, f, r, i), blk + 2 * f, 2);
       }
     }
   }
@@ -75,18 +97,17 @@ namespace detail {
 
 void unpack_packed_tile(TensorType type, const uint8_t* tile, int64_t K, int r0, int nr, uint8_t* out,
                         uint64_t out_row_bytes) {
-  const int G = packed_group_blocks(type);
-  const uint64_t block_bytes = type_traits(type)->block_bytes;
-  const uint64_t quant_bytes = block_bytes - 2;
+  const PackedGeometry geo(type, K);
   const int64_t nb = K / 32;
-  const uint64_t scale_base = static_cast<uint64_t>(nb) * 4 * quant_bytes;
   for (int i = 0; i < nr; ++i) {
     const int r = r0 + i;
     uint8_t* dst = out + i * out_row_bytes;
     for (int64_t b = 0; b < nb; ++b) {
-      const int64_t g = b / G, j = b % G;
-      std::memcpy(dst + b * block_bytes, tile + scale_base + (g * 4 + r) * 2 * G + 2 * j, 2);
-      std::memcpy(dst + b * block_bytes + 2, tile + (g * 4 + r) * 64 + j * quant_bytes, quant_bytes);
+      const int64_t g = b / geo.G, j = b % geo.G;
+      uint8_t* blk = dst + b * geo.block_bytes;
+      for (uint64_t f = 0; f < geo.header / 2; ++f)
+        std::memcpy(blk + 2 * f, tile + geo.field_at(g, f, r, j), 2);
+      std::memcpy(blk + geo.header, tile + geo.quant_at(g, r, j), geo.quant);
     }
   }
 }

@@ -1,20 +1,28 @@
 // Weight repacking at load time into the kernels' own layout (kLayoutPacked4).
 //
-// GGUF Q4_0 blocks are 18 bytes (fp16 scale + 16 nibble bytes), Q8_0 blocks 34 (fp16 + 32).
-// Neither size is a multiple of 16, so the AVX-512 kernels used to assemble each 64-byte operand
-// from four unaligned 16-byte pieces (Q4_0) or two 32-byte ones (Q8_0) and gather every fp16
-// scale with a separate 2-byte load; those instructions, not the dot products, dominated decode.
-// kLayoutPacked4 stores exactly the same bits rearranged so that a kernel reads one aligned
+// GGUF Q4_0 blocks are 18 bytes (fp16 scale + 16 nibble bytes), Q8_0 blocks 34 (fp16 + 32),
+// IQ4_NL 18 like Q4_0, Q4_1 20 (fp16 scale and min + 16).
+// None of these sizes is a multiple of 16, so the AVX-512 kernels used to assemble each 64-byte
+// operand from four unaligned 16-byte pieces (Q4_0) or two 32-byte ones (Q8_0) and gather every
+// fp16 scale with a separate 2-byte load; those instructions, not the dot products, dominated
+// decode. kLayoutPacked4 stores exactly the same bits rearranged so that a kernel reads one aligned
 // 64-byte vector per row per group of blocks and one vector of scales per 4 rows:
 //
 //   rows are grouped in tiles of 4 (the kernels' tile height; the last tile repeats the last row
 //   when N is not a multiple of 4); tile t starts at data + t·packed_tile_bytes, 64-byte aligned.
-//   G = 4 blocks (Q4_0) or 2 blocks (Q8_0), so G blocks' quant bytes are exactly 64 bytes.
-//   Inside a tile, with nb = K/32 blocks per row (a multiple of G):
-//     quants  at (g·4 + r)·64           : quant bytes of blocks gG … gG+G−1 of row r, in order
-//     scales  at nb·4·(64/G) + (g·4 + r)·2G : the G fp16 scales of the same blocks
-//   for group g < nb/G and row r < 4. One group's scales for all 4 rows are contiguous (4G fp16:
-//   32 bytes for Q4_0, 16 for Q8_0) and load as one vector.
+//   G = 4 blocks (Q4_0, Q4_1, IQ4_NL) or 2 blocks (Q8_0), so G blocks' quant bytes are exactly
+//   64 bytes. A block's header is F fp16 fields: F = 1 (the scale d), 2 for Q4_1 (d, then the
+//   min m). Inside a tile, with nb = K/32 blocks per row (a multiple of G):
+//     quants  at (g·4 + r)·64                          : quant bytes of blocks gG … gG+G−1 of
+//                                                         row r, in order
+//     field f at nb·4·(64/G) + ((g·F + f)·4 + r)·2G    : field f (fp16) of the same G blocks
+//   for group g < nb/G and row r < 4. One group's field f for all 4 rows is contiguous (4G fp16:
+//   32 bytes for the 4-bit types, 16 for Q8_0) and loads as one vector; Q4_1's 4 rows' mins
+//   follow their scales.
+//
+// Q4_1 and IQ4_NL are packed only where the running target has a native packed tile
+// (detail::packed_layout_pays: AVX-512 for Q4_1, AVX-512 VNNI for IQ4_NL); nibble's own files
+// store only Q4_0 and Q8_0 packed (docs/format.md).
 //
 // The mapping is lossless (same nibbles / int8s, same fp16 scales), and the AVX-512 kernels do
 // the same arithmetic in the same order as on GGUF blocks, so results are bit-identical to the
@@ -49,7 +57,8 @@ struct PackedWeight {
 };
 
 // True when repack_for_matmul would pack W (Q4_0 with K/32 a multiple of 4, Q8_0 with K/32 even,
-// layout kLayoutGguf).
+// Q4_1 / IQ4_NL with K/32 a multiple of 4 where the target has their packed tile; layout
+// kLayoutGguf).
 bool has_packed_layout(const WeightMatrix& W);
 
 // Packs W into kLayoutPacked4, or returns it unchanged (no storage) when it has no packed layout.

@@ -243,16 +243,21 @@ TEST(Matmul, SharedInputEqualsSeparateCalls) {
   EXPECT_EQ(yc, sc);
 }
 
-// kLayoutPacked4 (Q4_0, Q8_0 repacked at load) on every target: bit-identical to the plain GGUF
-// layout on the same target (random scales), exactly the reference with unit scales, for N tails
-// that leave the last 4-row tile partly padded, 1 and 2 threads. K whose block count is not a
-// multiple of the packing group is left unpacked.
+// kLayoutPacked4 (Q4_0, Q8_0 repacked at load; Q4_1, IQ4_NL where the target has their packed
+// tile) on every target: bit-identical to the plain GGUF layout on the same target (random
+// scales), exactly the reference with unit scales, for N tails that leave the last 4-row tile
+// partly padded, 1 and 2 threads; the packed bytes unpack to the plain ones. K whose block count
+// is not a multiple of the packing group is left unpacked.
 TEST(Matmul, PackedLayoutMatchesPlainOnEveryTarget) {
   std::mt19937 rng(15);
   std::uniform_int_distribution<int> small(-20, 20), pos(0, 31);
-  for (TensorType t : {TensorType::Q4_0, TensorType::Q8_0}) {
+  for (TensorType t : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_1, TensorType::IQ4_NL}) {
     SCOPED_TRACE(type_name(static_cast<uint32_t>(t)));
-    const int64_t group_elems = t == TensorType::Q4_0 ? 128 : 64;
+    const int64_t group_elems = t == TensorType::Q8_0 ? 64 : 128;
+    const bool packs = detail::packed_layout_pays(t);
+    if (t == TensorType::Q4_0 || t == TensorType::Q8_0) {
+      ASSERT_TRUE(packs);
+    }
     for (bool unit : {false, true}) {
       for (const Shape& s : shapes_for(t)) {
         SCOPED_TRACE("M=" + std::to_string(s.M) + " N=" + std::to_string(s.N) + " K=" + std::to_string(s.K) +
@@ -260,13 +265,21 @@ TEST(Matmul, PackedLayoutMatchesPlainOnEveryTarget) {
         const auto w = random_weights(t, s.N, s.K, rng, unit);
         const WeightMatrix W = matrix(t, w, s.N, s.K);
         const PackedWeight P = repack_for_matmul(W);
-        if (s.K % group_elems != 0) {
+        if (s.K % group_elems != 0 || !packs) {
           EXPECT_EQ(P.view.layout, kLayoutGguf);
           EXPECT_EQ(P.view.data, W.data);
           continue;
         }
         ASSERT_EQ(P.view.layout, kLayoutPacked4);
         ASSERT_EQ(reinterpret_cast<uintptr_t>(P.view.data) % 64, 0u);
+        std::vector<uint8_t> back(w.size());
+        const uint64_t tile_bytes = detail::packed_tile_bytes(W.row_bytes);
+        for (int64_t n = 0; n < s.N; n += 4) {
+          const int nr = static_cast<int>(std::min<int64_t>(4, s.N - n));
+          detail::unpack_packed_tile(t, P.view.data + (n / 4) * tile_bytes, s.K, 0, nr,
+                                     back.data() + n * W.row_bytes, W.row_bytes);
+        }
+        ASSERT_EQ(back, w);
         std::vector<float> x(static_cast<size_t>(s.M * s.K));
         if (unit) {
           for (float& v : x) v = static_cast<float>(small(rng));
