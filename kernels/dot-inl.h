@@ -484,7 +484,9 @@ NIBBLE_INT_ATTR HWY_INLINE void StoreTile(__m512 (&acc)[MA][4], float* out) {
 
 // Activations of blocks b..b+3 regrouped for Q4_0's four-block step: elements 0..15 of each
 // block in a_lo, 16..31 in a_hi (so they meet the low and high nibbles of 4×16 quant bytes),
-// d_a of block b+i in lanes 4i..4i+3, and 8·Σa of block b+i in lane 4i (removes the +8 offset).
+// d_a of block b+i in lanes 4i..4i+3, and 2^kCorrShift·Σa of block b+i in lane 4i: Q4_0's 8·Σa
+// removes its +8 offset, IQ4_NL's 128·Σa its table's +128; kCorrShift < 0 leaves corr unset.
+template <int kCorrShift = 3>
 NIBBLE_INT_ATTR HWY_INLINE void LoadQ4Activations(const ActRow& a, int64_t b, __m512i& a_lo, __m512i& a_hi,
                                                    __m512i& corr, __m512& da) {
   const __m512i a01 = _mm512_loadu_si512(a.q + 32 * b);
@@ -492,8 +494,11 @@ NIBBLE_INT_ATTR HWY_INLINE void LoadQ4Activations(const ActRow& a, int64_t b, __
   a_lo = _mm512_shuffle_i64x2(a01, a23, _MM_SHUFFLE(2, 0, 2, 0));
   a_hi = _mm512_shuffle_i64x2(a01, a23, _MM_SHUFFLE(3, 1, 3, 1));
   da = QuadSpread(_mm_loadu_ps(a.d + b));
-  const __m128i sums = _mm_slli_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.sum + b)), 3);
-  corr = _mm512_maskz_expand_epi32(0x1111, _mm512_castsi128_si512(sums));
+  if constexpr (kCorrShift >= 0) {
+    const __m128i sums =
+        _mm_slli_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.sum + b)), kCorrShift);
+    corr = _mm512_maskz_expand_epi32(0x1111, _mm512_castsi128_si512(sums));
+  }
 }
 
 template <int MA>
@@ -1420,15 +1425,7 @@ NIBBLE_INT_ATTR HWY_INLINE void TileNibbles(const uint8_t* const* rows, const Ac
     __m512 da[MA];
     __m128 dsum[MA];
     for (int m = 0; m < MA; ++m) {
-      const __m512i a01 = _mm512_loadu_si512(a[m].q + 32 * b);
-      const __m512i a23 = _mm512_loadu_si512(a[m].q + 32 * b + 64);
-      a_lo[m] = _mm512_shuffle_i64x2(a01, a23, _MM_SHUFFLE(2, 0, 2, 0));
-      a_hi[m] = _mm512_shuffle_i64x2(a01, a23, _MM_SHUFFLE(3, 1, 3, 1));
-      da[m] = QuadSpread(_mm_loadu_ps(a[m].d + b));
-      if constexpr (Fmt::kCorrShift >= 0) {
-        const __m128i sums = _mm_slli_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a[m].sum + b)), Fmt::kCorrShift);
-        corr[m] = _mm512_maskz_expand_epi32(0x1111, _mm512_castsi128_si512(sums));
-      }
+      LoadQ4Activations<Fmt::kCorrShift>(a[m], b, a_lo[m], a_hi[m], corr[m], da[m]);
       if constexpr (Fmt::kMin) dsum[m] = _mm_loadu_ps(a[m].dsum_q8_1 + b);
     }
     for (int r = 0; r < 4; ++r) {
@@ -1522,16 +1519,7 @@ NIBBLE_INT_ATTR HWY_INLINE void PackedTileNibbles(const uint8_t* tile, const Act
     __m512i a_lo[MA], a_hi[MA], corr[MA];
     __m512 da[MA], dsum[MA];
     for (int m = 0; m < MA; ++m) {
-      const __m512i a01 = _mm512_loadu_si512(a[m].q + 32 * b);
-      const __m512i a23 = _mm512_loadu_si512(a[m].q + 32 * b + 64);
-      a_lo[m] = _mm512_shuffle_i64x2(a01, a23, _MM_SHUFFLE(2, 0, 2, 0));
-      a_hi[m] = _mm512_shuffle_i64x2(a01, a23, _MM_SHUFFLE(3, 1, 3, 1));
-      da[m] = QuadSpread(_mm_loadu_ps(a[m].d + b));
-      if constexpr (Fmt::kCorrShift >= 0) {
-        const __m128i sums = _mm_slli_epi32(
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(a[m].sum + b)), Fmt::kCorrShift);
-        corr[m] = _mm512_maskz_expand_epi32(0x1111, _mm512_castsi128_si512(sums));
-      }
+      LoadQ4Activations<Fmt::kCorrShift>(a[m], b, a_lo[m], a_hi[m], corr[m], da[m]);
       if constexpr (Fmt::kMin) dsum[m] = _mm512_broadcast_f32x4(_mm_loadu_ps(a[m].dsum_q8_1 + b));
     }
     const uint8_t* group = tile + b * 64;  // (b/4)·4 rows·64 bytes
