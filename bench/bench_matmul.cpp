@@ -114,7 +114,9 @@ WeightCopies make_weights(TensorType t, int64_t N, int64_t K, bool cold) {
 
 double int8_peak_gops();
 
-void BM_Matmul(benchmark::State& state, TensorType t, bool packed) {
+// act_scale > 0: a calibrated W8A8 weight (WeightMatrix::act_scale, recipe q8a8): activations
+// quantised with that one step, as oneDNN's int8 matmul below takes them.
+void BM_Matmul(benchmark::State& state, TensorType t, bool packed, float act_scale = 0.0f) {
   const int64_t K = state.range(0), N = state.range(1), M = state.range(2);
   const bool cold = M == 1 && std::getenv("NIBBLE_BENCH_HOT") == nullptr;
   WeightCopies w = make_weights(t, N, K, cold);
@@ -129,6 +131,7 @@ void BM_Matmul(benchmark::State& state, TensorType t, bool packed) {
   W.rows = N;
   W.cols = K;
   W.row_bytes = nibble::row_bytes(static_cast<uint32_t>(t), static_cast<uint64_t>(K));
+  W.act_scale = act_scale;
   // The packed layout (what the runtime uses for these types): each copy repacked once here.
   std::vector<nibble::PackedWeight> packs;
   if (packed) {
@@ -185,6 +188,9 @@ BENCHMARK_CAPTURE(BM_Matmul, Q4_K, TensorType::Q4_K, false)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, Q5_K, TensorType::Q5_K, false)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, Q4_1, TensorType::Q4_1, false)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, Q4_1_packed, TensorType::Q4_1, true)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_Matmul, Q8_C, TensorType::Q8_C, false)->Apply(Shapes);
+// W8A8 (x in [−1, 1], step 1/127): the same integer work as oneDNN's u8s8s32 matmul.
+BENCHMARK_CAPTURE(BM_Matmul, Q8_C_static, TensorType::Q8_C, false, 1.0f / 127.0f)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, Q5_0, TensorType::Q5_0, false)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, Q5_1, TensorType::Q5_1, false)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, Q3_K, TensorType::Q3_K, false)->Apply(Shapes);

@@ -326,10 +326,13 @@ void QuantizeBlocks(const float* X, int64_t b0, int64_t b1, QuantizedInput* qx) 
   const size_t N = hn::Lanes(df);
   // One scale per group of blocks (QuantizedInput::group_blocks); b0 starts a group.
   const int64_t group = qx->group_blocks;
-  float d = 0.0f;
+  // A static step (quantize_input_static) clamps instead: inputs beyond ±127 steps saturate.
+  const bool fixed = qx->static_step > 0.0f;
+  float d = qx->static_step;
+  const auto lo = hn::Set(df, -127.0f), hi = hn::Set(df, 127.0f);
   for (int64_t b = b0; b < b1; ++b) {
     const float* x = X + 32 * b;
-    if ((b - b0) % group == 0) {
+    if (!fixed && (b - b0) % group == 0) {
       auto vmax = hn::Zero(df);
       for (size_t i = 0; i < static_cast<size_t>(32 * group); i += N) {
         vmax = hn::Max(vmax, hn::Abs(hn::LoadU(df, x + i)));
@@ -348,7 +351,7 @@ void QuantizeBlocks(const float* X, int64_t b0, int64_t b1, QuantizedInput* qx) 
         const auto v = hn::Mul(hn::LoadU(df, x + i), vid);
         const auto t = hn::Trunc(v);
         const auto away = hn::IfThenElseZero(hn::Ge(hn::Abs(hn::Sub(v, t)), half), hn::CopySign(one, v));
-        const auto qi = hn::ConvertTo(di, hn::Add(t, away));
+        const auto qi = hn::ConvertTo(di, hn::Min(hn::Max(hn::Add(t, away), lo), hi));
         acc = hn::Add(acc, qi);
         hn::StoreU(hn::DemoteTo(d8, qi), d8, q + i);
       }

@@ -39,7 +39,11 @@ constexpr int kPanelRows = 16;
 constexpr int64_t kPanelBlockBytes = 8 * 64 + 6 * 64;
 // Panels computed together (they share each activation broadcast).
 constexpr int kPanelGroup = 2;
-// Blocks of K per pass of the activation tiles over the panels (see PanelRows).
+// Blocks of K per pass of the activation tiles over the panels: a slice of kPanelGroup panels
+// (2 · 16 · 896 bytes) stays in L1 while every activation tile passes over it, instead of each
+// tile streaming whole panels from L2 (Zen 5's L2 kept up either way: same speed measured; the
+// slices are for cores with less L2 bandwidth). Partial sums go through y, which stays in cache.
+// A slice is whole super-blocks (a multiple of 8). See PanelRowRange for the order of the loops.
 constexpr int64_t kPanelSliceBlocks = 16;
 
 #include "kernels/gemm_panel_rows-inl.h"
@@ -202,43 +206,161 @@ template <int NP>
 constexpr int kGroupedTileRows = NP >= 2 ? 4 : 6;
 
 template <int NP, class Dec, bool kGrouped>
-NIBBLE_INT_ATTR HWY_INLINE void PanelRowsOf(const uint8_t* const* panels, const QuantizedInput& qx, int64_t M,
-                                            int64_t nb, float* y, int64_t ldy, const __mmask16* valid) {
+NIBBLE_INT_ATTR HWY_INLINE void PanelRowsOf(const uint8_t* const* panels, const QuantizedInput& qx,
+                                            int64_t M, int64_t b0, int64_t b1, float* y,
+                                            int64_t ldy, const __mmask16* valid) {
   constexpr int MA = kGrouped ? kGroupedTileRows<NP> : kPanelTileRows<NP, Dec::kHalves>;
-  // K in slices whose NP panel blocks (NP · kPanelSliceBlocks · 896 bytes) stay in L1 while
-  // every activation tile passes over them, instead of each tile streaming whole panels from
-  // L2 (Zen 5's L2 kept up either way: same speed measured; the slices are for cores with
-  // less L2 bandwidth). Partial sums go through y, which stays in cache. A slice is whole
-  // super-blocks (kPanelSliceBlocks is a multiple of 8).
-  for (int64_t b0 = 0; b0 < nb; b0 += kPanelSliceBlocks) {
-    const int64_t b1 = std::min(nb, b0 + kPanelSliceBlocks);
-    int64_t m = 0;
-    for (; m + MA <= M; m += MA) PanelTile<NP, MA, Dec, kGrouped>(panels, qx, m, b0, b1, y, ldy, valid);
-    switch (M - m) {
-      case 5: PanelTile<NP, 5, Dec, kGrouped>(panels, qx, m, b0, b1, y, ldy, valid); break;
-      case 4: PanelTile<NP, 4, Dec, kGrouped>(panels, qx, m, b0, b1, y, ldy, valid); break;
-      case 3: PanelTile<NP, 3, Dec, kGrouped>(panels, qx, m, b0, b1, y, ldy, valid); break;
-      case 2: PanelTile<NP, 2, Dec, kGrouped>(panels, qx, m, b0, b1, y, ldy, valid); break;
-      case 1: PanelTile<NP, 1, Dec, kGrouped>(panels, qx, m, b0, b1, y, ldy, valid); break;
-      default: break;
+  int64_t m = 0;
+  for (; m + MA <= M; m += MA)
+    PanelTile<NP, MA, Dec, kGrouped>(panels, qx, m, b0, b1, y, ldy, valid);
+  switch (M - m) {
+    case 5:
+      PanelTile<NP, 5, Dec, kGrouped>(panels, qx, m, b0, b1, y, ldy, valid);
+      break;
+    case 4:
+      PanelTile<NP, 4, Dec, kGrouped>(panels, qx, m, b0, b1, y, ldy, valid);
+      break;
+    case 3:
+      PanelTile<NP, 3, Dec, kGrouped>(panels, qx, m, b0, b1, y, ldy, valid);
+      break;
+    case 2:
+      PanelTile<NP, 2, Dec, kGrouped>(panels, qx, m, b0, b1, y, ldy, valid);
+      break;
+    case 1:
+      PanelTile<NP, 1, Dec, kGrouped>(panels, qx, m, b0, b1, y, ldy, valid);
+      break;
+    default:
+      break;
+  }
+}
+
+// W8A8 (Q8_C weights, one scale per row, and activations quantised with one static step,
+// QuantizedInput::static_step): neither scale changes along K, so a tile sums the integer
+// products of a whole K slice and converts once per slice — the loop is vpdpbusd and loads only,
+// none of the per-block float work that caps the other formats at 8/10 of the int8 peak. With no
+// float accumulators live, 8 activation rows fit (16 int32 accumulators, 8 broadcasts, 1 weight).
+template <class Dec>
+constexpr bool kRowScaleFormat = std::is_same_v<Dec, DecodeQ8_C>;
+constexpr int kRowScaledTileRows = 8;
+// Its K slices are twice the others': the loop reads only the 512 weight bytes of a panel block
+// (not the scales), so 32 blocks of 2 panels still fit L1, and the tile's start and drain come
+// half as often (bench_matmul Q8_C_static, M = 512: 0.70 → 0.75–0.80 of the int8 peak).
+constexpr int64_t kRowScaledSliceBlocks = 32;
+
+template <int NP, int MA>
+NIBBLE_INT_ATTR HWY_INLINE void PanelTileRowScaled(const uint8_t* const* panels,
+                                                   const QuantizedInput& qx, int64_t m, int64_t b0,
+                                                   int64_t b1, float* y, int64_t ldy,
+                                                   const __mmask16* valid) {
+  const int64_t M = qx.M;
+  // The offset correction (−128·Σw of each block) for the whole slice, once per panel.
+  __m512i corr[NP];
+  for (int p = 0; p < NP; ++p) {
+    corr[p] = _mm512_setzero_si512();
+    for (int64_t b = b0; b < b1; ++b) {
+      corr[p] =
+          _mm512_add_epi32(corr[p], _mm512_load_si512(panels[p] + b * kPanelBlockBytes + 8 * 64));
+    }
+  }
+  __m512i dot[NP][MA];
+  for (int p = 0; p < NP; ++p) {
+    for (int i = 0; i < MA; ++i) dot[p][i] = corr[p];
+  }
+  const uint8_t* qa = qx.panel_q.data() + (b0 * M + m) * 32;
+  for (int64_t b = b0; b < b1; ++b, qa += 32 * M) {
+    const __m512i* W[NP];
+    for (int p = 0; p < NP; ++p)
+      W[p] = reinterpret_cast<const __m512i*>(panels[p] + b * kPanelBlockBytes);
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) {
+      __m512i a[MA];
+      for (int i = 0; i < MA; ++i) a[i] = Broadcast4(qa + 32 * i + 4 * j);
+      for (int p = 0; p < NP; ++p) {
+        const __m512i w = _mm512_load_si512(W[p] + j);
+        for (int i = 0; i < MA; ++i) dot[p][i] = _mm512_dpbusd_epi32(dot[p][i], a[i], w);
+      }
+    }
+  }
+  // y += Σ·(row scale · step): every block holds the row's scale, every d the step.
+  const __m512 step = _mm512_set1_ps(qx.static_step);
+  for (int p = 0; p < NP; ++p) {
+    const __m512 s =
+        _mm512_mul_ps(_mm512_load_ps(reinterpret_cast<const float*>(panels[p] + 10 * 64)), step);
+    for (int i = 0; i < MA; ++i) {
+      float* out = y + (m + i) * ldy + kPanelRows * p;
+      const __m512 prev = b0 == 0 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(valid[p], out);
+      _mm512_mask_storeu_ps(out, valid[p], _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[p][i]), s, prev));
     }
   }
 }
 
-template <int NP, class Dec>
-NIBBLE_INT_ATTR HWY_INLINE void PanelRows(const uint8_t* const* panels, const QuantizedInput& qx, int64_t M, int64_t nb,
-                                          float* y, int64_t ldy, const __mmask16* valid) {
-  static_assert(kPanelSliceBlocks % 8 == 0, "grouped tiles need whole super-blocks per slice");
-  if constexpr (kGroupedScaleFormat<Dec>) {
-    if (qx.group_blocks == 8) return PanelRowsOf<NP, Dec, true>(panels, qx, M, nb, y, ldy, valid);
+template <int NP>
+NIBBLE_INT_ATTR HWY_INLINE void PanelRowsRowScaled(const uint8_t* const* panels,
+                                                   const QuantizedInput& qx, int64_t M, int64_t b0,
+                                                   int64_t b1, float* y, int64_t ldy,
+                                                   const __mmask16* valid) {
+  constexpr int MA = kRowScaledTileRows;
+  int64_t m = 0;
+  for (; m + MA <= M; m += MA) PanelTileRowScaled<NP, MA>(panels, qx, m, b0, b1, y, ldy, valid);
+  switch (M - m) {
+    case 7:
+      PanelTileRowScaled<NP, 7>(panels, qx, m, b0, b1, y, ldy, valid);
+      break;
+    case 6:
+      PanelTileRowScaled<NP, 6>(panels, qx, m, b0, b1, y, ldy, valid);
+      break;
+    case 5:
+      PanelTileRowScaled<NP, 5>(panels, qx, m, b0, b1, y, ldy, valid);
+      break;
+    case 4:
+      PanelTileRowScaled<NP, 4>(panels, qx, m, b0, b1, y, ldy, valid);
+      break;
+    case 3:
+      PanelTileRowScaled<NP, 3>(panels, qx, m, b0, b1, y, ldy, valid);
+      break;
+    case 2:
+      PanelTileRowScaled<NP, 2>(panels, qx, m, b0, b1, y, ldy, valid);
+      break;
+    case 1:
+      PanelTileRowScaled<NP, 1>(panels, qx, m, b0, b1, y, ldy, valid);
+      break;
+    default:
+      break;
   }
-  PanelRowsOf<NP, Dec, false>(panels, qx, M, nb, y, ldy, valid);
 }
 
-// Output rows [n0, n1) for all M: kPanelGroup panels (16 rows each) at a time, fewer at the tail.
+template <class Dec>
+NIBBLE_INT_ATTR HWY_INLINE bool RowScaled(const QuantizedInput& qx) {
+  if constexpr (kRowScaleFormat<Dec>) return qx.static_step > 0.0f;
+  return false;
+}
+
+// One K slice [b0, b1) of NP panels for all M activation rows, by the tile the format and the
+// activations' scales call for.
+template <int NP, class Dec>
+NIBBLE_INT_ATTR HWY_INLINE void PanelRows(const uint8_t* const* panels, const QuantizedInput& qx,
+                                          int64_t M, int64_t b0, int64_t b1, float* y, int64_t ldy,
+                                          const __mmask16* valid) {
+  if (RowScaled<Dec>(qx)) return PanelRowsRowScaled<NP>(panels, qx, M, b0, b1, y, ldy, valid);
+  if constexpr (kGroupedScaleFormat<Dec>) {
+    if (qx.group_blocks == 8)
+      return PanelRowsOf<NP, Dec, true>(panels, qx, M, b0, b1, y, ldy, valid);
+  }
+  PanelRowsOf<NP, Dec, false>(panels, qx, M, b0, b1, y, ldy, valid);
+}
+
+// Output rows [n0, n1) for all M: kPanelGroup panels (16 rows each) at a time, fewer at the tail;
+// for each group, K slice by slice, every activation tile passes over the slice. (Building 8
+// panels first and passing each K slice of the activations over all 8, so that the slice stays
+// in L2 instead of streaming all activations from L3 once per group, measured the same on Zen 5:
+// bench_matmul M = 512, 4 alternated rounds, 0.98–1.03×.)
 template <template <class> class RowsOf, class Dec>
 NIBBLE_INT_ATTR void PanelRowRange(const MatmulArgs& args, int64_t n0, int64_t n1) {
+  static_assert(kPanelSliceBlocks % 8 == 0 && kRowScaledSliceBlocks % 8 == 0,
+                "grouped tiles need whole super-blocks per slice");
+  const QuantizedInput& qx = *args.qx;
   const int64_t nb = args.K / 32;
+  const int64_t slice = RowScaled<Dec>(qx) ? kRowScaledSliceBlocks : kPanelSliceBlocks;
   const uint64_t panel_bytes = static_cast<uint64_t>(nb * kPanelBlockBytes);
   thread_local std::vector<uint8_t> scratch;
   scratch.resize(kPanelGroup * panel_bytes + 64);
@@ -255,11 +377,14 @@ NIBBLE_INT_ATTR void PanelRowRange(const MatmulArgs& args, int64_t n0, int64_t n
       valid[p] = static_cast<__mmask16>((1u << rows) - 1);
     }
     float* y = args.y + n;
-    switch (np) {
-      case 4: PanelRows<4, Dec>(panel, *args.qx, args.M, nb, y, args.ldy, valid); break;
-      case 3: PanelRows<3, Dec>(panel, *args.qx, args.M, nb, y, args.ldy, valid); break;
-      case 2: PanelRows<2, Dec>(panel, *args.qx, args.M, nb, y, args.ldy, valid); break;
-      default: PanelRows<1, Dec>(panel, *args.qx, args.M, nb, y, args.ldy, valid); break;
+    for (int64_t b0 = 0; b0 < nb; b0 += slice) {
+      const int64_t b1 = std::min(nb, b0 + slice);
+      static_assert(kPanelGroup == 2, "one tile shape per panel count below");
+      if (np == 2) {
+        PanelRows<2, Dec>(panel, qx, args.M, b0, b1, y, args.ldy, valid);
+      } else {
+        PanelRows<1, Dec>(panel, qx, args.M, b0, b1, y, args.ldy, valid);
+      }
     }
   }
 }

@@ -200,12 +200,11 @@ void run_jobs(const RowJob* jobs, int n_jobs, int n_threads) {
   }
 }
 
-// With `panel`, QuantizeBlocks also writes the block-major copy the panel GEMM reads.
-void quantize_blocks_parallel(const float* X, int64_t M, int64_t K, QuantizedInput& q, int n_threads,
-                              int group_blocks, bool panel = false) {
-  detail::resize_quantized_input(M, K, q, group_blocks);
+// QuantizeBlocks over blocks [0, n_blocks) of the sized q; with `panel` it also writes the
+// block-major copy the panel GEMM reads.
+void run_quantize_blocks(const float* X, int64_t n_blocks, QuantizedInput& q, int n_threads,
+                         bool panel) {
   if (panel) detail::resize_panel_input(q);
-  const int64_t n_blocks = M * K / 32;
   // Chunks of 64 blocks keep each thread's writes on its own cache lines (and start groups).
   const int64_t n_chunks = (n_blocks + 63) / 64;
   if (n_threads <= 1 || n_chunks < 4) {
@@ -218,13 +217,10 @@ void quantize_blocks_parallel(const float* X, int64_t M, int64_t K, QuantizedInp
   }
 }
 
-// The block-major copy the panel GEMM reads, after a quantisation that did not write it
-// (static activation scales): a transposition, in parallel over blocks.
-void build_panel_input(QuantizedInput& q, int n_threads) {
-  detail::resize_panel_input(q);
-  const int64_t n_blocks = q.M * q.K / 32;
-#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && n_blocks >= 4096)
-  for (int64_t b = 0; b < n_blocks; ++b) detail::store_panel_block(q, b);
+void quantize_blocks_parallel(const float* X, int64_t M, int64_t K, QuantizedInput& q,
+                              int n_threads, int group_blocks, bool panel = false) {
+  detail::resize_quantized_input(M, K, q, group_blocks);
+  run_quantize_blocks(X, M * K / 32, q, n_threads, panel);
 }
 
 // Quantises X for weights that share act_scale and activation_group_blocks, plus the panel copy
@@ -232,8 +228,8 @@ void build_panel_input(QuantizedInput& q, int n_threads) {
 void quantize_for(const WeightMatrix& W, const float* X, int64_t M, MatmulWorkspace& ws) {
   const bool panel = M >= detail::kPanelMinM && HWY_DYNAMIC_DISPATCH(HasPanelGemm)();
   if (W.act_scale > 0.0f) {
-    quantize_input_static(X, M, W.cols, W.act_scale, ws.qx, ws.n_threads);
-    if (panel) build_panel_input(ws.qx, ws.n_threads);
+    detail::resize_static_input(M, W.cols, W.act_scale, ws.qx);
+    run_quantize_blocks(X, M * W.cols / 32, ws.qx, ws.n_threads, panel);
   } else {
     quantize_blocks_parallel(X, M, W.cols, ws.qx, ws.n_threads, activation_group_blocks(W.type), panel);
   }
@@ -308,6 +304,12 @@ bool matmul_supports(TensorType type) { return find_kernel(type) != nullptr; }
 
 void quantize_input(const float* X, int64_t M, int64_t K, QuantizedInput& q, int group_blocks) {
   quantize_blocks_parallel(X, M, K, q, 1, group_blocks);
+}
+
+void quantize_input_static(const float* X, int64_t M, int64_t K, float step, QuantizedInput& q,
+                           int n_threads) {
+  detail::resize_static_input(M, K, step, q);
+  run_quantize_blocks(X, M * K / 32, q, n_threads, false);
 }
 
 int activation_group_blocks(TensorType t) {

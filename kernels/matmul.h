@@ -54,6 +54,10 @@ struct QuantizedInput {
   // 256, stored repeated in each block's d). Every kernel reads d per block, so both work
   // everywhere; the panel GEMM uses 8 to apply d_a once per 256 instead of once per block.
   int group_blocks = 1;
+  // > 0: quantised with this one step for every block of every row (quantize_input_static, a
+  // calibrated W8A8 weight's act_scale): d[] holds it everywhere, and a weight with one scale per
+  // row (Q8_C) can sum integer products over all of K before it touches a float.
+  float static_step = 0.0f;
   std::vector<int8_t> q;                // M × K
   std::vector<float> d;                 // M × K/32 scales
   std::vector<int32_t> sum;             // M × K/32 Σq per block
@@ -125,8 +129,11 @@ void quantize_input_reference(const float* X, int64_t M, int64_t K, QuantizedInp
 int activation_group_blocks(TensorType t);
 
 // Quantise M rows of X with one fixed step (WeightMatrix::act_scale, rounded to fp16 as block
-// scales are): q = clamp(round(x / step), −127, 127), half away from zero.
+// scales are): q = clamp(round(x / step), −127, 127), half away from zero. Dispatched to the best
+// Highway target (n_threads OpenMP threads), bit-identical to quantize_input_static_reference.
 void quantize_input_static(const float* X, int64_t M, int64_t K, float step, QuantizedInput& q,
                            int n_threads = 1);
+void quantize_input_static_reference(const float* X, int64_t M, int64_t K, float step,
+                                     QuantizedInput& q);
 
 }  // namespace nibble

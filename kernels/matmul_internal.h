@@ -103,6 +103,9 @@ void resize_panel_input(QuantizedInput& q);
 // Sizes the QuantizedInput for M×K (K a multiple of 32, of 256 for group_blocks 8) and sets
 // its group_blocks (1 or 8); allocation only when it grows.
 void resize_quantized_input(int64_t M, int64_t K, QuantizedInput& q, int group_blocks = 1);
+// The same for quantize_input_static: one scale per block, static_step = step rounded to fp16.
+// Throws std::invalid_argument unless step is a positive finite number.
+void resize_static_input(int64_t M, int64_t K, float step, QuantizedInput& q);
 
 // The scale of a group of 32·group_blocks activations whose largest magnitude is amax. A
 // shared (float, unrounded) scale never goes below a tiny floor: a denormal amax would

@@ -26,6 +26,7 @@ void resize_quantized_input(int64_t M, int64_t K, QuantizedInput& q, int group_b
     throw std::invalid_argument("quantize_input: K must be a multiple of 256 for one scale per 256");
   }
   q.group_blocks = group_blocks;
+  q.static_step = 0.0f;
   q.M = M;
   q.K = K;
   q.q.resize(static_cast<size_t>(M * K));
@@ -36,6 +37,14 @@ void resize_quantized_input(int64_t M, int64_t K, QuantizedInput& q, int group_b
   q.dsum16.resize(static_cast<size_t>(M * K / 16));
   q.dsum_q8_1.resize(static_cast<size_t>(M * K / 32));
   q.panel_M = 0;  // the panel copy (if any) described the previous contents
+}
+
+void resize_static_input(int64_t M, int64_t K, float step, QuantizedInput& q) {
+  if (!(step > 0.0f) || !std::isfinite(step)) {
+    throw std::invalid_argument("quantize_input_static: the step must be a positive number");
+  }
+  resize_quantized_input(M, K, q);
+  q.static_step = fp16_to_fp32(fp32_to_fp16(step));
 }
 
 void resize_panel_input(QuantizedInput& q) {
@@ -102,17 +111,12 @@ void quantize_input_reference(const float* X, int64_t M, int64_t K, QuantizedInp
   }
 }
 
-void quantize_input_static(const float* X, int64_t M, int64_t K, float step, QuantizedInput& q,
-                           int n_threads) {
-  if (!(step > 0.0f) || !std::isfinite(step)) {
-    throw std::invalid_argument("quantize_input_static: the step must be a positive number");
-  }
-  detail::resize_quantized_input(M, K, q);
-  const float d = fp16_to_fp32(fp32_to_fp16(step));
+void quantize_input_static_reference(const float* X, int64_t M, int64_t K, float step,
+                                     QuantizedInput& q) {
+  detail::resize_static_input(M, K, step, q);
+  const float d = q.static_step;
   const float id = 1.0f / d;
-  const int64_t n_blocks = M * K / 32;
-#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_blocks >= 256)
-  for (int64_t b = 0; b < n_blocks; ++b) {
+  for (int64_t b = 0; b < M * K / 32; ++b) {
     const float* x = X + 32 * b;
     int8_t* qb = q.q.data() + 32 * b;
     int32_t half_sum[2] = {0, 0};
@@ -462,7 +466,7 @@ void matmul_reference(const WeightMatrix& W, const float* X, int64_t M, float* Y
   }
   QuantizedInput qx;
   if (W.act_scale > 0.0f) {
-    quantize_input_static(X, M, K, W.act_scale, qx);
+    quantize_input_static_reference(X, M, K, W.act_scale, qx);
   } else {
     quantize_input_reference(X, M, K, qx, activation_group_blocks(W.type));
   }

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <utility>
 
 #include "kernels/matmul.h"
 #include "kernels/quantize.h"
@@ -46,6 +47,25 @@ TEST(StaticActivations, QuantizeWithOneStepRoundsAndClamps) {
   int32_t s0 = 0;
   for (int i = 0; i < 32; ++i) s0 += q.q[i];
   EXPECT_EQ(q.sum[0], s0);
+  EXPECT_EQ(q.static_step, 0.25f);
+  // Every target's vectorised quantisation is the reference's, bit for bit (ties, clamping).
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(-40.0f, 40.0f);
+  std::vector<float> big(7 * 2304);
+  for (float& v : big) v = u(rng);
+  for (int i = 0; i < 64; ++i) big[i] = (i - 32) * 0.125f;  // exact .5 ties at step 0.25
+  QuantizedInput ref;
+  quantize_input_static_reference(big.data(), 7, 2304, 0.25f, ref);
+  EXPECT_EQ(ref.static_step, 0.25f);
+  test::for_each_target([&](const std::string& target) {
+    QuantizedInput got;
+    quantize_input_static(big.data(), 7, 2304, 0.25f, got, 2);
+    EXPECT_EQ(got.q, ref.q) << target;
+    EXPECT_EQ(got.d, ref.d) << target;
+    EXPECT_EQ(got.sum16, ref.sum16) << target;
+    EXPECT_EQ(got.dsum, ref.dsum) << target;
+    EXPECT_EQ(got.static_step, ref.static_step) << target;
+  });
   EXPECT_THROW(quantize_input_static(x.data(), 2, 32, 0.0f, q), std::invalid_argument);
   EXPECT_THROW(quantize_input_static(x.data(), 2, 32, NAN, q), std::invalid_argument);
 }
@@ -53,43 +73,47 @@ TEST(StaticActivations, QuantizeWithOneStepRoundsAndClamps) {
 TEST(StaticActivations, MatmulWithAStaticScaleMatchesTheReference) {
   std::mt19937 rng(11);
   std::normal_distribution<float> nd;
-  const int64_t K = 256, N = 72;
-  std::vector<float> wf(N * K);
-  for (float& v : wf) v = nd(rng) * 0.05f;
-  for (TensorType type : {TensorType::Q8_C, TensorType::Q8_0, TensorType::Q4_0, TensorType::Q6_K, TensorType::Q4_K,
-                          TensorType::Q5_K}) {
-    const uint64_t rb = row_bytes(static_cast<uint32_t>(type), K);
-    std::vector<uint8_t> wq(N * rb);
-    for (int64_t r = 0; r < N; ++r) quantize_row(type, wf.data() + r * K, K, wq.data() + r * rb);
-    WeightMatrix W;
-    W.type = type;
-    W.data = wq.data();
-    W.rows = N;
-    W.cols = K;
-    W.row_bytes = rb;
-    W.act_scale = 0.02f;
-    for (int64_t M : {1, 5, 40}) {
-      std::vector<float> X(M * K), got(M * N), want(M * N), dyn(M * N);
-      for (float& v : X) v = nd(rng);
-      matmul_reference(W, X.data(), M, want.data(), N);
-      // Every target: static scales take their own tiles (a scale per 32-block, not per 256).
-      test::for_each_target([&](const std::string&) {
-        MatmulWorkspace ws;
-        ws.n_threads = 2;
-        matmul(W, X.data(), M, got.data(), N, ws);
-        WeightMatrix Wd = W;
-        Wd.act_scale = 0.0f;
-        matmul(Wd, X.data(), M, dyn.data(), N, ws);
-        double max_err = 0, max_dyn = 0, max_ref = 0;
-        for (int64_t i = 0; i < M * N; ++i) {
-          max_err = std::max(max_err, static_cast<double>(std::fabs(got[i] - want[i])));
-          max_dyn = std::max(max_dyn, static_cast<double>(std::fabs(got[i] - dyn[i])));
-          max_ref = std::max(max_ref, static_cast<double>(std::fabs(want[i])));
-        }
-        EXPECT_LT(max_err, 1e-4 * (1 + max_ref)) << type_name(static_cast<uint32_t>(type)) << " M=" << M;
-        // The static step (0.02, |x| up to ~4 → clamped at 2.54) really changes the products.
-        EXPECT_GT(max_dyn, 1e-3) << type_name(static_cast<uint32_t>(type)) << " M=" << M;
-      });
+  // K = 2304: 72 blocks, several K slices of the panel GEMM and a partial one; M = 130: W8A8
+  // tiles of 8 rows and a tail.
+  for (const auto& [K, N] : {std::pair<int64_t, int64_t>{256, 72}, {2304, 40}}) {
+    std::vector<float> wf(N * K);
+    for (float& v : wf) v = nd(rng) * 0.05f;
+    for (TensorType type : {TensorType::Q8_C, TensorType::Q8_0, TensorType::Q4_0, TensorType::Q6_K,
+                            TensorType::Q4_K, TensorType::Q5_K}) {
+      const uint64_t rb = row_bytes(static_cast<uint32_t>(type), K);
+      std::vector<uint8_t> wq(N * rb);
+      for (int64_t r = 0; r < N; ++r) quantize_row(type, wf.data() + r * K, K, wq.data() + r * rb);
+      WeightMatrix W;
+      W.type = type;
+      W.data = wq.data();
+      W.rows = N;
+      W.cols = K;
+      W.row_bytes = rb;
+      W.act_scale = 0.02f;
+      for (int64_t M : {1, 5, 40, 130}) {
+        std::vector<float> X(M * K), got(M * N), want(M * N), dyn(M * N);
+        for (float& v : X) v = nd(rng);
+        matmul_reference(W, X.data(), M, want.data(), N);
+        // Every target: static scales take their own tiles (a scale per 32-block, not per 256).
+        test::for_each_target([&](const std::string&) {
+          MatmulWorkspace ws;
+          ws.n_threads = 2;
+          matmul(W, X.data(), M, got.data(), N, ws);
+          WeightMatrix Wd = W;
+          Wd.act_scale = 0.0f;
+          matmul(Wd, X.data(), M, dyn.data(), N, ws);
+          double max_err = 0, max_dyn = 0, max_ref = 0;
+          for (int64_t i = 0; i < M * N; ++i) {
+            max_err = std::max(max_err, static_cast<double>(std::fabs(got[i] - want[i])));
+            max_dyn = std::max(max_dyn, static_cast<double>(std::fabs(got[i] - dyn[i])));
+            max_ref = std::max(max_ref, static_cast<double>(std::fabs(want[i])));
+          }
+          EXPECT_LT(max_err, 1e-4 * (1 + max_ref))
+              << type_name(static_cast<uint32_t>(type)) << " M=" << M;
+          // The static step (0.02, |x| up to ~4 → clamped at 2.54) really changes the products.
+          EXPECT_GT(max_dyn, 1e-3) << type_name(static_cast<uint32_t>(type)) << " M=" << M;
+        });
+      }
     }
   }
 }
