@@ -205,34 +205,39 @@ constexpr int kPanelTileRows = NP >= 4 ? 3 : NP == 3 ? 4 : (kHalves ? 5 : 6);
 template <int NP>
 constexpr int kGroupedTileRows = NP >= 2 ? 4 : 6;
 
-template <int NP, class Dec, bool kGrouped>
-NIBBLE_INT_ATTR HWY_INLINE void PanelRowsOf(const uint8_t* const* panels, const QuantizedInput& qx,
-                                            int64_t M, int64_t b0, int64_t b1, float* y,
-                                            int64_t ldy, const __mmask16* valid) {
-  constexpr int MA = kGrouped ? kGroupedTileRows<NP> : kPanelTileRows<NP, Dec::kHalves>;
-  int64_t m = 0;
-  for (; m + MA <= M; m += MA)
-    PanelTile<NP, MA, Dec, kGrouped>(panels, qx, m, b0, b1, y, ldy, valid);
-  switch (M - m) {
-    case 5:
-      PanelTile<NP, 5, Dec, kGrouped>(panels, qx, m, b0, b1, y, ldy, valid);
-      break;
-    case 4:
-      PanelTile<NP, 4, Dec, kGrouped>(panels, qx, m, b0, b1, y, ldy, valid);
-      break;
-    case 3:
-      PanelTile<NP, 3, Dec, kGrouped>(panels, qx, m, b0, b1, y, ldy, valid);
-      break;
-    case 2:
-      PanelTile<NP, 2, Dec, kGrouped>(panels, qx, m, b0, b1, y, ldy, valid);
-      break;
-    case 1:
-      PanelTile<NP, 1, Dec, kGrouped>(panels, qx, m, b0, b1, y, ldy, valid);
-      break;
-    default:
-      break;
+// Runs Tiles::Run<MA> (MA = Tiles::kRows) over activation rows m = 0, MA, 2·MA, … and one tile of
+// the M % MA rows left (Run<M % MA>): every tile function takes the same arguments.
+template <class Tiles, int R>
+NIBBLE_INT_ATTR HWY_INLINE void TailTile(int64_t rows, const uint8_t* const* panels,
+                                         const QuantizedInput& qx, int64_t m, int64_t b0,
+                                         int64_t b1, float* y, int64_t ldy,
+                                         const __mmask16* valid) {
+  if constexpr (R > 0) {
+    if (rows == R) return Tiles::template Run<R>(panels, qx, m, b0, b1, y, ldy, valid);
+    TailTile<Tiles, R - 1>(rows, panels, qx, m, b0, b1, y, ldy, valid);
   }
 }
+
+template <class Tiles>
+NIBBLE_INT_ATTR HWY_INLINE void RowTiles(const uint8_t* const* panels, const QuantizedInput& qx,
+                                         int64_t M, int64_t b0, int64_t b1, float* y, int64_t ldy,
+                                         const __mmask16* valid) {
+  constexpr int MA = Tiles::kRows;
+  int64_t m = 0;
+  for (; m + MA <= M; m += MA) Tiles::template Run<MA>(panels, qx, m, b0, b1, y, ldy, valid);
+  TailTile<Tiles, MA - 1>(M - m, panels, qx, m, b0, b1, y, ldy, valid);
+}
+
+template <int NP, class Dec, bool kGrouped>
+struct ScaledTiles {
+  static constexpr int kRows = kGrouped ? kGroupedTileRows<NP> : kPanelTileRows<NP, Dec::kHalves>;
+  template <int MA>
+  static NIBBLE_INT_ATTR HWY_INLINE void Run(const uint8_t* const* panels, const QuantizedInput& qx,
+                                             int64_t m, int64_t b0, int64_t b1, float* y,
+                                             int64_t ldy, const __mmask16* valid) {
+    PanelTile<NP, MA, Dec, kGrouped>(panels, qx, m, b0, b1, y, ldy, valid);
+  }
+};
 
 // W8A8 (Q8_C weights, one scale per row, and activations quantised with one static step,
 // QuantizedInput::static_step): neither scale changes along K, so a tile sums the integer
@@ -295,39 +300,15 @@ NIBBLE_INT_ATTR HWY_INLINE void PanelTileRowScaled(const uint8_t* const* panels,
 }
 
 template <int NP>
-NIBBLE_INT_ATTR HWY_INLINE void PanelRowsRowScaled(const uint8_t* const* panels,
-                                                   const QuantizedInput& qx, int64_t M, int64_t b0,
-                                                   int64_t b1, float* y, int64_t ldy,
-                                                   const __mmask16* valid) {
-  constexpr int MA = kRowScaledTileRows;
-  int64_t m = 0;
-  for (; m + MA <= M; m += MA) PanelTileRowScaled<NP, MA>(panels, qx, m, b0, b1, y, ldy, valid);
-  switch (M - m) {
-    case 7:
-      PanelTileRowScaled<NP, 7>(panels, qx, m, b0, b1, y, ldy, valid);
-      break;
-    case 6:
-      PanelTileRowScaled<NP, 6>(panels, qx, m, b0, b1, y, ldy, valid);
-      break;
-    case 5:
-      PanelTileRowScaled<NP, 5>(panels, qx, m, b0, b1, y, ldy, valid);
-      break;
-    case 4:
-      PanelTileRowScaled<NP, 4>(panels, qx, m, b0, b1, y, ldy, valid);
-      break;
-    case 3:
-      PanelTileRowScaled<NP, 3>(panels, qx, m, b0, b1, y, ldy, valid);
-      break;
-    case 2:
-      PanelTileRowScaled<NP, 2>(panels, qx, m, b0, b1, y, ldy, valid);
-      break;
-    case 1:
-      PanelTileRowScaled<NP, 1>(panels, qx, m, b0, b1, y, ldy, valid);
-      break;
-    default:
-      break;
+struct RowScaledTiles {
+  static constexpr int kRows = kRowScaledTileRows;
+  template <int MA>
+  static NIBBLE_INT_ATTR HWY_INLINE void Run(const uint8_t* const* panels, const QuantizedInput& qx,
+                                             int64_t m, int64_t b0, int64_t b1, float* y,
+                                             int64_t ldy, const __mmask16* valid) {
+    PanelTileRowScaled<NP, MA>(panels, qx, m, b0, b1, y, ldy, valid);
   }
-}
+};
 
 template <class Dec>
 NIBBLE_INT_ATTR HWY_INLINE bool RowScaled(const QuantizedInput& qx) {
@@ -341,12 +322,15 @@ template <int NP, class Dec>
 NIBBLE_INT_ATTR HWY_INLINE void PanelRows(const uint8_t* const* panels, const QuantizedInput& qx,
                                           int64_t M, int64_t b0, int64_t b1, float* y, int64_t ldy,
                                           const __mmask16* valid) {
-  if (RowScaled<Dec>(qx)) return PanelRowsRowScaled<NP>(panels, qx, M, b0, b1, y, ldy, valid);
+  if constexpr (kRowScaleFormat<Dec>) {
+    if (RowScaled<Dec>(qx))
+      return RowTiles<RowScaledTiles<NP>>(panels, qx, M, b0, b1, y, ldy, valid);
+  }
   if constexpr (kGroupedScaleFormat<Dec>) {
     if (qx.group_blocks == 8)
-      return PanelRowsOf<NP, Dec, true>(panels, qx, M, b0, b1, y, ldy, valid);
+      return RowTiles<ScaledTiles<NP, Dec, true>>(panels, qx, M, b0, b1, y, ldy, valid);
   }
-  PanelRowsOf<NP, Dec, false>(panels, qx, M, b0, b1, y, ldy, valid);
+  RowTiles<ScaledTiles<NP, Dec, false>>(panels, qx, M, b0, b1, y, ldy, valid);
 }
 
 // Output rows [n0, n1) for all M: kPanelGroup panels (16 rows each) at a time, fewer at the tail;
