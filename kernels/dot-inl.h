@@ -330,6 +330,9 @@ void QuantizeBlocks(const float* X, int64_t b0, int64_t b1, QuantizedInput* qx) 
   const bool fixed = qx->static_step > 0.0f;
   float d = qx->static_step;
   const auto lo = hn::Set(df, -127.0f), hi = hn::Set(df, 127.0f);
+  const bool panel = qx->panel_M == qx->M;
+  const int64_t nb = qx->K / 32;
+  int64_t m = b0 / nb, blk = b0 % nb;  // b's row and block within it
   for (int64_t b = b0; b < b1; ++b) {
     const float* x = X + 32 * b;
     if (!fixed && (b - b0) % group == 0) {
@@ -363,7 +366,8 @@ void QuantizeBlocks(const float* X, int64_t b0, int64_t b1, QuantizedInput* qx) 
 #else
     detail::set_block_factors(*qx, b, d, half_sums[0], half_sums[1]);
 #endif
-    if (qx->panel_M == qx->M) detail::store_panel_block(*qx, b);
+    if (panel) detail::store_panel_block(*qx, b, m, blk);
+    if (++blk == nb) blk = 0, ++m;
   }
 }
 
@@ -2046,6 +2050,20 @@ bool HasPanelGemm() {
   return active_int8_extension() == Int8Extension::kAvxVnni;
 #else
   return false;
+#endif
+}
+
+// Rows [m0, m1) × blocks [blk0, blk1) of X into qx, whose panel copy is sized (panel_M == M):
+// straight into the copy by QuantizePanelRows where this target has the panel GEMM, else row by
+// row through QuantizeBlocks (row-major arrays and copy). blk0 starts an activation group.
+NIBBLE_INT_ATTR void QuantizePanelTile(const float* X, int64_t m0, int64_t m1, int64_t blk0,
+                                       int64_t blk1, QuantizedInput* qx) {
+#if defined(NIBBLE_PANEL_GEMM)
+  for (int64_t m = m0; m < m1; m += 16)
+    QuantizePanelRows(X, m, std::min(m1, m + 16), blk0, blk1, *qx);
+#else
+  const int64_t nb = qx->K / 32;
+  for (int64_t m = m0; m < m1; ++m) QuantizeBlocks(X, m * nb + blk0, m * nb + blk1, qx);
 #endif
 }
 

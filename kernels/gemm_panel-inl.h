@@ -94,6 +94,128 @@ NIBBLE_INT_ATTR HWY_INLINE void BuildPanel(const Rows& rows, int64_t nb, uint8_t
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Activation quantisation straight into the panel copy, 16 rows at a time. QuantizeBlocks works
+// one row's block at a time, and its per-block horizontal reductions (the largest |x| for the
+// scale, the sums of the two halves) and scalar factor stores cost more than the rounding
+// itself (~72 cycles per block). Here the reductions of 16 rows go through one transpose-and-
+// reduce tree (ReduceRows: lane r = row r), the scales and factors are computed as vectors with
+// a lane per row and stored contiguously, as the block-major copy lays them out. Bit-identical
+// to QuantizeBlocks + store_panel_block (same operations per element; the sums are of integers,
+// exact in float in any order). The row-major arrays (q, d, sum, …) are not written: on this
+// target every int8 matmul of M ≥ kPanelMinM rows reads the panel copy only.
+
+// Lane r of the result: the max (kMax) or sum of the 16 lanes of v[r]. Four levels, each halving
+// the lanes per row while pairing rows into one vector; the last permute restores row order.
+template <bool kMax>
+NIBBLE_INT_ATTR HWY_INLINE __m512 ReduceRows(const __m512* v) {
+  const auto op = [](__m512 a, __m512 b)
+                      HWY_ATTR { return kMax ? _mm512_max_ps(a, b) : _mm512_add_ps(a, b); };
+  __m512 w[8], y[4], t[2];
+  for (int k = 0; k < 8; ++k) {  // chunks: rows 2k, 2k, 2k+1, 2k+1
+    w[k] = op(_mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+              _mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+  }
+  for (int j = 0; j < 4; ++j) {  // chunk c: row 4j + c
+    y[j] = op(_mm512_shuffle_f32x4(w[2 * j], w[2 * j + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+              _mm512_shuffle_f32x4(w[2 * j], w[2 * j + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+  }
+  for (int i = 0; i < 2; ++i) {  // chunk c: rows c, c, 4 + c, 4 + c (+ 8i)
+    t[i] = op(_mm512_shuffle_ps(y[2 * i], y[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+              _mm512_shuffle_ps(y[2 * i], y[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+  }
+  // Lane 4c + j holds row 4j + c.
+  const __m512 f = op(_mm512_shuffle_ps(t[0], t[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                      _mm512_shuffle_ps(t[0], t[1], _MM_SHUFFLE(3, 1, 3, 1)));
+  const __m512i rows = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  return _mm512_permutexvar_ps(rows, f);
+}
+
+NIBBLE_INT_ATTR HWY_INLINE __m512 RoundToF16(__m512 v) {
+  return _mm512_cvtph_ps(_mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+
+// Rows [m0, m1) (at most 16) × blocks [blk0, blk1) of X (M × K floats) into qx's panel copy.
+// blk0 starts an activation group and blk1 ends one (or K).
+NIBBLE_INT_ATTR HWY_INLINE void QuantizePanelRows(const float* X, int64_t m0, int64_t m1,
+                                                  int64_t blk0, int64_t blk1, QuantizedInput& qx) {
+  const int64_t M = qx.M, K = qx.K;
+  const int R = static_cast<int>(m1 - m0);
+  const int64_t group = qx.group_blocks;
+  const bool fixed = qx.static_step > 0.0f;
+  const __mmask16 valid = static_cast<__mmask16>((1u << R) - 1);
+  const __m512 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f);
+  const __m512 lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
+  const __m512 sign = _mm512_castsi512_ps(_mm512_set1_epi32(static_cast<int>(0x80000000u)));
+  const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFFFFFF));
+  const __m512i u128 = _mm512_set1_epi32(128);
+  const __m512i pair_lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i pair_hi =
+      _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  alignas(64) float id[16];
+  __m512 d = _mm512_set1_ps(qx.static_step), d16 = d;
+  for (int64_t g0 = blk0; g0 < blk1; g0 += group) {
+    if (!fixed) {
+      __m512 mx[16];
+      for (int r = 0; r < 16; ++r) {
+        mx[r] = _mm512_setzero_ps();
+        if (r >= R) continue;
+        const float* x = X + (m0 + r) * K + 32 * g0;
+        for (int64_t i = 0; i < 32 * group; i += 16) {
+          mx[r] = _mm512_max_ps(mx[r], _mm512_and_ps(_mm512_loadu_ps(x + i), abs_mask));
+        }
+      }
+      // detail::activation_scale: amax / 127, floored at 1e-30 when shared by a group.
+      d = _mm512_div_ps(ReduceRows<true>(mx), _mm512_set1_ps(127.0f));
+      d16 = group == 1 ? RoundToF16(d) : _mm512_max_ps(d, _mm512_set1_ps(1e-30f));
+      if (group != 1) d = d16;
+    }
+    const __mmask16 nonzero = _mm512_cmp_ps_mask(d, _mm512_setzero_ps(), _CMP_NEQ_OQ);
+    _mm512_store_ps(id, _mm512_maskz_div_ps(nonzero, one, d));
+    for (int64_t b = g0; b < std::min(blk1, g0 + group); ++b) {
+      __m512 s0[16], s1[16];  // per row: the rounded levels of each half, summed lane-wise
+      uint8_t* out = qx.panel_q.data() + 32 * (b * M + m0);
+      for (int r = 0; r < 16; ++r) {
+        if (r >= R) {
+          s0[r] = s1[r] = _mm512_setzero_ps();
+          continue;
+        }
+        const float* x = X + (m0 + r) * K + 32 * b;
+        const __m512 vid = _mm512_set1_ps(id[r]);
+        __m512i qi[2];
+        for (int h = 0; h < 2; ++h) {
+          // Half away from zero like roundf: trunc, then step away when the fraction is ≥ ½.
+          const __m512 v = _mm512_mul_ps(_mm512_loadu_ps(x + 16 * h), vid);
+          const __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+          const __mmask16 away =
+              _mm512_cmp_ps_mask(_mm512_and_ps(_mm512_sub_ps(v, t), abs_mask), half, _CMP_GE_OQ);
+          const __m512 step = _mm512_or_ps(_mm512_and_ps(v, sign), one);
+          const __m512 q =
+              _mm512_min_ps(_mm512_max_ps(_mm512_mask_add_ps(t, away, t, step), lo), hi);
+          (h == 0 ? s0[r] : s1[r]) = q;
+          qi[h] = _mm512_add_epi32(_mm512_cvttps_epi32(q), u128);  // the unsigned operand: q + 128
+        }
+        const __m256i packed =
+            _mm256_set_m128i(_mm512_cvtepi32_epi8(qi[1]), _mm512_cvtepi32_epi8(qi[0]));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 32 * r), packed);
+      }
+      const __m512 h0 = ReduceRows<false>(s0), h1 = ReduceRows<false>(s1),
+                   sum = _mm512_add_ps(h0, h1);
+      const int64_t dst = b * M + m0;
+      _mm512_mask_storeu_ps(qx.panel_d.data() + dst, valid, d16);
+      _mm512_mask_storeu_ps(qx.panel_dsum.data() + dst, valid, _mm512_mul_ps(d16, sum));
+      _mm512_mask_storeu_ps(qx.panel_dsum_q8_1.data() + dst, valid,
+                            RoundToF16(_mm512_mul_ps(d, sum)));
+      const __m512 e0 = _mm512_mul_ps(d16, h0), e1 = _mm512_mul_ps(d16, h1);
+      float* d16out = qx.panel_dsum16.data() + 2 * dst;
+      const __mmask16 first = static_cast<__mmask16>(R >= 8 ? 0xFFFFu : (1u << (2 * R)) - 1);
+      const __mmask16 second = static_cast<__mmask16>(R <= 8 ? 0u : (1u << (2 * (R - 8))) - 1);
+      _mm512_mask_storeu_ps(d16out, first, _mm512_permutex2var_ps(e0, pair_lo, e1));
+      _mm512_mask_storeu_ps(d16out + 16, second, _mm512_permutex2var_ps(e0, pair_hi, e1));
+    }
+  }
+}
+
 NIBBLE_INT_ATTR HWY_INLINE __m512i Broadcast4(const uint8_t* p) {
   return _mm512_set1_epi32(static_cast<int>(detail::load_u32(p)));
 }

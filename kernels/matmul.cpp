@@ -21,6 +21,7 @@
 namespace nibble {
 
 HWY_EXPORT(QuantizeBlocks);
+HWY_EXPORT(QuantizePanelTile);
 HWY_EXPORT(HasPanelGemm);
 HWY_EXPORT(MatmulRowsF32);
 HWY_EXPORT(MatmulRowsF16);
@@ -204,7 +205,24 @@ void run_jobs(const RowJob* jobs, int n_jobs, int n_threads) {
 // block-major copy the panel GEMM reads.
 void run_quantize_blocks(const float* X, int64_t n_blocks, QuantizedInput& q, int n_threads,
                          bool panel) {
-  if (panel) detail::resize_panel_input(q);
+  if (panel) {
+    detail::resize_panel_input(q);
+    // Tiles of 16 rows × 32 blocks: the panel copy puts a block of consecutive rows side by
+    // side, so a tile fills whole cache lines of it while they sit in L1 (walking one row at a
+    // time stored each 32-byte block 32·M bytes from the last, a new page per store at M = 512),
+    // and QuantizePanelTile works on 16 rows at once. 32 blocks start activation groups.
+    constexpr int64_t kTileRows = 16, kTileBlocks = 32;
+    const int64_t nb = q.K / 32;
+    const int64_t row_tiles = (q.M + kTileRows - 1) / kTileRows;
+    const int64_t block_tiles = (nb + kTileBlocks - 1) / kTileBlocks;
+#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && row_tiles > 1)
+    for (int64_t t = 0; t < row_tiles * block_tiles; ++t) {
+      const int64_t m0 = (t / block_tiles) * kTileRows, blk0 = (t % block_tiles) * kTileBlocks;
+      const int64_t blk1 = std::min(nb, blk0 + kTileBlocks);
+      HWY_DYNAMIC_DISPATCH(QuantizePanelTile)(X, m0, std::min(q.M, m0 + kTileRows), blk0, blk1, &q);
+    }
+    return;
+  }
   // Chunks of 64 blocks keep each thread's writes on its own cache lines (and start groups).
   const int64_t n_chunks = (n_blocks + 63) / 64;
   if (n_threads <= 1 || n_chunks < 4) {
@@ -234,6 +252,22 @@ void quantize_for(const WeightMatrix& W, const float* X, int64_t M, MatmulWorksp
     quantize_blocks_parallel(X, M, W.cols, ws.qx, ws.n_threads, activation_group_blocks(W.type), panel);
   }
 }
+
+}  // namespace
+
+namespace detail {
+void quantize_panel_input(const float* X, int64_t M, int64_t K, QuantizedInput& q, int n_threads,
+                          int group_blocks, float static_step) {
+  if (static_step > 0.0f) {
+    resize_static_input(M, K, static_step, q);
+  } else {
+    resize_quantized_input(M, K, q, group_blocks);
+  }
+  run_quantize_blocks(X, M * K / 32, q, n_threads, true);
+}
+}  // namespace detail
+
+namespace {
 
 MatmulArgs make_args(const WeightMatrix& W, const float* X, int64_t M, float* Y, int64_t ldy,
                      const QuantizedInput* qx) {

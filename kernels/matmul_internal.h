@@ -83,10 +83,10 @@ inline void set_block_factors(QuantizedInput& q, int64_t b, float d, int32_t hal
   q.dsum16[2 * b + 1] = d16 * static_cast<float>(half1);
 }
 
-// Copies block b (row-major index m·K/32 + block) of q into its panel copy (QuantizedInput::
+// Copies block b (row-major index m·K/32 + blk) of q into its panel copy (QuantizedInput::
 // panel_*, block-major, q + 128), which must be sized for M rows.
-inline void store_panel_block(QuantizedInput& q, int64_t b) {
-  const int64_t nb = q.K / 32, m = b / nb, blk = b % nb, dst = blk * q.M + m;
+inline void store_panel_block(QuantizedInput& q, int64_t b, int64_t m, int64_t blk) {
+  const int64_t dst = blk * q.M + m;
   const int8_t* in = q.q.data() + 32 * b;
   uint8_t* out = q.panel_q.data() + 32 * dst;
   for (int k = 0; k < 32; ++k) out[k] = static_cast<uint8_t>(in[k]) ^ 0x80u;
@@ -99,6 +99,14 @@ inline void store_panel_block(QuantizedInput& q, int64_t b) {
 
 // Sizes the panel copy for q's M×K and marks it as to be written (panel_M = M).
 void resize_panel_input(QuantizedInput& q);
+
+// What matmul does to its input before the panel GEMM (M ≥ kPanelMinM on a target that has
+// it): quantises X (one scale per group_blocks blocks, or the one step `static_step` > 0) and
+// writes the block-major panel copy (panel_M = M). On a target with the panel GEMM only the copy
+// is written, not q/d/sum…; elsewhere both. The copy is bit-identical to store_panel_block of
+// quantize_input_reference (quantize_input_static_reference) on every target. For tests.
+void quantize_panel_input(const float* X, int64_t M, int64_t K, QuantizedInput& q, int n_threads,
+                          int group_blocks, float static_step = 0.0f);
 
 // Sizes the QuantizedInput for M×K (K a multiple of 32, of 256 for group_blocks 8) and sets
 // its group_blocks (1 or 8); allocation only when it grows.

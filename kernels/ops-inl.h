@@ -52,47 +52,58 @@ void RmsNorm(const float* x, const float* w, int64_t n, float eps, float* out) {
   for (; i < n; ++i) out[i] = x[i] * scale * w[i];
 }
 
-void Rope(float* x, int64_t n_heads, int64_t head_dim, int64_t rot_dim, int64_t pos, float base, float freq_scale,
-          bool adjacent) {
+// Rotates pairs [p0, p1) of every head with the angles' cos/sin (index i − p0 for pair i).
+HWY_INLINE void RotatePairs(float* x, int64_t n_heads, int64_t head_dim, int64_t half, int64_t p0,
+                            int64_t p1, const float* cos_buf, const float* sin_buf, bool adjacent) {
   const DF df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  for (int64_t h = 0; h < n_heads; ++h) {
+    float* head = x + h * head_dim;
+    int64_t i = p0;
+    for (; i + N <= p1; i += N) {
+      const auto c = hn::LoadU(df, cos_buf + (i - p0));
+      const auto s = hn::LoadU(df, sin_buf + (i - p0));
+      hn::Vec<DF> x0, x1;
+      if (adjacent) {
+        hn::LoadInterleaved2(df, head + 2 * i, x0, x1);
+      } else {
+        x0 = hn::LoadU(df, head + i);
+        x1 = hn::LoadU(df, head + i + half);
+      }
+      const auto y0 = hn::Sub(hn::Mul(x0, c), hn::Mul(x1, s));
+      const auto y1 = hn::Add(hn::Mul(x0, s), hn::Mul(x1, c));
+      if (adjacent) {
+        hn::StoreInterleaved2(y0, y1, df, head + 2 * i);
+      } else {
+        hn::StoreU(y0, df, head + i);
+        hn::StoreU(y1, df, head + i + half);
+      }
+    }
+    for (; i < p1; ++i) {
+      const float c = cos_buf[i - p0], s = sin_buf[i - p0];
+      const int64_t i0 = adjacent ? 2 * i : i;
+      const int64_t i1 = adjacent ? 2 * i + 1 : i + half;
+      const float x0 = head[i0], x1 = head[i1];
+      head[i0] = x0 * c - x1 * s;
+      head[i1] = x0 * s + x1 * c;
+    }
+  }
+}
+
+void Rope(float* x, int64_t n_heads, int64_t head_dim, int64_t rot_dim, int64_t pos, float base,
+          float freq_scale, bool adjacent) {
   const int64_t half = rot_dim / 2;
   float cos_buf[detail::kRopeChunk], sin_buf[detail::kRopeChunk];
   for (int64_t p0 = 0; p0 < half; p0 += detail::kRopeChunk) {
     const int64_t p1 = std::min(half, p0 + detail::kRopeChunk);
     detail::rope_cos_sin(p0, p1, rot_dim, pos, base, freq_scale, cos_buf, sin_buf);
-    for (int64_t h = 0; h < n_heads; ++h) {
-      float* head = x + h * head_dim;
-      int64_t i = p0;
-      for (; i + N <= p1; i += N) {
-        const auto c = hn::LoadU(df, cos_buf + (i - p0));
-        const auto s = hn::LoadU(df, sin_buf + (i - p0));
-        hn::Vec<DF> x0, x1;
-        if (adjacent) {
-          hn::LoadInterleaved2(df, head + 2 * i, x0, x1);
-        } else {
-          x0 = hn::LoadU(df, head + i);
-          x1 = hn::LoadU(df, head + i + half);
-        }
-        const auto y0 = hn::Sub(hn::Mul(x0, c), hn::Mul(x1, s));
-        const auto y1 = hn::Add(hn::Mul(x0, s), hn::Mul(x1, c));
-        if (adjacent) {
-          hn::StoreInterleaved2(y0, y1, df, head + 2 * i);
-        } else {
-          hn::StoreU(y0, df, head + i);
-          hn::StoreU(y1, df, head + i + half);
-        }
-      }
-      for (; i < p1; ++i) {
-        const float c = cos_buf[i - p0], s = sin_buf[i - p0];
-        const int64_t i0 = adjacent ? 2 * i : i;
-        const int64_t i1 = adjacent ? 2 * i + 1 : i + half;
-        const float x0 = head[i0], x1 = head[i1];
-        head[i0] = x0 * c - x1 * s;
-        head[i1] = x0 * s + x1 * c;
-      }
-    }
+    RotatePairs(x, n_heads, head_dim, half, p0, p1, cos_buf, sin_buf, adjacent);
   }
+}
+
+void RopeWithAngles(float* x, int64_t n_heads, int64_t head_dim, int64_t rot_dim, const float* cos,
+                    const float* sin, bool adjacent) {
+  RotatePairs(x, n_heads, head_dim, rot_dim / 2, 0, rot_dim / 2, cos, sin, adjacent);
 }
 
 void Softmax(float* x, int64_t n) {

@@ -14,6 +14,7 @@ namespace nibble {
 
 HWY_EXPORT(RmsNorm);
 HWY_EXPORT(Rope);
+HWY_EXPORT(RopeWithAngles);
 HWY_EXPORT(Softmax);
 HWY_EXPORT(SiluMul);
 HWY_EXPORT(GeluTanhMul);
@@ -28,6 +29,21 @@ void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t rot_dim, int64_t 
           RopeStyle style) {
   if (rot_dim % 2 != 0 || rot_dim > head_dim) throw std::invalid_argument("rope: rot_dim must be even and <= head_dim");
   HWY_DYNAMIC_DISPATCH(Rope)(x, n_heads, head_dim, rot_dim, pos, base, freq_scale, style == RopeStyle::kAdjacent);
+}
+
+void rope_angles(int64_t rot_dim, int64_t pos, float base, float freq_scale, float* cos_out,
+                 float* sin_out) {
+  if (rot_dim % 2 != 0) throw std::invalid_argument("rope_angles: rot_dim must be even");
+  detail::rope_cos_sin(0, rot_dim / 2, rot_dim, pos, base, freq_scale, cos_out, sin_out);
+}
+
+void rope_with_angles(float* x, int64_t n_heads, int64_t head_dim, int64_t rot_dim,
+                      const float* cos, const float* sin, RopeStyle style) {
+  if (rot_dim % 2 != 0 || rot_dim > head_dim) {
+    throw std::invalid_argument("rope_with_angles: rot_dim must be even and <= head_dim");
+  }
+  HWY_DYNAMIC_DISPATCH(RopeWithAngles)
+  (x, n_heads, head_dim, rot_dim, cos, sin, style == RopeStyle::kAdjacent);
 }
 
 void softmax(float* x, int64_t n) { HWY_DYNAMIC_DISPATCH(Softmax)(x, n); }

@@ -19,6 +19,15 @@ void rms_norm(const float* x, const float* w, int64_t n, float eps, float* out);
 void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t rot_dim, int64_t pos, float base,
           float freq_scale, RopeStyle style);
 
+// The cos and sin of rope's angles for pairs [0, rot_dim/2) at position pos (rot_dim/2 each).
+void rope_angles(int64_t rot_dim, int64_t pos, float base, float freq_scale, float* cos_out,
+                 float* sin_out);
+
+// rope with the angles of rope_angles, bit-identical to rope at that position: for callers that
+// rotate several tensors, or every layer, at the same positions and compute the angles once.
+void rope_with_angles(float* x, int64_t n_heads, int64_t head_dim, int64_t rot_dim,
+                      const float* cos, const float* sin, RopeStyle style);
+
 // In place: x = exp(x − max) / Σ.
 void softmax(float* x, int64_t n);
 

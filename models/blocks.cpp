@@ -271,17 +271,32 @@ void embed_tokens(const WeightMatrix& table, const int32_t* tokens, int64_t n, f
   }
 }
 
+// Threads only for enough work to repay waking them: not for one decode token's rows (or
+// Gemma's few head-sized q/k norm rows), which take less time than a fork/join.
+constexpr int64_t kMinParallelFloats = 8192;
+
 void rms_norm_rows(const float* x, const float* w, int64_t n, int64_t dim, float eps, float* out,
                    int n_threads) {
-  // Threads only for enough work to repay waking them: not for one decode token's few
-  // head-sized rows (Gemma's q/k norms), which take less time than a fork/join.
-  constexpr int64_t kMinParallelFloats = 8192;
 #pragma omp parallel for num_threads(n_threads) schedule(static) if (n > 1 && n * dim >= kMinParallelFloats)
   for (int64_t i = 0; i < n; ++i) rms_norm(x + i * dim, w, dim, eps, out + i * dim);
 }
 
-void add_rows(float* x, const float* y, int64_t count) {
-  for (int64_t i = 0; i < count; ++i) x[i] += y[i];
+namespace {
+// fn(begin, end) over [0, count) in chunks, across threads once there is prefill-sized work.
+// Serial element-wise steps cost twice at 2 threads: the other core waits at the next fork.
+template <class Fn>
+void for_each_chunk(int64_t count, int n_threads, Fn&& fn) {
+  constexpr int64_t kChunk = 4 * kMinParallelFloats;
+  const int64_t n_chunks = (count + kChunk - 1) / kChunk;
+#pragma omp parallel for num_threads(n_threads) schedule(static) if (n_chunks > 1)
+  for (int64_t c = 0; c < n_chunks; ++c) fn(c * kChunk, std::min(count, (c + 1) * kChunk));
+}
+}  // namespace
+
+void add_rows(float* x, const float* y, int64_t count, int n_threads) {
+  for_each_chunk(count, n_threads, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) x[i] += y[i];
+  });
 }
 
 void project_qkv(const AttentionWeights& w, const float* h, int64_t n, ForwardScratch& s) {
@@ -291,14 +306,48 @@ void project_qkv(const AttentionWeights& w, const float* h, int64_t n, ForwardSc
   matmul_shared_input(qkv, outs, lds, 3, h, n, s.ws);
 }
 
+namespace {
+// The angles of positions pos0..pos0+n−1 for r, from s.rope_angles when an earlier layer of this
+// forward call computed them.
+const ForwardScratch::RopeAngles& angles_for(const RopeParams& r, int64_t n, int64_t pos0,
+                                             ForwardScratch& s) {
+  for (const ForwardScratch::RopeAngles& a : s.rope_angles) {
+    if (a.rot_dim == r.dim && a.pos0 == pos0 && a.n == n && a.base == r.base &&
+        a.freq_scale == r.freq_scale) {
+      return a;
+    }
+  }
+  ForwardScratch::RopeAngles& a = s.rope_angles[s.next_rope_angles];
+  s.next_rope_angles = (s.next_rope_angles + 1) % static_cast<int>(s.rope_angles.size());
+  const int64_t half = r.dim / 2;
+  a.cos.resize(static_cast<size_t>(n * half));
+  a.sin.resize(static_cast<size_t>(n * half));
+#pragma omp parallel for num_threads(s.ws.n_threads) schedule(static) if (n > 1)
+  for (int64_t i = 0; i < n; ++i) {
+    rope_angles(r.dim, pos0 + i, r.base, r.freq_scale, a.cos.data() + i * half,
+                a.sin.data() + i * half);
+  }
+  a.rot_dim = r.dim;
+  a.pos0 = pos0;
+  a.n = n;
+  a.base = r.base;
+  a.freq_scale = r.freq_scale;
+  return a;
+}
+}  // namespace
+
 void rope_and_cache(const ModelConfig& c, const RopeParams& r, int64_t n, int64_t pos0,
                     KvCache& kv, int64_t layer, ForwardScratch& s) {
-  const int64_t QD = c.q_dim(), KV = c.kv_dim();
+  const int64_t QD = c.q_dim(), KV = c.kv_dim(), half = r.dim / 2;
+  const ForwardScratch::RopeAngles& a = angles_for(r, n, pos0, s);
+#pragma omp parallel for num_threads(s.ws.n_threads) schedule(static) if (n > 1)
   for (int64_t i = 0; i < n; ++i) {
     float* q = s.q.data() + i * QD;
     float* k = s.k.data() + i * KV;
-    rope(q, c.n_head, c.head_dim, r.dim, pos0 + i, r.base, r.freq_scale, r.style);
-    rope(k, c.n_head_kv, c.head_dim, r.dim, pos0 + i, r.base, r.freq_scale, r.style);
+    const float* cos = a.cos.data() + i * half;
+    const float* sin = a.sin.data() + i * half;
+    rope_with_angles(q, c.n_head, c.head_dim, r.dim, cos, sin, r.style);
+    rope_with_angles(k, c.n_head_kv, c.head_dim, r.dim, cos, sin, r.style);
     std::copy_n(k, KV, kv.k(layer, pos0 + i));
     std::copy_n(s.v.data() + i * KV, KV, kv.v(layer, pos0 + i));
   }
@@ -358,14 +407,18 @@ void gated_ffn(const FfnWeights& w, GateActivation act, const float* h, int64_t 
   float* gu_out[] = {s.hb.data(), s.hb2.data()};
   const int64_t gu_ld[] = {F, F};
   matmul_shared_input(gu, gu_out, gu_ld, 2, h, n, s.ws);
-  switch (act) {
-    case GateActivation::kSilu:
-      silu_mul(s.hb.data(), s.hb2.data(), n * F, s.hb.data());
-      break;
-    case GateActivation::kGeluTanh:
-      gelu_tanh_mul(s.hb.data(), s.hb2.data(), n * F, s.hb.data());
-      break;
-  }
+  float* g = s.hb.data();
+  const float* u = s.hb2.data();
+  for_each_chunk(n * F, s.ws.n_threads, [&](int64_t i0, int64_t i1) {
+    switch (act) {
+      case GateActivation::kSilu:
+        silu_mul(g + i0, u + i0, i1 - i0, g + i0);
+        break;
+      case GateActivation::kGeluTanh:
+        gelu_tanh_mul(g + i0, u + i0, i1 - i0, g + i0);
+        break;
+    }
+  });
   s.observe(layer, LinearSite::kFfnDown, s.hb.data(), n, F);
   matmul(w.down, s.hb.data(), n, out, w.down.rows, s.ws);
 }

@@ -78,8 +78,8 @@ void embed_tokens(const WeightMatrix& table, const int32_t* tokens, int64_t n, f
 void rms_norm_rows(const float* x, const float* w, int64_t n, int64_t dim, float eps, float* out,
                    int n_threads);
 
-// x[i] += y[i] over n·dim elements.
-void add_rows(float* x, const float* y, int64_t count);
+// x[i] += y[i] over n·dim elements (in parallel for prefill-sized counts).
+void add_rows(float* x, const float* y, int64_t count, int n_threads);
 
 // s.q, s.k, s.v (n rows of q_dim, kv_dim, kv_dim) = h·Wq, h·Wk, h·Wv for n rows of h; the
 // activations are quantised once for the three.

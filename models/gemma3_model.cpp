@@ -126,14 +126,14 @@ void Gemma3Model::forward(const int32_t* tokens, int64_t n, int64_t pos0, KvCach
     s.observe(l, LinearSite::kAttnOut, s.att.data(), n, c.q_dim());
     matmul(L.attn.wo, s.att.data(), n, s.xb2.data(), D, s.ws);
     rms_norm_rows(s.xb2.data(), L.post_attention_norm, n, D, c.norm_eps, s.xb2.data(), nt);
-    add_rows(x, s.xb2.data(), n * D);
+    add_rows(x, s.xb2.data(), n * D, nt);
 
     // Feed-forward: x += post_norm(Wdown · (gelu(Wgate·h) ⊙ Wup·h)), h = rmsnorm(x).
     rms_norm_rows(x, L.ffn_norm, n, D, c.norm_eps, s.xb.data(), nt);
     s.observe(l, LinearSite::kFfnIn, s.xb.data(), n, D);
     gated_ffn(L.ffn, GateActivation::kGeluTanh, s.xb.data(), n, l, s, s.xb2.data());
     rms_norm_rows(s.xb2.data(), L.post_ffw_norm, n, D, c.norm_eps, s.xb2.data(), nt);
-    add_rows(x, s.xb2.data(), n * D);
+    add_rows(x, s.xb2.data(), n * D, nt);
   }
 
   output_logits(output_, output_norm_, c.norm_eps, x, n, all_logits, s, logits);

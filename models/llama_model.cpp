@@ -82,13 +82,13 @@ void LlamaModel::forward(const int32_t* tokens, int64_t n, int64_t pos0, KvCache
     cached_attention(s.q.data(), n, pos0, kv, l, shape, s, s.att.data());
     s.observe(l, LinearSite::kAttnOut, s.att.data(), n, c.q_dim());
     matmul(L.attn.wo, s.att.data(), n, s.xb2.data(), D, s.ws);
-    add_rows(x, s.xb2.data(), n * D);
+    add_rows(x, s.xb2.data(), n * D, nt);
 
     // Feed-forward: x += Wdown · (silu(Wgate·h) ⊙ Wup·h), h = rmsnorm(x).
     rms_norm_rows(x, L.ffn_norm, n, D, c.norm_eps, s.xb.data(), nt);
     s.observe(l, LinearSite::kFfnIn, s.xb.data(), n, D);
     gated_ffn(L.ffn, GateActivation::kSilu, s.xb.data(), n, l, s, s.xb2.data());
-    add_rows(x, s.xb2.data(), n * D);
+    add_rows(x, s.xb2.data(), n * D, nt);
   }
 
   output_logits(output_, output_norm_, c.norm_eps, x, n, all_logits, s, logits);

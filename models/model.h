@@ -3,6 +3,7 @@
 // about files beyond reading tensors and keys by name from a ModelFile.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -81,6 +82,15 @@ struct ForwardScratch {
   std::vector<float> x, xb, xb2, q, k, v, att, hb, hb2;
   std::vector<float> scores;  // n_threads × n_ctx attention scores
   std::vector<float> attn;    // n_threads × attention_batch_scratch_floats (prefill attention)
+  // Rope angles of the positions of one forward call: its first layer computes them, the other
+  // layers reuse them (two tables: Gemma 3's local and global layers rotate with two bases).
+  struct RopeAngles {
+    int64_t rot_dim = 0, pos0 = -1, n = 0;
+    float base = 0.0f, freq_scale = 0.0f;
+    std::vector<float> cos, sin;  // n × rot_dim/2
+  };
+  std::array<RopeAngles, 2> rope_angles;
+  int next_rope_angles = 0;
   MatmulWorkspace ws;
   ActivationObserver* observer = nullptr;  // not owned; null outside calibration
 

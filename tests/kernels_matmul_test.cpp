@@ -11,6 +11,7 @@
 
 #include "kernels/fp16.h"
 #include "kernels/matmul.h"
+#include "kernels/matmul_internal.h"
 #include "kernels/matmul_neon.h"
 #include "kernels/onednn_matmul.h"
 #include "kernels/quantize.h"
@@ -462,6 +463,51 @@ TEST(QuantizeInput, GroupedScaleBitIdenticalOnEveryTarget) {
   EXPECT_EQ(activation_group_blocks(TensorType::Q4_K), 8);
   EXPECT_EQ(activation_group_blocks(TensorType::IQ4_XS), 8);
   EXPECT_EQ(activation_group_blocks(TensorType::Q4_0), 1);
+}
+
+// The block-major copy the panel GEMM reads (straight from the floats on targets that have the
+// panel GEMM, 16 rows at a time) equals the reference quantisation stored block by block:
+// every byte and factor, for per-block scales, per-256 scales and a static step, with a
+// partial 16-row tile (M = 37) and K slices that end inside a 32-block tile (K = 2304).
+TEST(QuantizeInput, PanelCopyBitIdenticalOnEveryTarget) {
+  std::mt19937 rng(23);
+  const int64_t M = 37, K = 2304;
+  auto x = test::random_floats(rng, M * K, -3.0f, 3.0f);
+  const float ties[] = {127.0f, 2.5f,    -2.5f,       0.5f,         -0.5f,
+                        1.5f,   -126.5f, 0.49999997f, -0.49999997f, 3.5f};
+  for (int j = 0; j < 10; ++j) x[j] = ties[j];
+  for (int j = 32; j < 64; ++j) x[j] = 0.0f;      // all-zero block
+  for (int j = 4096; j < 4352; ++j) x[j] = 0.0f;  // all-zero group of 256
+  x[K * 17 + 5] = 40.0f;                          // beyond a static step's range: clamped
+  struct Case {
+    int group_blocks;
+    float step;
+  };
+  for (const Case c : {Case{1, 0.0f}, Case{8, 0.0f}, Case{1, 0.05f}}) {
+    SCOPED_TRACE("group_blocks " + std::to_string(c.group_blocks) + " step " +
+                 std::to_string(c.step));
+    QuantizedInput ref;
+    if (c.step > 0.0f) {
+      quantize_input_static_reference(x.data(), M, K, c.step, ref);
+    } else {
+      quantize_input_reference(x.data(), M, K, ref, c.group_blocks);
+    }
+    detail::resize_panel_input(ref);
+    for (int64_t b = 0; b < M * K / 32; ++b)
+      detail::store_panel_block(ref, b, b / (K / 32), b % (K / 32));
+    test::for_each_target([&](const std::string&) {
+      for (int threads : {1, 2}) {
+        QuantizedInput q;
+        detail::quantize_panel_input(x.data(), M, K, q, threads, c.group_blocks, c.step);
+        ASSERT_EQ(q.panel_M, M);
+        EXPECT_EQ(q.panel_q, ref.panel_q);
+        EXPECT_EQ(q.panel_d, ref.panel_d);
+        EXPECT_EQ(q.panel_dsum, ref.panel_dsum);
+        EXPECT_EQ(q.panel_dsum_q8_1, ref.panel_dsum_q8_1);
+        EXPECT_EQ(q.panel_dsum16, ref.panel_dsum16);
+      }
+    });
+  }
 }
 
 // matmul_reference for the integer formats equals Σ dequantize_row(W)·(d_a·q_a) in double (the

@@ -57,10 +57,17 @@ TEST(Ops, RopeBothStyles) {
       const auto x = test::random_floats(rng, c.n_heads * c.head_dim, -2.0f, 2.0f);
       std::vector<float> want = x;
       ref::rope(want.data(), c.n_heads, c.head_dim, c.rot_dim, c.pos, c.base, c.freq_scale, style);
+      std::vector<float> cos(static_cast<size_t>(c.rot_dim / 2)), sin(cos.size());
+      rope_angles(c.rot_dim, c.pos, c.base, c.freq_scale, cos.data(), sin.data());
       test::for_each_target([&](const std::string&) {
         std::vector<float> got = x;
         rope(got.data(), c.n_heads, c.head_dim, c.rot_dim, c.pos, c.base, c.freq_scale, style);
         expect_close(got, want, 1e-6f, 1e-6f, what);
+        // With the angles computed once: bit-identical to rope.
+        std::vector<float> with_angles = x;
+        rope_with_angles(with_angles.data(), c.n_heads, c.head_dim, c.rot_dim, cos.data(),
+                         sin.data(), style);
+        EXPECT_EQ(with_angles, got) << what;
       });
     }
   }
@@ -73,6 +80,10 @@ TEST(Ops, RopeBothStyles) {
   EXPECT_NEAR(y[0], 0.0f, 1e-7f);
   EXPECT_NEAR(y[1], 1.0f, 1e-7f);
   EXPECT_THROW(rope(y.data(), 1, 4, 3, 1, 10000.0f, 1.0f, RopeStyle::kNeox), std::invalid_argument);
+  float c3[2], s3[2];
+  EXPECT_THROW(rope_angles(3, 1, 10000.0f, 1.0f, c3, s3), std::invalid_argument);
+  EXPECT_THROW(rope_with_angles(y.data(), 1, 4, 6, c3, s3, RopeStyle::kNeox),
+               std::invalid_argument);
 }
 
 TEST(Ops, Softmax) {
