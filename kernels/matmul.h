@@ -72,7 +72,8 @@ struct QuantizedInput {
   std::vector<float> dsum_q8_1;  // M × K/32
   // Block-major copy for the prefill panel GEMM (kernels/gemm_panel-inl.h), made only when a
   // matmul of M ≥ 16 rows runs on a target that has it (panel_M == M then, else 0): block b of
-  // row m at index b·M + m, q stored as q + 128 (the unsigned operand of vpdpbusd).
+  // row m at index b·M + m, q stored as q + 128 (the unsigned operand of vpdpbusd). On the
+  // AVX-512 VNNI target matmul then writes only this copy, not the row-major arrays above.
   int64_t panel_M = 0;
   std::vector<uint8_t> panel_q;           // K/32 × M × 32
   std::vector<float> panel_d;             // K/32 × M
