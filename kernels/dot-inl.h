@@ -366,7 +366,7 @@ void QuantizeBlocks(const float* X, int64_t b0, int64_t b1, QuantizedInput* qx) 
 #else
     detail::set_block_factors(*qx, b, d, half_sums[0], half_sums[1]);
 #endif
-    if (panel) detail::store_panel_block(*qx, b, m, blk);
+    if (panel) detail::store_panel_block(*qx, m, blk);
     if (++blk == nb) blk = 0, ++m;
   }
 }

@@ -201,10 +201,9 @@ void run_jobs(const RowJob* jobs, int n_jobs, int n_threads) {
   }
 }
 
-// QuantizeBlocks over blocks [0, n_blocks) of the sized q; with `panel` it also writes the
-// block-major copy the panel GEMM reads.
-void run_quantize_blocks(const float* X, int64_t n_blocks, QuantizedInput& q, int n_threads,
-                         bool panel) {
+// Quantises X into the sized q (all M·K/32 blocks); with `panel` it also writes the block-major
+// copy the panel GEMM reads.
+void run_quantize_blocks(const float* X, QuantizedInput& q, int n_threads, bool panel) {
   if (panel) {
     detail::resize_panel_input(q);
     // Tiles of 16 rows × 32 blocks: the panel copy puts a block of consecutive rows side by
@@ -224,6 +223,7 @@ void run_quantize_blocks(const float* X, int64_t n_blocks, QuantizedInput& q, in
     return;
   }
   // Chunks of 64 blocks keep each thread's writes on its own cache lines (and start groups).
+  const int64_t n_blocks = q.M * q.K / 32;
   const int64_t n_chunks = (n_blocks + 63) / 64;
   if (n_threads <= 1 || n_chunks < 4) {
     HWY_DYNAMIC_DISPATCH(QuantizeBlocks)(X, 0, n_blocks, &q);
@@ -238,7 +238,7 @@ void run_quantize_blocks(const float* X, int64_t n_blocks, QuantizedInput& q, in
 void quantize_blocks_parallel(const float* X, int64_t M, int64_t K, QuantizedInput& q,
                               int n_threads, int group_blocks, bool panel = false) {
   detail::resize_quantized_input(M, K, q, group_blocks);
-  run_quantize_blocks(X, M * K / 32, q, n_threads, panel);
+  run_quantize_blocks(X, q, n_threads, panel);
 }
 
 // Quantises X for weights that share act_scale and activation_group_blocks, plus the panel copy
@@ -247,7 +247,7 @@ void quantize_for(const WeightMatrix& W, const float* X, int64_t M, MatmulWorksp
   const bool panel = M >= detail::kPanelMinM && HWY_DYNAMIC_DISPATCH(HasPanelGemm)();
   if (W.act_scale > 0.0f) {
     detail::resize_static_input(M, W.cols, W.act_scale, ws.qx);
-    run_quantize_blocks(X, M * W.cols / 32, ws.qx, ws.n_threads, panel);
+    run_quantize_blocks(X, ws.qx, ws.n_threads, panel);
   } else {
     quantize_blocks_parallel(X, M, W.cols, ws.qx, ws.n_threads, activation_group_blocks(W.type), panel);
   }
@@ -263,7 +263,7 @@ void quantize_panel_input(const float* X, int64_t M, int64_t K, QuantizedInput& 
   } else {
     resize_quantized_input(M, K, q, group_blocks);
   }
-  run_quantize_blocks(X, M * K / 32, q, n_threads, true);
+  run_quantize_blocks(X, q, n_threads, true);
 }
 }  // namespace detail
 
@@ -343,7 +343,7 @@ void quantize_input(const float* X, int64_t M, int64_t K, QuantizedInput& q, int
 void quantize_input_static(const float* X, int64_t M, int64_t K, float step, QuantizedInput& q,
                            int n_threads) {
   detail::resize_static_input(M, K, step, q);
-  run_quantize_blocks(X, M * K / 32, q, n_threads, false);
+  run_quantize_blocks(X, q, n_threads, false);
 }
 
 int activation_group_blocks(TensorType t) {

@@ -83,10 +83,10 @@ inline void set_block_factors(QuantizedInput& q, int64_t b, float d, int32_t hal
   q.dsum16[2 * b + 1] = d16 * static_cast<float>(half1);
 }
 
-// Copies block b (row-major index m·K/32 + blk) of q into its panel copy (QuantizedInput::
-// panel_*, block-major, q + 128), which must be sized for M rows.
-inline void store_panel_block(QuantizedInput& q, int64_t b, int64_t m, int64_t blk) {
-  const int64_t dst = blk * q.M + m;
+// Copies block blk of row m of q into its panel copy (QuantizedInput::panel_*, block-major,
+// q + 128), which must be sized for M rows.
+inline void store_panel_block(QuantizedInput& q, int64_t m, int64_t blk) {
+  const int64_t b = m * (q.K / 32) + blk, dst = blk * q.M + m;
   const int8_t* in = q.q.data() + 32 * b;
   uint8_t* out = q.panel_q.data() + 32 * dst;
   for (int k = 0; k < 32; ++k) out[k] = static_cast<uint8_t>(in[k]) ^ 0x80u;

@@ -493,8 +493,9 @@ TEST(QuantizeInput, PanelCopyBitIdenticalOnEveryTarget) {
       quantize_input_reference(x.data(), M, K, ref, c.group_blocks);
     }
     detail::resize_panel_input(ref);
-    for (int64_t b = 0; b < M * K / 32; ++b)
-      detail::store_panel_block(ref, b, b / (K / 32), b % (K / 32));
+    for (int64_t m = 0; m < M; ++m) {
+      for (int64_t blk = 0; blk < K / 32; ++blk) detail::store_panel_block(ref, m, blk);
+    }
     test::for_each_target([&](const std::string&) {
       for (int threads : {1, 2}) {
         QuantizedInput q;
