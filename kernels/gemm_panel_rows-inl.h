@@ -99,6 +99,19 @@ struct DecodePackedIQ4_NL {
   }
 };
 
+// A contiguous run of weight bytes (WeightBytes::PrefetchPart).
+struct WeightBytes {
+  const uint8_t* p = nullptr;
+  uint64_t size = 0;
+  // Part `i` of `parts` of the run, to L2 (software prefetch, one per 64-byte line).
+  NIBBLE_INT_ATTR HWY_INLINE void PrefetchPart(int64_t i, int64_t parts) const {
+    const uint64_t lines = (size + 63) / 64;
+    const uint64_t l1 = lines * static_cast<uint64_t>(i + 1) / static_cast<uint64_t>(parts);
+    for (uint64_t l = lines * static_cast<uint64_t>(i) / static_cast<uint64_t>(parts); l < l1; ++l)
+      _mm_prefetch(reinterpret_cast<const char*>(p + 64 * l), _MM_HINT_T1);
+  }
+};
+
 // Where a panel's kPanelRows rows come from: GGUF rows, or rows of 4-row packed tiles. Rows past the
 // caller's range repeat its last row (their outputs are never stored).
 template <class Dec>
@@ -119,6 +132,11 @@ struct GgufPanelRows {
     for (int i = 0; i < kPanelRows; ++i)
       _mm_prefetch(reinterpret_cast<const char*>(rows[i] + b * block_bytes), _MM_HINT_T0);
   }
+  // The bytes of rows [a, b), contiguous in the file layout.
+  static NIBBLE_INT_ATTR HWY_INLINE WeightBytes Bytes(const MatmulArgs& args, int64_t a,
+                                                      int64_t b) {
+    return {args.w + a * args.w_row_bytes, static_cast<uint64_t>(b - a) * args.w_row_bytes};
+  }
   uint64_t block_bytes;  // a row's bytes per 32 elements (rounded down: super-blocks)
 };
 
@@ -138,6 +156,12 @@ struct PackedPanelRows {
   NIBBLE_INT_ATTR HWY_INLINE void Decode(int i, int64_t b, DecodedBlock& x) const { Dec::Decode(tile[i], r[i], nb, b, x); }
   // A packed panel is 4 contiguous tiles; building it was never seen waiting on them.
   NIBBLE_INT_ATTR HWY_INLINE void Prefetch(int64_t, int64_t) const {}
+  // The bytes of rows [a, b): the 4-row tiles that hold them (a is a multiple of 4).
+  static NIBBLE_INT_ATTR HWY_INLINE WeightBytes Bytes(const MatmulArgs& args, int64_t a,
+                                                      int64_t b) {
+    return {args.w + (a / 4) * args.w_tile_bytes,
+            static_cast<uint64_t>((b + 3) / 4 - a / 4) * args.w_tile_bytes};
+  }
 };
 
 
