@@ -158,12 +158,15 @@ template <int NP>
 constexpr int kPanelTileRows = NP >= 2 ? 3 : 5;
 
 template <int NP, class Dec>
-NIBBLE_VNNI_ATTR HWY_INLINE void PanelRows(const uint8_t* const* panels, const QuantizedInput& qx, int64_t M,
-                                           int64_t nb, float* y, int64_t ldy, const int* rows) {
+NIBBLE_VNNI_ATTR HWY_INLINE void PanelRows(const uint8_t* const* panels, const QuantizedInput& qx,
+                                           int64_t M, int64_t nb, float* y, int64_t ldy,
+                                           const int* rows, const WeightBytes& ahead) {
   constexpr int MA = kPanelTileRows<NP>;
   // K in L1-sized slices (see kPanelSliceBlocks); partial sums go through y, which stays in cache.
+  const int64_t n_slices = (nb + kPanelSliceBlocks - 1) / kPanelSliceBlocks;
   for (int64_t b0 = 0; b0 < nb; b0 += kPanelSliceBlocks) {
     const int64_t b1 = std::min(nb, b0 + kPanelSliceBlocks);
+    ahead.PrefetchPart(b0 / kPanelSliceBlocks, n_slices);
     int64_t m = 0;
     for (; m + MA <= M; m += MA) PanelTile<NP, MA, Dec>(panels, qx, m, b0, b1, y, ldy, rows);
     switch (M - m) {
@@ -187,7 +190,10 @@ NIBBLE_VNNI_ATTR void PanelRowRange(const MatmulArgs& args, int64_t n0, int64_t 
   const uintptr_t base = (reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t{63};
   const uint8_t* panel[kPanelGroup];
   for (int p = 0; p < kPanelGroup; ++p) panel[p] = reinterpret_cast<uint8_t*>(base) + p * panel_bytes;
-  for (int64_t n = n0; n < n1; n += kPanelGroup * kPanelRows) {
+  constexpr int64_t kGroupRows = kPanelGroup * kPanelRows;
+  thread_local std::vector<float> partial;
+  partial.resize(static_cast<size_t>(args.M * kGroupRows));
+  for (int64_t n = n0; n < n1; n += kGroupRows) {
     const int np = static_cast<int>(std::min<int64_t>(kPanelGroup, (n1 - n + kPanelRows - 1) / kPanelRows));
     int rows[kPanelGroup];
     for (int p = 0; p < np; ++p) {
@@ -195,11 +201,24 @@ NIBBLE_VNNI_ATTR void PanelRowRange(const MatmulArgs& args, int64_t n0, int64_t 
       BuildPanel(RowsOf<Dec>(args, first, n1), nb, const_cast<uint8_t*>(panel[p]));
       rows[p] = static_cast<int>(std::min<int64_t>(kPanelRows, n1 - first));
     }
-    float* y = args.y + n;
+    // As the AVX-512 PanelRowRange: partial sums of several K slices in a contiguous buffer, and
+    // the next group's weights prefetched to L2 while this group's tiles run.
+    const bool staged = nb > kPanelSliceBlocks;
+    float* y = staged ? partial.data() : args.y + n;
+    const int64_t ldy = staged ? kGroupRows : args.ldy;
+    const int64_t next = n + kGroupRows;
+    const WeightBytes ahead =
+        next < n1 ? RowsOf<Dec>::Bytes(args, next, std::min(n1, next + kGroupRows)) : WeightBytes{};
     if (np == 2) {
-      PanelRows<2, Dec>(panel, *args.qx, args.M, nb, y, args.ldy, rows);
+      PanelRows<2, Dec>(panel, *args.qx, args.M, nb, y, ldy, rows, ahead);
     } else {
-      PanelRows<1, Dec>(panel, *args.qx, args.M, nb, y, args.ldy, rows);
+      PanelRows<1, Dec>(panel, *args.qx, args.M, nb, y, ldy, rows, ahead);
+    }
+    if (staged) {
+      const int64_t cols = kPanelRows * (np - 1) + rows[np - 1];
+      for (int64_t m = 0; m < args.M; ++m)
+        std::memcpy(args.y + n + m * args.ldy, y + m * kGroupRows,
+                    static_cast<size_t>(cols) * sizeof(float));
     }
   }
 }
