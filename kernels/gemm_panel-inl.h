@@ -475,7 +475,6 @@ NIBBLE_INT_ATTR void PanelRowRange(const MatmulArgs& args, int64_t n0, int64_t n
   for (int p = 0; p < kPanelGroup; ++p) panel[p] = reinterpret_cast<uint8_t*>(base) + p * panel_bytes;
   constexpr int64_t kGroupRows = kPanelGroup * kPanelRows;
   thread_local std::vector<float> partial;
-  partial.resize(static_cast<size_t>(args.M * kGroupRows));
   for (int64_t n = n0; n < n1; n += kGroupRows) {
     const int np = static_cast<int>(std::min<int64_t>(kPanelGroup, (n1 - n + kPanelRows - 1) / kPanelRows));
     __mmask16 valid[kPanelGroup];
@@ -485,38 +484,19 @@ NIBBLE_INT_ATTR void PanelRowRange(const MatmulArgs& args, int64_t n0, int64_t n
       const int64_t rows = std::min<int64_t>(kPanelRows, n1 - first);
       valid[p] = static_cast<__mmask16>((1u << rows) - 1);
     }
-    // With more than one K slice, the partial sums go to a contiguous per-thread buffer and y is
-    // written once at the end: y's rows are N floats apart, so every tile's loads and stores of
-    // them touched MA new pages, and the tile starts stalled on those loads (perf annotate).
-    // bench_matmul M = 512, 1 thread, best of 3 alternated: K = 5632 1.06–1.11× (11 slices),
-    // K = 2048 (4 slices) 0.89–1.06× across two runs: no change beyond the noise.
-    const bool staged = nb > slice;
-    float* y = staged ? partial.data() : args.y + n;
-    const int64_t ldy = staged ? kGroupRows : args.ldy;
-    // The next group's weights go to L2 while this group's tiles run, a part per K slice, so its
-    // panels are built from cache. The build's own prefetch (8 blocks ahead) was not enough when
-    // memory latency was high: in one profile of the 1.1B Q4_K_M pp512 (547 t/s), one load of
-    // Q4_K's quant bytes in DecodePanelBlock took 14 % of the Q4_K GEMM's samples; with this, none.
-    const int64_t next = n + kGroupRows;
-    const WeightBytes ahead =
-        next < n1 ? RowsOf<Dec>::Bytes(args, next, std::min(n1, next + kGroupRows)) : WeightBytes{};
+    const PanelGroupPass pass =
+        PanelGroupPass::Plan<RowsOf<Dec>>(args, n, n1, kGroupRows, slice, partial);
     const int64_t n_slices = (nb + slice - 1) / slice;
     for (int64_t b0 = 0; b0 < nb; b0 += slice) {
       const int64_t b1 = std::min(nb, b0 + slice);
-      ahead.PrefetchPart(b0 / slice, n_slices);
+      pass.ahead.PrefetchPart(b0 / slice, n_slices);
       static_assert(kPanelGroup == 2, "one tile shape per panel count below");
       if (np == 2) {
-        PanelRows<2, Dec>(panel, qx, args.M, b0, b1, y, ldy, valid);
+        PanelRows<2, Dec>(panel, qx, args.M, b0, b1, pass.y, pass.ldy, valid);
       } else {
-        PanelRows<1, Dec>(panel, qx, args.M, b0, b1, y, ldy, valid);
+        PanelRows<1, Dec>(panel, qx, args.M, b0, b1, pass.y, pass.ldy, valid);
       }
     }
-    if (staged) {
-      for (int64_t m = 0; m < args.M; ++m) {
-        for (int p = 0; p < np; ++p)
-          _mm512_mask_storeu_ps(args.y + n + m * args.ldy + kPanelRows * p, valid[p],
-                                _mm512_loadu_ps(y + m * kGroupRows + kPanelRows * p));
-      }
-    }
+    pass.Finish(args, n, std::min(kGroupRows, n1 - n));
   }
 }

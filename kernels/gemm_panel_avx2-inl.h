@@ -192,7 +192,6 @@ NIBBLE_VNNI_ATTR void PanelRowRange(const MatmulArgs& args, int64_t n0, int64_t 
   for (int p = 0; p < kPanelGroup; ++p) panel[p] = reinterpret_cast<uint8_t*>(base) + p * panel_bytes;
   constexpr int64_t kGroupRows = kPanelGroup * kPanelRows;
   thread_local std::vector<float> partial;
-  partial.resize(static_cast<size_t>(args.M * kGroupRows));
   for (int64_t n = n0; n < n1; n += kGroupRows) {
     const int np = static_cast<int>(std::min<int64_t>(kPanelGroup, (n1 - n + kPanelRows - 1) / kPanelRows));
     int rows[kPanelGroup];
@@ -201,25 +200,14 @@ NIBBLE_VNNI_ATTR void PanelRowRange(const MatmulArgs& args, int64_t n0, int64_t 
       BuildPanel(RowsOf<Dec>(args, first, n1), nb, const_cast<uint8_t*>(panel[p]));
       rows[p] = static_cast<int>(std::min<int64_t>(kPanelRows, n1 - first));
     }
-    // As the AVX-512 PanelRowRange: partial sums of several K slices in a contiguous buffer, and
-    // the next group's weights prefetched to L2 while this group's tiles run.
-    const bool staged = nb > kPanelSliceBlocks;
-    float* y = staged ? partial.data() : args.y + n;
-    const int64_t ldy = staged ? kGroupRows : args.ldy;
-    const int64_t next = n + kGroupRows;
-    const WeightBytes ahead =
-        next < n1 ? RowsOf<Dec>::Bytes(args, next, std::min(n1, next + kGroupRows)) : WeightBytes{};
+    const PanelGroupPass pass =
+        PanelGroupPass::Plan<RowsOf<Dec>>(args, n, n1, kGroupRows, kPanelSliceBlocks, partial);
     if (np == 2) {
-      PanelRows<2, Dec>(panel, *args.qx, args.M, nb, y, ldy, rows, ahead);
+      PanelRows<2, Dec>(panel, *args.qx, args.M, nb, pass.y, pass.ldy, rows, pass.ahead);
     } else {
-      PanelRows<1, Dec>(panel, *args.qx, args.M, nb, y, ldy, rows, ahead);
+      PanelRows<1, Dec>(panel, *args.qx, args.M, nb, pass.y, pass.ldy, rows, pass.ahead);
     }
-    if (staged) {
-      const int64_t cols = kPanelRows * (np - 1) + rows[np - 1];
-      for (int64_t m = 0; m < args.M; ++m)
-        std::memcpy(args.y + n + m * args.ldy, y + m * kGroupRows,
-                    static_cast<size_t>(cols) * sizeof(float));
-    }
+    pass.Finish(args, n, std::min(kGroupRows, n1 - n));
   }
 }
 

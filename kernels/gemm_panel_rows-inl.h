@@ -112,6 +112,46 @@ struct WeightBytes {
   }
 };
 
+// One group of output rows [n, n + group_rows) in a PanelRowRange pass: where its tiles sum
+// between K slices, and the next group's weights to prefetch while they run.
+//  - With more than one K slice, the partial sums go to a contiguous per-thread buffer and y is
+//    written once at the end (Finish): y's rows are N floats apart, so every tile's loads and
+//    stores of them touched MA new pages, and the tile starts stalled on those loads (perf
+//    annotate). bench_matmul M = 512, 1 thread, best of 3 alternated: K = 5632 (11 slices)
+//    1.06–1.11×, K = 2048 (4 slices) 0.89–1.06× across two runs: no change beyond the noise.
+//  - The next group's weights go to L2, a part per K slice, so its panels are built from cache.
+//    The build's own prefetch (8 blocks ahead) was not enough when memory latency was high: in
+//    one profile of the 1.1B Q4_K_M pp512 (547 t/s), one load of Q4_K's quant bytes in
+//    DecodePanelBlock took 14 % of the Q4_K GEMM's samples; with this, none.
+struct PanelGroupPass {
+  float* y;
+  int64_t ldy;
+  bool staged;
+  WeightBytes ahead;
+
+  template <class Rows>
+  static NIBBLE_INT_ATTR HWY_INLINE PanelGroupPass Plan(const MatmulArgs& args, int64_t n,
+                                                        int64_t n1, int64_t group_rows,
+                                                        int64_t slice_blocks,
+                                                        std::vector<float>& partial) {
+    PanelGroupPass g;
+    g.staged = args.K / 32 > slice_blocks;
+    if (g.staged) partial.resize(static_cast<size_t>(args.M * group_rows));
+    g.y = g.staged ? partial.data() : args.y + n;
+    g.ldy = g.staged ? group_rows : args.ldy;
+    const int64_t next = n + group_rows;
+    g.ahead = next < n1 ? Rows::Bytes(args, next, std::min(n1, next + group_rows)) : WeightBytes{};
+    return g;
+  }
+  // Copies the staged sums of the group's first `cols` outputs to y.
+  NIBBLE_INT_ATTR HWY_INLINE void Finish(const MatmulArgs& args, int64_t n, int64_t cols) const {
+    if (!staged) return;
+    for (int64_t m = 0; m < args.M; ++m)
+      std::memcpy(args.y + n + m * args.ldy, y + m * ldy,
+                  static_cast<size_t>(cols) * sizeof(float));
+  }
+};
+
 // Where a panel's kPanelRows rows come from: GGUF rows, or rows of 4-row packed tiles. Rows past the
 // caller's range repeat its last row (their outputs are never stored).
 template <class Dec>
