@@ -42,7 +42,8 @@ constexpr int kPanelGroup = 2;
 // Blocks of K per pass of the activation tiles over the panels: a slice of kPanelGroup panels
 // (2 · 16 · 896 bytes) stays in L1 while every activation tile passes over it, instead of each
 // tile streaming whole panels from L2 (Zen 5's L2 kept up either way: same speed measured; the
-// slices are for cores with less L2 bandwidth). Partial sums go through y, which stays in cache.
+// slices are for cores with less L2 bandwidth). Partial sums between slices stay in a contiguous
+// per-thread buffer (PanelGroupPass).
 // A slice is whole super-blocks (a multiple of 8). See PanelRowRange for the order of the loops.
 constexpr int64_t kPanelSliceBlocks = 16;
 

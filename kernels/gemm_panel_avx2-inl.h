@@ -162,7 +162,8 @@ NIBBLE_VNNI_ATTR HWY_INLINE void PanelRows(const uint8_t* const* panels, const Q
                                            int64_t M, int64_t nb, float* y, int64_t ldy,
                                            const int* rows, const WeightBytes& ahead) {
   constexpr int MA = kPanelTileRows<NP>;
-  // K in L1-sized slices (see kPanelSliceBlocks); partial sums go through y, which stays in cache.
+  // K in L1-sized slices (see kPanelSliceBlocks); partial sums between them go to y = the
+  // group's contiguous buffer (PanelGroupPass) where K has more than one slice.
   const int64_t n_slices = (nb + kPanelSliceBlocks - 1) / kPanelSliceBlocks;
   for (int64_t b0 = 0; b0 < nb; b0 += kPanelSliceBlocks) {
     const int64_t b1 = std::min(nb, b0 + kPanelSliceBlocks);
