@@ -1095,6 +1095,9 @@ struct DecodedBlock {
   __m256i v;
   float scale[2];
   float bias[2];
+  // Q4_K/Q5_K: bias = −min_step·min_level, the integer min the panel GEMM sums per super-block.
+  int min_level = 0;
+  float min_step = 0.0f;
 };
 
 // 16 packed bytes → 32 bytes: low nibbles (elements 0..15) then high nibbles (16..31).
@@ -1218,7 +1221,9 @@ struct DecodeQ4_K {
     int sc, mn;
     detail::k4_scale_min(sb + 4, sub, &sc, &mn);
     x.scale[0] = x.scale[1] = F16(sb) * static_cast<float>(sc);
-    x.bias[0] = x.bias[1] = -F16(sb + 2) * static_cast<float>(mn);
+    x.min_level = mn;
+    x.min_step = F16(sb + 2);
+    x.bias[0] = x.bias[1] = -x.min_step * static_cast<float>(mn);
   }
 };
 
@@ -1237,7 +1242,9 @@ struct DecodeQ5_K {
     int sc, mn;
     detail::k4_scale_min(sb + 4, sub, &sc, &mn);
     x.scale[0] = x.scale[1] = F16(sb) * static_cast<float>(sc);
-    x.bias[0] = x.bias[1] = -F16(sb + 2) * static_cast<float>(mn);
+    x.min_level = mn;
+    x.min_step = F16(sb + 2);
+    x.bias[0] = x.bias[1] = -x.min_step * static_cast<float>(mn);
   }
 };
 

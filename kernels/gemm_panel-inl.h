@@ -53,7 +53,7 @@ constexpr int64_t kPanelSliceBlocks = 16;
 // and 8+g, 12+g into two 512-bit vectors, take their low / high 128-bit quarters (dwords 0..3
 // and 4..7 of rows g, 4+g, 8+g, 12+g, one row per 128-bit lane), then a 4 × 4 dword transpose
 // inside each 128-bit lane over g = 0..3 leaves dword j of row 4L+g in lane 4L+g of vector j.
-template <class Rows>
+template <class Rows, bool kIntMins>
 NIBBLE_INT_ATTR HWY_INLINE void BuildPanel(const Rows& rows, int64_t nb, uint8_t* panel) {
   using Dec = typename Rows::Decoder;
   const __m512i u128 = _mm512_set1_epi8(static_cast<char>(0x80));
@@ -62,7 +62,21 @@ NIBBLE_INT_ATTR HWY_INLINE void BuildPanel(const Rows& rows, int64_t nb, uint8_t
     uint8_t* out = panel + b * kPanelBlockBytes;
     int32_t* C = reinterpret_cast<int32_t*>(out + 8 * 64);
     __m256i v[kPanelRows];
-    DecodePanelBlock(rows, b, v, reinterpret_cast<float*>(out + 10 * 64));
+    alignas(64) int32_t min_level[kPanelRows];
+    alignas(64) float min_step[kPanelRows];
+    DecodePanelBlock<Rows, kIntMins>(rows, b, v, reinterpret_cast<float*>(out + 10 * 64), min_level,
+                                     min_step);
+    if constexpr (kIntMins) {  // the B layout of kIntMinFormat
+      const __m512i level = _mm512_load_si512(min_level);
+      __m512i* pair = reinterpret_cast<__m512i*>(out + (b % 2) * -kPanelBlockBytes + 12 * 64);
+      if (b % 2 == 0) {
+        _mm512_store_si512(pair, level);
+      } else {
+        _mm512_store_si512(pair,
+                           _mm512_or_si512(_mm512_load_si512(pair), _mm512_slli_epi32(level, 16)));
+        _mm512_store_ps(out + 12 * 64, _mm512_load_ps(min_step));
+      }
+    }
     __m512i E[4], F[4];
     for (int g = 0; g < 4; ++g) {
       const __m512i X = _mm512_inserti64x4(_mm512_castsi256_si512(v[g]), v[4 + g], 1);
@@ -155,6 +169,7 @@ NIBBLE_INT_ATTR HWY_INLINE void QuantizePanelRows(const float* X, int64_t m0, in
       _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
   alignas(64) float id[16];
   __m512 d = _mm512_set1_ps(qx.static_step), d16 = d;
+  __m512i even_sum = _mm512_setzero_si512();  // block 2j's Σq, until block 2j + 1 pairs with it
   for (int64_t g0 = blk0; g0 < blk1; g0 += group) {
     if (!fixed) {
       __m512 mx[16];
@@ -213,6 +228,13 @@ NIBBLE_INT_ATTR HWY_INLINE void QuantizePanelRows(const float* X, int64_t m0, in
       const __mmask16 second = static_cast<__mmask16>(R <= 8 ? 0u : (1u << (2 * (R - 8))) - 1);
       _mm512_mask_storeu_ps(d16out, first, _mm512_permutex2var_ps(e0, pair_lo, e1));
       _mm512_mask_storeu_ps(d16out + 16, second, _mm512_permutex2var_ps(e0, pair_hi, e1));
+      const __m512i isum = _mm512_cvttps_epi32(sum);
+      if (b % 2 == 0) even_sum = _mm512_and_si512(isum, _mm512_set1_epi32(0xFFFF));
+      if (b % 2 == 1 || b + 1 == K / 32) {
+        const __m512i pair =
+            b % 2 == 1 ? _mm512_or_si512(even_sum, _mm512_slli_epi32(isum, 16)) : even_sum;
+        _mm512_mask_storeu_epi32(qx.panel_sum_pairs.data() + (b / 2) * M + m0, valid, pair);
+      }
     }
   }
 }
@@ -225,6 +247,17 @@ NIBBLE_INT_ATTR HWY_INLINE __m512i Broadcast4(const uint8_t* p) {
 // sums each block's scaled product into a per-super-block t without d_a and applies d_a once
 // per 8 blocks: the multiply by d_a per block, one of the 3–4 float operations that share the
 // vpdpbusd pipes per 8 vpdpbusd, goes — for NP·MA more registers, so fewer rows per tile.
+// Of those, Q4_K and Q5_K have a 6-bit integer min per 32-block and one step per super-block:
+// their tile sums Σ_j min_j·Σq_j in int32 by vpdpwssd (4 per super-block, pairs of blocks) and
+// applies the step once, instead of one min FMA per block. On Zen 5 vpdpbusd shares its two
+// pipes with the float multiplies and FMAs (conversions and adds go elsewhere), so the 8 FMAs
+// per super-block become 4 vpdpwssd and 1 FMA. The panel's B area then holds, per super-block:
+// in blocks 0, 2, 4, 6 the pairs (int32 lanes: min of block 2j | min of block 2j+1 << 16), in
+// block 1 the row's −step as floats. Only with grouped activations (QuantizedInput::
+// panel_sum_pairs has the matching pairs of Σq).
+template <class Dec>
+constexpr bool kIntMinFormat = std::is_same_v<Dec, DecodeQ4_K> || std::is_same_v<Dec, DecodeQ5_K>;
+
 template <class Dec>
 constexpr bool kGroupedScaleFormat =
     std::is_same_v<Dec, DecodeQ4_K> || std::is_same_v<Dec, DecodeQ5_K> || std::is_same_v<Dec, DecodeQ6_K> ||
@@ -232,17 +265,21 @@ constexpr bool kGroupedScaleFormat =
 
 // NP panels (16·NP rows) × MA activation rows from m: y[(m+i)·ldy + n + 16p + lane] for the
 // `valid[p]` leading lanes of panel p.
-template <int NP, int MA, class Dec, bool kGrouped>
-NIBBLE_INT_ATTR HWY_INLINE void PanelTile(const uint8_t* const* panels, const QuantizedInput& qx, int64_t m, int64_t b0,
-                                          int64_t b1, float* y, int64_t ldy, const __mmask16* valid) {
+template <int NP, int MA, class Dec, bool kGrouped, bool kIntMins = false>
+NIBBLE_INT_ATTR HWY_INLINE void PanelTile(const uint8_t* const* panels, const QuantizedInput& qx,
+                                          int64_t m, int64_t b0, int64_t b1, const PanelOut& y,
+                                          const __mmask16* valid) {
   constexpr bool kHalves = Dec::kHalves;
-  constexpr bool kMin = Dec::kBias && Dec::kOffset == 0;
+  static_assert(!kIntMins || kGrouped, "integer mins need one activation scale per super-block");
+  constexpr bool kMin = Dec::kBias && Dec::kOffset == 0 && !kIntMins;
   constexpr int64_t kGroup = kGrouped ? 8 : 1;  // blocks per activation scale
   const int64_t M = qx.M;
   __m512 acc[NP][MA];
   for (int p = 0; p < NP; ++p) {
     for (int i = 0; i < MA; ++i) {
-      acc[p][i] = b0 == 0 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(valid[p], y + (m + i) * ldy + kPanelRows * p);
+      acc[p][i] = b0 == 0
+                      ? _mm512_setzero_ps()
+                      : _mm512_maskz_loadu_ps(valid[p], y.in + (m + i) * y.ld_in + kPanelRows * p);
     }
   }
   // Block-major activations: block b of row m + i at index b·M + m + i.
@@ -302,6 +339,30 @@ NIBBLE_INT_ATTR HWY_INLINE void PanelTile(const uint8_t* const* panels, const Qu
         }
       }
     }
+    if constexpr (kIntMins) {
+      // Pairs outer, so that each broadcast serves every panel (NP·MA int32 sums live, as the
+      // block's dot products were).
+      const int32_t* sums = qx.panel_sum_pairs.data() + (s / 2) * M + m;
+      __m512i mins_dot[NP][MA];
+      for (int p = 0; p < NP; ++p) {
+        for (int i = 0; i < MA; ++i) mins_dot[p][i] = _mm512_setzero_si512();
+      }
+      for (int j = 0; j < 4; ++j) {
+        __m512i a[MA];
+        for (int i = 0; i < MA; ++i) a[i] = _mm512_set1_epi32(sums[j * M + i]);
+        for (int p = 0; p < NP; ++p) {
+          const __m512i pair =
+              _mm512_load_si512(panels[p] + (s + 2 * j) * kPanelBlockBytes + 12 * 64);
+          for (int i = 0; i < MA; ++i)
+            mins_dot[p][i] = _mm512_dpwssd_epi32(mins_dot[p][i], a[i], pair);
+        }
+      }
+      for (int p = 0; p < NP; ++p) {
+        const __m512 minus_step = _mm512_load_ps(panels[p] + (s + 1) * kPanelBlockBytes + 12 * 64);
+        for (int i = 0; i < MA; ++i)
+          t[p][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(mins_dot[p][i]), minus_step, t[p][i]);
+      }
+    }
     if constexpr (kGrouped) {
       const float* da = qx.panel_d.data() + s * M + m;
       for (int i = 0; i < MA; ++i) {
@@ -311,7 +372,8 @@ NIBBLE_INT_ATTR HWY_INLINE void PanelTile(const uint8_t* const* panels, const Qu
     }
   }
   for (int i = 0; i < MA; ++i) {
-    for (int p = 0; p < NP; ++p) _mm512_mask_storeu_ps(y + (m + i) * ldy + kPanelRows * p, valid[p], acc[p][i]);
+    for (int p = 0; p < NP; ++p)
+      _mm512_mask_storeu_ps(y.out + (m + i) * y.ld_out + kPanelRows * p, valid[p], acc[p][i]);
   }
 }
 
@@ -333,32 +395,31 @@ constexpr int kGroupedTileRows = NP >= 2 ? 4 : 6;
 template <class Tiles, int R>
 NIBBLE_INT_ATTR HWY_INLINE void TailTile(int64_t rows, const uint8_t* const* panels,
                                          const QuantizedInput& qx, int64_t m, int64_t b0,
-                                         int64_t b1, float* y, int64_t ldy,
-                                         const __mmask16* valid) {
+                                         int64_t b1, const PanelOut& y, const __mmask16* valid) {
   if constexpr (R > 0) {
-    if (rows == R) return Tiles::template Run<R>(panels, qx, m, b0, b1, y, ldy, valid);
-    TailTile<Tiles, R - 1>(rows, panels, qx, m, b0, b1, y, ldy, valid);
+    if (rows == R) return Tiles::template Run<R>(panels, qx, m, b0, b1, y, valid);
+    TailTile<Tiles, R - 1>(rows, panels, qx, m, b0, b1, y, valid);
   }
 }
 
 template <class Tiles>
 NIBBLE_INT_ATTR HWY_INLINE void RowTiles(const uint8_t* const* panels, const QuantizedInput& qx,
-                                         int64_t M, int64_t b0, int64_t b1, float* y, int64_t ldy,
+                                         int64_t M, int64_t b0, int64_t b1, const PanelOut& y,
                                          const __mmask16* valid) {
   constexpr int MA = Tiles::kRows;
   int64_t m = 0;
-  for (; m + MA <= M; m += MA) Tiles::template Run<MA>(panels, qx, m, b0, b1, y, ldy, valid);
-  TailTile<Tiles, MA - 1>(M - m, panels, qx, m, b0, b1, y, ldy, valid);
+  for (; m + MA <= M; m += MA) Tiles::template Run<MA>(panels, qx, m, b0, b1, y, valid);
+  TailTile<Tiles, MA - 1>(M - m, panels, qx, m, b0, b1, y, valid);
 }
 
-template <int NP, class Dec, bool kGrouped>
+template <int NP, class Dec, bool kGrouped, bool kIntMins = false>
 struct ScaledTiles {
   static constexpr int kRows = kGrouped ? kGroupedTileRows<NP> : kPanelTileRows<NP, Dec::kHalves>;
   template <int MA>
   static NIBBLE_INT_ATTR HWY_INLINE void Run(const uint8_t* const* panels, const QuantizedInput& qx,
-                                             int64_t m, int64_t b0, int64_t b1, float* y,
-                                             int64_t ldy, const __mmask16* valid) {
-    PanelTile<NP, MA, Dec, kGrouped>(panels, qx, m, b0, b1, y, ldy, valid);
+                                             int64_t m, int64_t b0, int64_t b1, const PanelOut& y,
+                                             const __mmask16* valid) {
+    PanelTile<NP, MA, Dec, kGrouped, kIntMins>(panels, qx, m, b0, b1, y, valid);
   }
 };
 
@@ -378,7 +439,7 @@ constexpr int64_t kRowScaledSliceBlocks = 32;
 template <int NP, int MA>
 NIBBLE_INT_ATTR HWY_INLINE void PanelTileRowScaled(const uint8_t* const* panels,
                                                    const QuantizedInput& qx, int64_t m, int64_t b0,
-                                                   int64_t b1, float* y, int64_t ldy,
+                                                   int64_t b1, const PanelOut& y,
                                                    const __mmask16* valid) {
   const int64_t M = qx.M;
   // The offset correction (−128·Σw of each block) for the whole slice, once per panel.
@@ -415,9 +476,11 @@ NIBBLE_INT_ATTR HWY_INLINE void PanelTileRowScaled(const uint8_t* const* panels,
     const __m512 s =
         _mm512_mul_ps(_mm512_load_ps(reinterpret_cast<const float*>(panels[p] + 10 * 64)), step);
     for (int i = 0; i < MA; ++i) {
-      float* out = y + (m + i) * ldy + kPanelRows * p;
-      const __m512 prev = b0 == 0 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(valid[p], out);
-      _mm512_mask_storeu_ps(out, valid[p], _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[p][i]), s, prev));
+      const __m512 prev =
+          b0 == 0 ? _mm512_setzero_ps()
+                  : _mm512_maskz_loadu_ps(valid[p], y.in + (m + i) * y.ld_in + kPanelRows * p);
+      _mm512_mask_storeu_ps(y.out + (m + i) * y.ld_out + kPanelRows * p, valid[p],
+                            _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[p][i]), s, prev));
     }
   }
 }
@@ -427,9 +490,9 @@ struct RowScaledTiles {
   static constexpr int kRows = kRowScaledTileRows;
   template <int MA>
   static NIBBLE_INT_ATTR HWY_INLINE void Run(const uint8_t* const* panels, const QuantizedInput& qx,
-                                             int64_t m, int64_t b0, int64_t b1, float* y,
-                                             int64_t ldy, const __mmask16* valid) {
-    PanelTileRowScaled<NP, MA>(panels, qx, m, b0, b1, y, ldy, valid);
+                                             int64_t m, int64_t b0, int64_t b1, const PanelOut& y,
+                                             const __mmask16* valid) {
+    PanelTileRowScaled<NP, MA>(panels, qx, m, b0, b1, y, valid);
   }
 };
 
@@ -443,17 +506,17 @@ NIBBLE_INT_ATTR HWY_INLINE bool RowScaled(const QuantizedInput& qx) {
 // activations' scales call for.
 template <int NP, class Dec>
 NIBBLE_INT_ATTR HWY_INLINE void PanelRows(const uint8_t* const* panels, const QuantizedInput& qx,
-                                          int64_t M, int64_t b0, int64_t b1, float* y, int64_t ldy,
+                                          int64_t M, int64_t b0, int64_t b1, const PanelOut& y,
                                           const __mmask16* valid) {
   if constexpr (kRowScaleFormat<Dec>) {
-    if (RowScaled<Dec>(qx))
-      return RowTiles<RowScaledTiles<NP>>(panels, qx, M, b0, b1, y, ldy, valid);
+    if (RowScaled<Dec>(qx)) return RowTiles<RowScaledTiles<NP>>(panels, qx, M, b0, b1, y, valid);
   }
   if constexpr (kGroupedScaleFormat<Dec>) {
     if (qx.group_blocks == 8)
-      return RowTiles<ScaledTiles<NP, Dec, true>>(panels, qx, M, b0, b1, y, ldy, valid);
+      return RowTiles<ScaledTiles<NP, Dec, true, kIntMinFormat<Dec>>>(panels, qx, M, b0, b1, y,
+                                                                      valid);
   }
-  RowTiles<ScaledTiles<NP, Dec, false>>(panels, qx, M, b0, b1, y, ldy, valid);
+  RowTiles<ScaledTiles<NP, Dec, false>>(panels, qx, M, b0, b1, y, valid);
 }
 
 // Output rows [n0, n1) for all M: kPanelGroup panels (16 rows each) at a time, fewer at the tail;
@@ -481,7 +544,14 @@ NIBBLE_INT_ATTR void PanelRowRange(const MatmulArgs& args, int64_t n0, int64_t n
     __mmask16 valid[kPanelGroup];
     for (int p = 0; p < np; ++p) {
       const int64_t first = n + kPanelRows * p;
-      BuildPanel(RowsOf<Dec>(args, first, n1), nb, const_cast<uint8_t*>(panel[p]));
+      // Integer mins exactly where PanelRows takes the grouped tile.
+      if (kIntMinFormat<Dec> && qx.group_blocks == 8) {
+        BuildPanel<RowsOf<Dec>, kIntMinFormat<Dec>>(RowsOf<Dec>(args, first, n1), nb,
+                                                    const_cast<uint8_t*>(panel[p]));
+      } else {
+        BuildPanel<RowsOf<Dec>, false>(RowsOf<Dec>(args, first, n1), nb,
+                                       const_cast<uint8_t*>(panel[p]));
+      }
       const int64_t rows = std::min<int64_t>(kPanelRows, n1 - first);
       valid[p] = static_cast<__mmask16>((1u << rows) - 1);
     }
@@ -493,11 +563,10 @@ NIBBLE_INT_ATTR void PanelRowRange(const MatmulArgs& args, int64_t n0, int64_t n
       pass.ahead.PrefetchPart(b0 / slice, n_slices);
       static_assert(kPanelGroup == 2, "one tile shape per panel count below");
       if (np == 2) {
-        PanelRows<2, Dec>(panel, qx, args.M, b0, b1, pass.y, pass.ldy, valid);
+        PanelRows<2, Dec>(panel, qx, args.M, b0, b1, pass.Slice(b1, nb), valid);
       } else {
-        PanelRows<1, Dec>(panel, qx, args.M, b0, b1, pass.y, pass.ldy, valid);
+        PanelRows<1, Dec>(panel, qx, args.M, b0, b1, pass.Slice(b1, nb), valid);
       }
     }
-    pass.Finish(args, n, std::min(kGroupRows, n1 - n));
   }
 }

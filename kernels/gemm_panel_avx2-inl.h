@@ -88,18 +88,19 @@ NIBBLE_VNNI_ATTR HWY_INLINE __m256i LeadingLanes(int rows) {
 // NP panels (8·NP rows) × MA activation rows from m: y[(m+i)·ldy + n + 8p + lane] for the
 // `rows[p]` leading lanes of panel p (masked loads and stores only for a partial panel).
 template <int NP, int MA, class Dec>
-NIBBLE_VNNI_ATTR HWY_INLINE void PanelTile(const uint8_t* const* panels, const QuantizedInput& qx, int64_t m,
-                                           int64_t b0, int64_t b1, float* y, int64_t ldy, const int* rows) {
+NIBBLE_VNNI_ATTR HWY_INLINE void PanelTile(const uint8_t* const* panels, const QuantizedInput& qx,
+                                           int64_t m, int64_t b0, int64_t b1, const PanelOut& y,
+                                           const int* rows) {
   constexpr bool kHalves = Dec::kHalves;
   constexpr bool kMin = Dec::kBias && Dec::kOffset == 0;
   const int64_t M = qx.M;
   __m256 acc[NP][MA];
   for (int p = 0; p < NP; ++p) {
     for (int i = 0; i < MA; ++i) {
-      float* out = y + (m + i) * ldy + kPanelRows * p;
-      acc[p][i] = b0 == 0                   ? _mm256_setzero_ps()
-                  : rows[p] == kPanelRows ? _mm256_loadu_ps(out)
-                                          : _mm256_maskload_ps(out, LeadingLanes(rows[p]));
+      const float* in = y.in + (m + i) * y.ld_in + kPanelRows * p;
+      acc[p][i] = b0 == 0                 ? _mm256_setzero_ps()
+                  : rows[p] == kPanelRows ? _mm256_loadu_ps(in)
+                                          : _mm256_maskload_ps(in, LeadingLanes(rows[p]));
     }
   }
   // Block-major activations: block b of row m + i at index b·M + m + i.
@@ -142,7 +143,7 @@ NIBBLE_VNNI_ATTR HWY_INLINE void PanelTile(const uint8_t* const* panels, const Q
   }
   for (int i = 0; i < MA; ++i) {
     for (int p = 0; p < NP; ++p) {
-      float* out = y + (m + i) * ldy + kPanelRows * p;
+      float* out = y.out + (m + i) * y.ld_out + kPanelRows * p;
       if (rows[p] == kPanelRows) {
         _mm256_storeu_ps(out, acc[p][i]);
       } else {
@@ -159,22 +160,31 @@ constexpr int kPanelTileRows = NP >= 2 ? 3 : 5;
 
 template <int NP, class Dec>
 NIBBLE_VNNI_ATTR HWY_INLINE void PanelRows(const uint8_t* const* panels, const QuantizedInput& qx,
-                                           int64_t M, int64_t nb, float* y, int64_t ldy,
-                                           const int* rows, const WeightBytes& ahead) {
+                                           int64_t M, int64_t nb, const PanelGroupPass& pass,
+                                           const int* rows) {
   constexpr int MA = kPanelTileRows<NP>;
   // K in L1-sized slices (see kPanelSliceBlocks); partial sums between them go to y = the
   // group's contiguous buffer (PanelGroupPass) where K has more than one slice.
   const int64_t n_slices = (nb + kPanelSliceBlocks - 1) / kPanelSliceBlocks;
   for (int64_t b0 = 0; b0 < nb; b0 += kPanelSliceBlocks) {
     const int64_t b1 = std::min(nb, b0 + kPanelSliceBlocks);
-    ahead.PrefetchPart(b0 / kPanelSliceBlocks, n_slices);
+    pass.ahead.PrefetchPart(b0 / kPanelSliceBlocks, n_slices);
+    const PanelOut y = pass.Slice(b1, nb);
     int64_t m = 0;
-    for (; m + MA <= M; m += MA) PanelTile<NP, MA, Dec>(panels, qx, m, b0, b1, y, ldy, rows);
+    for (; m + MA <= M; m += MA) PanelTile<NP, MA, Dec>(panels, qx, m, b0, b1, y, rows);
     switch (M - m) {
-      case 4: PanelTile<NP, 4, Dec>(panels, qx, m, b0, b1, y, ldy, rows); break;
-      case 3: PanelTile<NP, 3, Dec>(panels, qx, m, b0, b1, y, ldy, rows); break;
-      case 2: PanelTile<NP, 2, Dec>(panels, qx, m, b0, b1, y, ldy, rows); break;
-      case 1: PanelTile<NP, 1, Dec>(panels, qx, m, b0, b1, y, ldy, rows); break;
+      case 4:
+        PanelTile<NP, 4, Dec>(panels, qx, m, b0, b1, y, rows);
+        break;
+      case 3:
+        PanelTile<NP, 3, Dec>(panels, qx, m, b0, b1, y, rows);
+        break;
+      case 2:
+        PanelTile<NP, 2, Dec>(panels, qx, m, b0, b1, y, rows);
+        break;
+      case 1:
+        PanelTile<NP, 1, Dec>(panels, qx, m, b0, b1, y, rows);
+        break;
       default: break;
     }
   }
@@ -204,11 +214,10 @@ NIBBLE_VNNI_ATTR void PanelRowRange(const MatmulArgs& args, int64_t n0, int64_t 
     const PanelGroupPass pass =
         PanelGroupPass::Plan<RowsOf<Dec>>(args, n, n1, kGroupRows, kPanelSliceBlocks, partial);
     if (np == 2) {
-      PanelRows<2, Dec>(panel, *args.qx, args.M, nb, pass.y, pass.ldy, rows, pass.ahead);
+      PanelRows<2, Dec>(panel, *args.qx, args.M, nb, pass, rows);
     } else {
-      PanelRows<1, Dec>(panel, *args.qx, args.M, nb, pass.y, pass.ldy, rows, pass.ahead);
+      PanelRows<1, Dec>(panel, *args.qx, args.M, nb, pass, rows);
     }
-    pass.Finish(args, n, std::min(kGroupRows, n1 - n));
   }
 }
 

@@ -112,21 +112,34 @@ struct WeightBytes {
   }
 };
 
+// Where a K slice's tiles read the partial sums of the earlier slices (in; unread by the first
+// slice) and write theirs (out): y (ld N) or PanelGroupPass's buffer.
+struct PanelOut {
+  const float* in;
+  int64_t ld_in;
+  float* out;
+  int64_t ld_out;
+};
+
 // One group of output rows [n, n + group_rows) in a PanelRowRange pass: where its tiles sum
 // between K slices, and the next group's weights to prefetch while they run.
-//  - With more than one K slice, the partial sums go to a contiguous per-thread buffer and y is
-//    written once at the end (Finish): y's rows are N floats apart, so every tile's loads and
+//  - With more than one K slice, the partial sums go to a contiguous per-thread buffer and only
+//    the last slice's tiles write y: y's rows are N floats apart, so every tile's loads and
 //    stores of them touched MA new pages, and the tile starts stalled on those loads (perf
 //    annotate). bench_matmul M = 512, 1 thread, best of 3 alternated: K = 5632 (11 slices)
 //    1.06–1.11×, K = 2048 (4 slices) 0.89–1.06× across two runs: no change beyond the noise.
+//    The last slice's tiles store straight to y, between their dot products: a copy of the
+//    buffer to y after the group (one row of 128 bytes to each of M pages) waited on every
+//    line's read-for-ownership, ~10 % of the Q4_K and Q5_K GEMM's samples at N = 5632.
 //  - The next group's weights go to L2, a part per K slice, so its panels are built from cache.
 //    The build's own prefetch (8 blocks ahead) was not enough when memory latency was high: in
 //    one profile of the 1.1B Q4_K_M pp512 (547 t/s), one load of Q4_K's quant bytes in
 //    DecodePanelBlock took 14 % of the Q4_K GEMM's samples; with this, none.
 struct PanelGroupPass {
-  float* y;
+  float* y;  // the group's first output column in y
   int64_t ldy;
-  bool staged;
+  float* partial;  // the buffer (M × group_rows), or null with a single K slice
+  int64_t group_rows;
   WeightBytes ahead;
 
   template <class Rows>
@@ -135,20 +148,23 @@ struct PanelGroupPass {
                                                         int64_t slice_blocks,
                                                         std::vector<float>& partial) {
     PanelGroupPass g;
-    g.staged = args.K / 32 > slice_blocks;
-    if (g.staged) partial.resize(static_cast<size_t>(args.M * group_rows));
-    g.y = g.staged ? partial.data() : args.y + n;
-    g.ldy = g.staged ? group_rows : args.ldy;
+    g.y = args.y + n;
+    g.ldy = args.ldy;
+    g.group_rows = group_rows;
+    g.partial = nullptr;
+    if (args.K / 32 > slice_blocks) {
+      partial.resize(static_cast<size_t>(args.M * group_rows));
+      g.partial = partial.data();
+    }
     const int64_t next = n + group_rows;
     g.ahead = next < n1 ? Rows::Bytes(args, next, std::min(n1, next + group_rows)) : WeightBytes{};
     return g;
   }
-  // Copies the staged sums of the group's first `cols` outputs to y.
-  NIBBLE_INT_ATTR HWY_INLINE void Finish(const MatmulArgs& args, int64_t n, int64_t cols) const {
-    if (!staged) return;
-    for (int64_t m = 0; m < args.M; ++m)
-      std::memcpy(args.y + n + m * args.ldy, y + m * ldy,
-                  static_cast<size_t>(cols) * sizeof(float));
+  // The slice of K that ends at block b1 of nb.
+  NIBBLE_INT_ATTR HWY_INLINE PanelOut Slice(int64_t b1, int64_t nb) const {
+    if (partial == nullptr) return {y, ldy, y, ldy};
+    if (b1 == nb) return {partial, group_rows, y, ldy};
+    return {partial, group_rows, partial, group_rows};
   }
 };
 
@@ -204,12 +220,15 @@ struct PackedPanelRows {
   }
 };
 
-
 // Block b of the kPanelRows rows: signed levels into v (offset formats lose their offset here),
 // each row's two half scales into S[0..2·kPanelRows) and, for formats with mins, its two mins
 // right after them (the panel block's S and B).
-template <class Rows>
-NIBBLE_INT_ATTR HWY_INLINE void DecodePanelBlock(const Rows& rows, int64_t b, __m256i* v, float* S) {
+// With kIntMins (Q4_K/Q5_K) the mins go out as integers instead: each row's min level into
+// min_level[i] and its step into min_step[i] (bias = −step·level), for the caller to lay out.
+template <class Rows, bool kIntMins = false>
+NIBBLE_INT_ATTR HWY_INLINE void DecodePanelBlock(const Rows& rows, int64_t b, __m256i* v, float* S,
+                                                 int32_t* min_level = nullptr,
+                                                 float* min_step = nullptr) {
   using Dec = typename Rows::Decoder;
   static_assert(!(Dec::kSigned && Dec::kOffset != 0), "signed levels carry no offset");
   const __m256i offset = _mm256_set1_epi8(static_cast<char>(Dec::kOffset));
@@ -220,7 +239,10 @@ NIBBLE_INT_ATTR HWY_INLINE void DecodePanelBlock(const Rows& rows, int64_t b, __
     v[i] = Dec::kOffset != 0 ? _mm256_sub_epi8(x.v, offset) : x.v;
     S[i] = x.scale[0];
     S[kPanelRows + i] = x.scale[1];
-    if constexpr (Dec::kBias && Dec::kOffset == 0) {
+    if constexpr (kIntMins) {
+      min_level[i] = x.min_level;
+      min_step[i] = -x.min_step;
+    } else if constexpr (Dec::kBias && Dec::kOffset == 0) {
       B[i] = x.bias[0];
       B[kPanelRows + i] = x.bias[1];
     }

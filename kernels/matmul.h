@@ -80,6 +80,10 @@ struct QuantizedInput {
   std::vector<float> panel_dsum;          // K/32 × M
   std::vector<float> panel_dsum_q8_1;     // K/32 × M
   std::vector<float> panel_dsum16;        // K/32 × M × 2
+  // Σq of blocks 2j and 2j+1 as the low and high int16 of one int32 (|Σq| ≤ 32·127), at index
+  // j·M + m (a zero high half after an odd last block): the operand of vpdpwssd against a pair
+  // of integer mins, see kIntMinFormat in gemm_panel-inl.h.
+  std::vector<int32_t> panel_sum_pairs;  // ⌈K/64⌉ × M
 };
 
 // Scratch owned by the caller (one per session), so per-token work allocates nothing once warm.

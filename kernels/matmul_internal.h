@@ -95,6 +95,11 @@ inline void store_panel_block(QuantizedInput& q, int64_t m, int64_t blk) {
   q.panel_dsum_q8_1[dst] = q.dsum_q8_1[b];
   q.panel_dsum16[2 * dst] = q.dsum16[2 * b];
   q.panel_dsum16[2 * dst + 1] = q.dsum16[2 * b + 1];
+  // Even blocks come first (callers walk a row's blocks in order): they clear the high half.
+  const uint32_t sum16 = static_cast<uint16_t>(q.sum[b]);
+  int32_t& pair = q.panel_sum_pairs[(blk / 2) * q.M + m];
+  pair = static_cast<int32_t>(blk % 2 == 0 ? sum16
+                                           : (static_cast<uint32_t>(pair) & 0xFFFFu) | sum16 << 16);
 }
 
 // Sizes the panel copy for q's M×K and marks it as to be written (panel_M = M).

@@ -54,6 +54,7 @@ void resize_panel_input(QuantizedInput& q) {
   q.panel_dsum.resize(n);
   q.panel_dsum_q8_1.resize(n);
   q.panel_dsum16.resize(2 * n);
+  q.panel_sum_pairs.resize(static_cast<size_t>((q.K / 32 + 1) / 2 * q.M));
   q.panel_M = q.M;
 }
 

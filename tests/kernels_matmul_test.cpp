@@ -468,46 +468,52 @@ TEST(QuantizeInput, GroupedScaleBitIdenticalOnEveryTarget) {
 // The block-major copy the panel GEMM reads (straight from the floats on targets that have the
 // panel GEMM, 16 rows at a time) equals the reference quantisation stored block by block:
 // every byte and factor, for per-block scales, per-256 scales and a static step, with a
-// partial 16-row tile (M = 37) and K slices that end inside a 32-block tile (K = 2304).
+// partial 16-row tile (M = 37) and K slices that end inside a 32-block tile (K = 2304), and an
+// odd block count (K = 2336: the last pair of block sums has no second block).
 TEST(QuantizeInput, PanelCopyBitIdenticalOnEveryTarget) {
-  std::mt19937 rng(23);
-  const int64_t M = 37, K = 2304;
-  auto x = test::random_floats(rng, M * K, -3.0f, 3.0f);
-  const float ties[] = {127.0f, 2.5f,    -2.5f,       0.5f,         -0.5f,
-                        1.5f,   -126.5f, 0.49999997f, -0.49999997f, 3.5f};
-  for (int j = 0; j < 10; ++j) x[j] = ties[j];
-  for (int j = 32; j < 64; ++j) x[j] = 0.0f;      // all-zero block
-  for (int j = 4096; j < 4352; ++j) x[j] = 0.0f;  // all-zero group of 256
-  x[K * 17 + 5] = 40.0f;                          // beyond a static step's range: clamped
-  struct Case {
-    int group_blocks;
-    float step;
-  };
-  for (const Case c : {Case{1, 0.0f}, Case{8, 0.0f}, Case{1, 0.05f}}) {
-    SCOPED_TRACE("group_blocks " + std::to_string(c.group_blocks) + " step " +
-                 std::to_string(c.step));
-    QuantizedInput ref;
-    if (c.step > 0.0f) {
-      quantize_input_static_reference(x.data(), M, K, c.step, ref);
-    } else {
-      quantize_input_reference(x.data(), M, K, ref, c.group_blocks);
-    }
-    detail::resize_panel_input(ref);
-    for (int64_t m = 0; m < M; ++m) {
-      for (int64_t blk = 0; blk < K / 32; ++blk) detail::store_panel_block(ref, m, blk);
-    }
-    test::for_each_target([&](const std::string&) {
-      for (int threads : {1, 2}) {
-        QuantizedInput q;
-        detail::quantize_panel_input(x.data(), M, K, q, threads, c.group_blocks, c.step);
-        ASSERT_EQ(q.panel_M, M);
-        EXPECT_EQ(q.panel_q, ref.panel_q);
-        EXPECT_EQ(q.panel_d, ref.panel_d);
-        EXPECT_EQ(q.panel_dsum, ref.panel_dsum);
-        EXPECT_EQ(q.panel_dsum_q8_1, ref.panel_dsum_q8_1);
-        EXPECT_EQ(q.panel_dsum16, ref.panel_dsum16);
+  for (const int64_t K : {int64_t{2304}, int64_t{2336}}) {
+    SCOPED_TRACE("K " + std::to_string(K));
+    std::mt19937 rng(23);
+    const int64_t M = 37;
+    auto x = test::random_floats(rng, M * K, -3.0f, 3.0f);
+    const float ties[] = {127.0f, 2.5f,    -2.5f,       0.5f,         -0.5f,
+                          1.5f,   -126.5f, 0.49999997f, -0.49999997f, 3.5f};
+    for (int j = 0; j < 10; ++j) x[j] = ties[j];
+    for (int j = 32; j < 64; ++j) x[j] = 0.0f;      // all-zero block
+    for (int j = 4096; j < 4352; ++j) x[j] = 0.0f;  // all-zero group of 256
+    x[K * 17 + 5] = 40.0f;                          // beyond a static step's range: clamped
+    struct Case {
+      int group_blocks;
+      float step;
+    };
+    for (const Case c : {Case{1, 0.0f}, Case{8, 0.0f}, Case{1, 0.05f}}) {
+      if (K % (32 * c.group_blocks) != 0) continue;
+      SCOPED_TRACE("group_blocks " + std::to_string(c.group_blocks) + " step " +
+                   std::to_string(c.step));
+      QuantizedInput ref;
+      if (c.step > 0.0f) {
+        quantize_input_static_reference(x.data(), M, K, c.step, ref);
+      } else {
+        quantize_input_reference(x.data(), M, K, ref, c.group_blocks);
       }
-    });
+      detail::resize_panel_input(ref);
+      for (int64_t m = 0; m < M; ++m) {
+        for (int64_t blk = 0; blk < K / 32; ++blk) detail::store_panel_block(ref, m, blk);
+      }
+      test::for_each_target([&](const std::string&) {
+        for (int threads : {1, 2}) {
+          QuantizedInput q;
+          detail::quantize_panel_input(x.data(), M, K, q, threads, c.group_blocks, c.step);
+          ASSERT_EQ(q.panel_M, M);
+          EXPECT_EQ(q.panel_q, ref.panel_q);
+          EXPECT_EQ(q.panel_d, ref.panel_d);
+          EXPECT_EQ(q.panel_dsum, ref.panel_dsum);
+          EXPECT_EQ(q.panel_dsum_q8_1, ref.panel_dsum_q8_1);
+          EXPECT_EQ(q.panel_dsum16, ref.panel_dsum16);
+          EXPECT_EQ(q.panel_sum_pairs, ref.panel_sum_pairs);
+        }
+      });
+    }
   }
 }
 
