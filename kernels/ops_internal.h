@@ -43,10 +43,10 @@ inline int64_t attn_padded_rows(int64_t group) {
   return (rows + kAttnRowAlign - 1) / kAttnRowAlign * kAttnRowAlign;
 }
 // Scratch layout (floats): Qᵀ [head_dim][rows] | Sᵀ [kv_tile][rows] | acc [rows][head_dim] |
-// m, l, c, row position [rows] each.
+// m, l, c, row position [rows] each | the K and V tiles [kv_tile][head_dim] each.
 inline int64_t attn_scratch_floats(int64_t group, int64_t head_dim) {
   const int64_t rows = attn_padded_rows(group);
-  return rows * (2 * head_dim + kAttnKvTile + 4);
+  return rows * (2 * head_dim + kAttnKvTile + 4) + 2 * kAttnKvTile * head_dim;
 }
 
 }  // namespace nibble::detail
