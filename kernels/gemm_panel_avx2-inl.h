@@ -158,13 +158,24 @@ NIBBLE_VNNI_ATTR HWY_INLINE void PanelTile(const uint8_t* const* panels, const Q
 template <int NP>
 constexpr int kPanelTileRows = NP >= 2 ? 3 : 5;
 
+// The tile of the last `rows` (< R + 1) activation rows.
+template <int NP, int R, class Dec>
+NIBBLE_VNNI_ATTR HWY_INLINE void PanelTailTile(int64_t rows, const uint8_t* const* panels,
+                                               const QuantizedInput& qx, int64_t m, int64_t b0,
+                                               int64_t b1, const PanelOut& y, const int* valid) {
+  if constexpr (R > 0) {
+    if (rows == R) return PanelTile<NP, R, Dec>(panels, qx, m, b0, b1, y, valid);
+    PanelTailTile<NP, R - 1, Dec>(rows, panels, qx, m, b0, b1, y, valid);
+  }
+}
+
 template <int NP, class Dec>
 NIBBLE_VNNI_ATTR HWY_INLINE void PanelRows(const uint8_t* const* panels, const QuantizedInput& qx,
                                            int64_t M, int64_t nb, const PanelGroupPass& pass,
                                            const int* rows) {
   constexpr int MA = kPanelTileRows<NP>;
-  // K in L1-sized slices (see kPanelSliceBlocks); partial sums between them go to y = the
-  // group's contiguous buffer (PanelGroupPass) where K has more than one slice.
+  // K in L1-sized slices (see kPanelSliceBlocks); where K has more than one, the partial sums
+  // between them go to the group's contiguous buffer (PanelGroupPass::Slice).
   const int64_t n_slices = (nb + kPanelSliceBlocks - 1) / kPanelSliceBlocks;
   for (int64_t b0 = 0; b0 < nb; b0 += kPanelSliceBlocks) {
     const int64_t b1 = std::min(nb, b0 + kPanelSliceBlocks);
@@ -172,21 +183,7 @@ NIBBLE_VNNI_ATTR HWY_INLINE void PanelRows(const uint8_t* const* panels, const Q
     const PanelOut y = pass.Slice(b1, nb);
     int64_t m = 0;
     for (; m + MA <= M; m += MA) PanelTile<NP, MA, Dec>(panels, qx, m, b0, b1, y, rows);
-    switch (M - m) {
-      case 4:
-        PanelTile<NP, 4, Dec>(panels, qx, m, b0, b1, y, rows);
-        break;
-      case 3:
-        PanelTile<NP, 3, Dec>(panels, qx, m, b0, b1, y, rows);
-        break;
-      case 2:
-        PanelTile<NP, 2, Dec>(panels, qx, m, b0, b1, y, rows);
-        break;
-      case 1:
-        PanelTile<NP, 1, Dec>(panels, qx, m, b0, b1, y, rows);
-        break;
-      default: break;
-    }
+    PanelTailTile<NP, MA - 1, Dec>(M - m, panels, qx, m, b0, b1, y, rows);
   }
 }
 
