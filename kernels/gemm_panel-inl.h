@@ -68,14 +68,14 @@ NIBBLE_INT_ATTR HWY_INLINE void BuildPanel(const Rows& rows, int64_t nb, uint8_t
                                      min_step);
     if constexpr (kIntMins) {  // the B layout of kIntMinFormat
       const __m512i level = _mm512_load_si512(min_level);
-      __m512i* pair = reinterpret_cast<__m512i*>(out + (b % 2) * -kPanelBlockBytes + 12 * 64);
       if (b % 2 == 0) {
-        _mm512_store_si512(pair, level);
+        _mm512_store_si512(out + 12 * 64, level);
       } else {
+        uint8_t* pair = out - kPanelBlockBytes + 12 * 64;  // the even block's
         _mm512_store_si512(pair,
                            _mm512_or_si512(_mm512_load_si512(pair), _mm512_slli_epi32(level, 16)));
-        _mm512_store_ps(out + 12 * 64, _mm512_load_ps(min_step));
       }
+      if (b % 8 == 1) _mm512_store_ps(out + 12 * 64, _mm512_load_ps(min_step));
     }
     __m512i E[4], F[4];
     for (int g = 0; g < 4; ++g) {
@@ -502,6 +502,12 @@ NIBBLE_INT_ATTR HWY_INLINE bool RowScaled(const QuantizedInput& qx) {
   return false;
 }
 
+// Whether the grouped tile runs (and, for kIntMinFormat, the panel carries integer mins).
+template <class Dec>
+NIBBLE_INT_ATTR HWY_INLINE bool GroupedTile(const QuantizedInput& qx) {
+  return kGroupedScaleFormat<Dec> && qx.group_blocks == 8;
+}
+
 // One K slice [b0, b1) of NP panels for all M activation rows, by the tile the format and the
 // activations' scales call for.
 template <int NP, class Dec>
@@ -512,7 +518,7 @@ NIBBLE_INT_ATTR HWY_INLINE void PanelRows(const uint8_t* const* panels, const Qu
     if (RowScaled<Dec>(qx)) return RowTiles<RowScaledTiles<NP>>(panels, qx, M, b0, b1, y, valid);
   }
   if constexpr (kGroupedScaleFormat<Dec>) {
-    if (qx.group_blocks == 8)
+    if (GroupedTile<Dec>(qx))
       return RowTiles<ScaledTiles<NP, Dec, true, kIntMinFormat<Dec>>>(panels, qx, M, b0, b1, y,
                                                                       valid);
   }
@@ -544,8 +550,7 @@ NIBBLE_INT_ATTR void PanelRowRange(const MatmulArgs& args, int64_t n0, int64_t n
     __mmask16 valid[kPanelGroup];
     for (int p = 0; p < np; ++p) {
       const int64_t first = n + kPanelRows * p;
-      // Integer mins exactly where PanelRows takes the grouped tile.
-      if (kIntMinFormat<Dec> && qx.group_blocks == 8) {
+      if (kIntMinFormat<Dec> && GroupedTile<Dec>(qx)) {
         BuildPanel<RowsOf<Dec>, kIntMinFormat<Dec>>(RowsOf<Dec>(args, first, n1), nb,
                                                     const_cast<uint8_t*>(panel[p]));
       } else {

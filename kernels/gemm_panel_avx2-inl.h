@@ -158,14 +158,14 @@ NIBBLE_VNNI_ATTR HWY_INLINE void PanelTile(const uint8_t* const* panels, const Q
 template <int NP>
 constexpr int kPanelTileRows = NP >= 2 ? 3 : 5;
 
-// The tile of the last `rows` (< R + 1) activation rows.
+// The tile of the last `left` (≤ R) activation rows.
 template <int NP, int R, class Dec>
-NIBBLE_VNNI_ATTR HWY_INLINE void PanelTailTile(int64_t rows, const uint8_t* const* panels,
+NIBBLE_VNNI_ATTR HWY_INLINE void PanelTailTile(int64_t left, const uint8_t* const* panels,
                                                const QuantizedInput& qx, int64_t m, int64_t b0,
-                                               int64_t b1, const PanelOut& y, const int* valid) {
+                                               int64_t b1, const PanelOut& y, const int* rows) {
   if constexpr (R > 0) {
-    if (rows == R) return PanelTile<NP, R, Dec>(panels, qx, m, b0, b1, y, valid);
-    PanelTailTile<NP, R - 1, Dec>(rows, panels, qx, m, b0, b1, y, valid);
+    if (left == R) return PanelTile<NP, R, Dec>(panels, qx, m, b0, b1, y, rows);
+    PanelTailTile<NP, R - 1, Dec>(left, panels, qx, m, b0, b1, y, rows);
   }
 }
 
