@@ -267,7 +267,6 @@ inline void unpack_q6_k(const uint8_t* row, int64_t b, UnpackedBlock& u) {
 #endif
 
 #include "hwy/highway.h"
-#include "hwy/cache_control.h"
 
 #undef NIBBLE_X86_512
 #undef NIBBLE_X86_256
@@ -302,6 +301,41 @@ namespace hn = hwy::HWY_NAMESPACE;
 using detail::MatmulArgs;
 
 // One activation row as the tile kernels read it.
+// Decode (M ≤ 2) streams each weight from DRAM exactly once, and the hardware prefetchers alone
+// left the M = 1 kernels at a third to a half of the read bandwidth (bench_matmul, Zen 5: Q4_0
+// 11 GB/s per thread cold vs 57 GB/s from cache). So while a tile computes, it prefetches the
+// next tile of its row range (contiguous bytes in both layouts): each step of its K loop fetches
+// the share of the next tile's lines that matches the blocks the step covers, which keeps
+// requests in flight all through the tile. Prefetching the whole next tile in one burst before
+// the tile ran (stops 6–27) stalled on the miss buffers and then computed with none in flight:
+// against it, bench_matmul M = 1 from DRAM, 2 threads, Zen 5, best of 3 alternated runs:
+// Q6_K 5632 → 2048 1.47×, Q8_0 packed 1.37×, Q4_K 1.33×; 2048 → 5632 1.07–1.17×; 2048 → 2048
+// 0.98–1.10×. Non-temporal (locality 0: prefetchnta on x86): each weight line is read once per
+// token, so filling it into L2 — and, on Zen, into the L3 that L2 evicts into — only costs
+// traffic; against locality 3 (with the burst) 1.06–1.37× on the large shapes, 1.01–1.29× on the
+// small ones, and locality 1 or 2 were worse than 3.
+struct NextTile {
+  const uint8_t* line = nullptr;  // its first cache line; nullptr: nothing to prefetch
+  int64_t lines = 0;
+  int64_t lines_per_block_q16 = 0;  // ⌈lines · 2^16 / blocks of this tile⌉
+
+  NextTile() = default;
+  NextTile(const uint8_t* p, uint64_t bytes, int64_t blocks) {
+    const uintptr_t first = reinterpret_cast<uintptr_t>(p) & ~uintptr_t{63};
+    line = p - (reinterpret_cast<uintptr_t>(p) - first);
+    lines = static_cast<int64_t>((reinterpret_cast<uintptr_t>(p) + bytes - first + 63) / 64);
+    const int64_t b = std::max<int64_t>(blocks, 1);
+    lines_per_block_q16 = ((lines << 16) + b - 1) / b;
+  }
+  // The share of blocks [b0, b1) of this tile (K / 32 blocks in all).
+  HWY_INLINE void Fetch(int64_t b0, int64_t b1) const {
+    if (line == nullptr) return;
+    const int64_t end = std::min(lines, (b1 * lines_per_block_q16) >> 16);
+    for (int64_t l = (b0 * lines_per_block_q16) >> 16; l < end; ++l)
+      __builtin_prefetch(line + 64 * l, 0, 0);
+  }
+};
+
 struct ActRow {
   const float* x;        // float activations (float weight types)
   const int8_t* q;       // int8 activations, K of them
@@ -312,6 +346,7 @@ struct ActRow {
   const float* dsum16;   // K/16 bias factors of halves
   const float* dsum_q8_1;  // K/32, llama.cpp's q8_1 rounding (Q4_1, Q5_1 mins)
   int64_t K;
+  NextTile next;  // read from a[0] only: the weights to prefetch while this tile computes
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -411,6 +446,7 @@ HWY_INLINE void FloatTile(const uint8_t* const* rows, const ActRow& a, float* ou
   auto acc0 = hn::Zero(df), acc1 = hn::Zero(df), acc2 = hn::Zero(df), acc3 = hn::Zero(df);
   int64_t k = 0;
   for (; k + N <= a.K; k += N) {
+    a.next.Fetch(k / 32, (k + N) / 32);
     const auto xv = hn::LoadU(df, a.x + k);
     acc0 = hn::MulAdd(WeightLoad::Load(df, rows[0], k), xv, acc0);
     acc1 = hn::MulAdd(WeightLoad::Load(df, rows[1], k), xv, acc1);
@@ -521,6 +557,7 @@ NIBBLE_INT_ATTR HWY_INLINE void TileQ4_0(const uint8_t* const* rows, const ActRo
   // 0..15 of each block) and high nibbles (16..31) meet the activations regrouped the same way,
   // so no weight shuffles are needed and each int32 lane group 4i..4i+3 is block b+i.
   for (; b + 4 <= nb; b += 4) {
+    a[0].next.Fetch(b, b + 4);
     __m512i a_lo[MA], a_hi[MA], corr[MA];
     __m512 da[MA];
     for (int m = 0; m < MA; ++m) LoadQ4Activations(a[m], b, a_lo[m], a_hi[m], corr[m], da[m]);
@@ -544,6 +581,7 @@ NIBBLE_INT_ATTR HWY_INLINE void TileQ4_0(const uint8_t* const* rows, const ActRo
     }
   }
   for (; b + 2 <= nb; b += 2) {
+    a[0].next.Fetch(b, b + 2);
     __m512i av[MA], corr[MA];
     __m512 da[MA];
     for (int m = 0; m < MA; ++m) {
@@ -570,6 +608,7 @@ NIBBLE_INT_ATTR HWY_INLINE void TileQ4_0(const uint8_t* const* rows, const ActRo
     }
   }
   if (b < nb) {  // odd block count: the upper half of every operand is zero
+    a[0].next.Fetch(b, nb);
     for (int r = 0; r < 4; ++r) {
       const uint8_t* blk = rows[r] + 18 * b;
       const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
@@ -596,6 +635,7 @@ NIBBLE_INT_ATTR HWY_INLINE void TileQ8_0(const uint8_t* const* rows, const ActRo
   }
   int64_t b = 0;
   for (; b + 2 <= nb; b += 2) {
+    a[0].next.Fetch(b, b + 2);
     __m512i av[MA];
     __m512 da[MA];
     for (int m = 0; m < MA; ++m) {
@@ -619,6 +659,7 @@ NIBBLE_INT_ATTR HWY_INLINE void TileQ8_0(const uint8_t* const* rows, const ActRo
     }
   }
   if (b < nb) {
+    a[0].next.Fetch(b, nb);
     for (int r = 0; r < 4; ++r) {
       const uint8_t* blk = rows[r] + 34 * b;
       const __m512i w = Load32Zext(blk + 2);
@@ -653,6 +694,7 @@ NIBBLE_INT_ATTR HWY_INLINE void PackedTileQ4_0(const uint8_t* tile, const ActRow
     for (int r = 0; r < 4; ++r) acc[m][r] = _mm512_setzero_ps();
   }
   for (int64_t b = 0; b < nb; b += 4) {
+    a[0].next.Fetch(b, b + 4);
     __m512i a_lo[MA], a_hi[MA], corr[MA];
     __m512 da[MA];
     for (int m = 0; m < MA; ++m) LoadQ4Activations(a[m], b, a_lo[m], a_hi[m], corr[m], da[m]);
@@ -684,6 +726,7 @@ NIBBLE_INT_ATTR HWY_INLINE void PackedTileQ8_0(const uint8_t* tile, const ActRow
     for (int r = 0; r < 4; ++r) acc[m][r] = _mm512_setzero_ps();
   }
   for (int64_t b = 0; b < nb; b += 2) {
+    a[0].next.Fetch(b, b + 2);
     __m512i av[MA];
     __m512 da[MA];
     for (int m = 0; m < MA; ++m) {
@@ -730,6 +773,7 @@ NIBBLE_INT_ATTR HWY_INLINE void TileQ6_KPerBlock(const uint8_t* const* rows, con
     for (int r = 0; r < 4; ++r) acc[m][r] = _mm512_setzero_ps();
   }
   for (int64_t s = 0; s < n_super; ++s) {
+    a[0].next.Fetch(8 * s, 8 * s + 8);
     __m512 da16[MA], offset16[MA];  // d_a of each sub-block's block; 32·Σa of each sub-block
     for (int m = 0; m < MA; ++m) {
       da16[m] = _mm512_permutexvar_ps(block_of_sub, _mm512_castps256_ps512(_mm256_loadu_ps(a[m].d + 8 * s)));
@@ -793,6 +837,7 @@ NIBBLE_INT_ATTR HWY_INLINE void TileQ6_K(const uint8_t* const* rows, const ActRo
     for (int r = 0; r < 4; ++r) acc[m][r] = _mm512_setzero_ps();
   }
   for (int64_t s = 0; s < n_super; ++s) {
+    a[0].next.Fetch(8 * s, 8 * s + 8);
     __m256i sum16[MA];  // the 16 sub-block sums of the activations, int16
     float da[MA];
     for (int m = 0; m < MA; ++m) {
@@ -875,6 +920,7 @@ HWY_INLINE void TileQ4_0(const uint8_t* const* rows, const ActRow* a, float* out
     for (int r = 0; r < 4; ++r) acc[m][r] = _mm256_setzero_ps();
   }
   for (int64_t b = 0; b < nb; ++b) {
+    a[0].next.Fetch(b, b + 1);
     __m256i av[MA], corr[MA];
     for (int m = 0; m < MA; ++m) {
       av[m] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[m].q + 32 * b));
@@ -902,6 +948,7 @@ HWY_INLINE void TileQ8_0(const uint8_t* const* rows, const ActRow* a, float* out
     for (int r = 0; r < 4; ++r) acc[m][r] = _mm256_setzero_ps();
   }
   for (int64_t b = 0; b < nb; ++b) {
+    a[0].next.Fetch(b, b + 1);
     __m256i av[MA];
     for (int m = 0; m < MA; ++m) av[m] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[m].q + 32 * b));
     for (int r = 0; r < 4; ++r) {
@@ -937,6 +984,7 @@ HWY_INLINE void TileQ6_K(const uint8_t* const* rows, const ActRow* a, float* out
     for (int r = 0; r < 4; ++r) acc[m][r] = _mm256_setzero_ps();
   }
   for (int64_t s = 0; s < n_super; ++s) {
+    a[0].next.Fetch(8 * s, 8 * s + 8);
     __m256i sum16[MA];  // the 16 sub-block sums of the activations, int16 (|Σa| ≤ 16·127)
     for (int m = 0; m < MA; ++m) {
       const __m256i s0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[m].sum16 + 16 * s));
@@ -983,6 +1031,7 @@ HWY_INLINE void TileQ6_KPerBlock(const uint8_t* const* rows, const ActRow* a, fl
     for (int r = 0; r < 4; ++r) acc[m][r] = _mm256_setzero_ps();
   }
   for (int64_t s = 0; s < n_super; ++s) {
+    a[0].next.Fetch(8 * s, 8 * s + 8);
     __m256 sub_scale[4][2];  // d · scales[0..7], d · scales[8..15] per row
     for (int r = 0; r < 4; ++r) {
       const uint8_t* sb = rows[r] + 210 * s;
@@ -1043,6 +1092,7 @@ HWY_INLINE void PortableTile(const uint8_t* const* rows, const ActRow* a, float*
   const int64_t nb = a[0].K / 32;
   detail::UnpackedBlock blk;
   for (int r = 0; r < 4; ++r) {
+    a[0].next.Fetch(r * nb / 4, (r + 1) * nb / 4);  // a row of this tile: a quarter of the next
     float acc[MA] = {};
     for (int64_t b = 0; b < nb; ++b) {
       Unpack(rows[r], b, blk);
@@ -1303,6 +1353,7 @@ NIBBLE_INT_ATTR HWY_INLINE void TileDecoded(const uint8_t* const* rows, const Ac
     for (int r = 0; r < 4; ++r) acc[m][r] = _mm512_setzero_ps();
   }
   for (int64_t b = 0; b < nb; b += 2) {
+    a[0].next.Fetch(b, b + 2);
     const bool pair = b + 1 < nb;
     __m512i av[MA];
     __m512 da[MA], sf[MA];
@@ -1362,6 +1413,7 @@ HWY_INLINE void TileDecoded(const uint8_t* const* rows, const ActRow* a, float* 
     for (int r = 0; r < 4; ++r) acc[m][r] = _mm256_setzero_ps();
   }
   for (int64_t b = 0; b < nb; ++b) {
+    a[0].next.Fetch(b, b + 1);
     __m256i av[MA];
     __m256 da[MA], sf[MA];
     for (int m = 0; m < MA; ++m) {
@@ -1435,6 +1487,7 @@ NIBBLE_INT_ATTR HWY_INLINE void TileNibbles(const uint8_t* const* rows, const Ac
     }
   }
   for (int64_t b = 0; b < nb4; b += 4) {
+    a[0].next.Fetch(b, b + 4);
     __m512i a_lo[MA], a_hi[MA], corr[MA];
     __m512 da[MA];
     __m128 dsum[MA];
@@ -1499,6 +1552,7 @@ NIBBLE_INT_ATTR HWY_INLINE void TileNibbles(const uint8_t* const* rows, const Ac
       tail[m].dsum_q8_1 += nb4;
       tail[m].K -= 32 * nb4;
     }
+    tail[0].next = NextTile();  // this tile's loop fetched the next one's share of these blocks
     float rest[4 * MA];
     TileDecoded<typename Fmt::Decoder, MA>(tail_rows, tail, rest);
     for (int i = 0; i < 4 * MA; ++i) out[i] += rest[i];
@@ -1530,6 +1584,7 @@ NIBBLE_INT_ATTR HWY_INLINE void PackedTileNibbles(const uint8_t* tile, const Act
     mins[m] = _mm512_setzero_ps();
   }
   for (int64_t b = 0; b < nb; b += 4) {
+    a[0].next.Fetch(b, b + 4);
     __m512i a_lo[MA], a_hi[MA], corr[MA];
     __m512 da[MA], dsum[MA];
     for (int m = 0; m < MA; ++m) {
@@ -1631,6 +1686,7 @@ NIBBLE_INT_ATTR HWY_INLINE void TileQ45_K(const uint8_t* const* rows, const ActR
     for (int r = 0; r < 4; ++r) acc[m][r] = _mm512_setzero_ps();
   }
   for (int64_t s = 0; s < n_super; ++s) {
+    a[0].next.Fetch(8 * s, 8 * s + 8);
     const uint8_t* sb[4];
     for (int r = 0; r < 4; ++r) sb[r] = rows[r] + kSuperBytes * s;
     // Bytes 0-15 of the 4 rows: d, dmin (fp16), then the 12 bytes of 6-bit scales and mins.
@@ -1741,6 +1797,7 @@ HWY_INLINE void TileQ45_K(const uint8_t* const* rows, const ActRow* a, float* ou
     for (int r = 0; r < 4; ++r) acc[m][r] = _mm256_setzero_ps();
   }
   for (int64_t s = 0; s < n_super; ++s) {
+    a[0].next.Fetch(8 * s, 8 * s + 8);
     __m256i bsum[MA];  // int16 words 8-15: the 8 block sums (|Σa| ≤ 32·127); words 0-7 zero
     for (int m = 0; m < MA; ++m) {
       const __m256i sums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[m].sum + 8 * s));
@@ -1930,28 +1987,14 @@ HWY_INLINE ActRow MakeActRow(const MatmulArgs& args, int64_t m) {
   return a;
 }
 
-// Decode (M ≤ 2) streams each weight from DRAM exactly once, and the hardware prefetchers alone
-// left the M = 1 kernels at a third to a half of the read bandwidth (bench_matmul, Zen 5: Q4_0
-// 11 GB/s per thread cold vs 57 GB/s from cache). So before computing a 4-row tile the
-// drivers prefetch the whole next tile — contiguous bytes in both layouts — which brought
-// Q4_0/Q6_K GEMV to ~80 % of the measured stream bandwidth. One tile ahead measured best (two or
-// four did worse). Only within the caller's row range: the next range may be another thread's.
-constexpr int64_t kPrefetchTiles = 1;
-
-// One line per iteration on purpose: the loop paces the prefetches. Unrolled 4 lines per
-// iteration it was faster from cache (1.03–1.19×) but 0.63–0.95× from DRAM (bench_matmul M = 1,
-// Zen 5), as if a burst of prefetches beyond the free miss buffers were dropped.
-HWY_INLINE void PrefetchBytes(const uint8_t* p, uint64_t bytes) {
-  for (const uint8_t* end = p + bytes; p < end; p += 64) hwy::Prefetch(p);
-}
-
 template <class Kernel, bool kQuantized>
 NIBBLE_INT_ATTR HWY_INLINE void RowRange(const MatmulArgs& args, int64_t n0, int64_t n1) {
   constexpr int MA = Kernel::kRows;
   for (int64_t n = n0; n < n1; n += 4) {
     const int64_t nr = std::min<int64_t>(4, n1 - n);
-    if (args.M <= 2 && n + 4 * kPrefetchTiles < n1)
-      PrefetchBytes(args.w + (n + 4 * kPrefetchTiles) * args.w_row_bytes, 4 * args.w_row_bytes);
+    const NextTile next = args.M <= 2 && n + 4 < n1 ? NextTile(args.w + (n + 4) * args.w_row_bytes,
+                                                               4 * args.w_row_bytes, args.K / 32)
+                                                    : NextTile();
     const uint8_t* rows[4];
     for (int64_t r = 0; r < 4; ++r) rows[r] = args.w + (n + std::min(r, nr - 1)) * args.w_row_bytes;
     float out[4 * MA];
@@ -1959,6 +2002,7 @@ NIBBLE_INT_ATTR HWY_INLINE void RowRange(const MatmulArgs& args, int64_t n0, int
     int64_t m = 0;
     for (; m + MA <= args.M; m += MA) {
       for (int i = 0; i < MA; ++i) a[i] = MakeActRow<kQuantized>(args, m + i);
+      if (m == 0) a[0].next = next;
       Kernel::template Tile<MA>(rows, a, out);
       for (int i = 0; i < MA; ++i) {
         for (int64_t r = 0; r < nr; ++r) args.y[(m + i) * args.ldy + n + r] = out[4 * i + r];
@@ -1967,6 +2011,7 @@ NIBBLE_INT_ATTR HWY_INLINE void RowRange(const MatmulArgs& args, int64_t n0, int
     if constexpr (MA > 1) {
       for (; m < args.M; ++m) {
         a[0] = MakeActRow<kQuantized>(args, m);
+        if (m == 0) a[0].next = next;
         Kernel::template Tile<1>(rows, a, out);
         for (int64_t r = 0; r < nr; ++r) args.y[m * args.ldy + n + r] = out[r];
       }
@@ -2006,12 +2051,15 @@ NIBBLE_INT_ATTR HWY_INLINE void PackedRowRange(const MatmulArgs& args, TensorTyp
   for (int64_t n = n0; n < n1; n += 4) {
     const int64_t nr = std::min<int64_t>(4, n1 - n);
     const uint8_t* tile = args.w + (n / 4) * args.w_tile_bytes;
-    if (args.M <= 2 && n + 4 * kPrefetchTiles < n1) PrefetchBytes(tile + kPrefetchTiles * args.w_tile_bytes, args.w_tile_bytes);
+    const NextTile next = args.M <= 2 && n + 4 < n1
+                              ? NextTile(tile + args.w_tile_bytes, args.w_tile_bytes, args.K / 32)
+                              : NextTile();
     float out[4 * MA];
     ActRow a[MA];
     int64_t m = 0;
     for (; m + MA <= args.M; m += MA) {
       for (int i = 0; i < MA; ++i) a[i] = MakeActRow<true>(args, m + i);
+      if (m == 0) a[0].next = next;
       TileOf<MA>::Run(tile, a, out);
       for (int i = 0; i < MA; ++i) {
         for (int64_t r = 0; r < nr; ++r) args.y[(m + i) * args.ldy + n + r] = out[4 * i + r];
@@ -2019,6 +2067,7 @@ NIBBLE_INT_ATTR HWY_INLINE void PackedRowRange(const MatmulArgs& args, TensorTyp
     }
     for (; m < args.M; ++m) {
       a[0] = MakeActRow<true>(args, m);
+      if (m == 0) a[0].next = next;
       TileOf<1>::Run(tile, a, out);
       for (int64_t r = 0; r < nr; ++r) args.y[m * args.ldy + n + r] = out[r];
     }
