@@ -49,7 +49,6 @@ HWY_EXPORT(MatmulRowsQ8_C);
 
 namespace detail {
 bool packed_layout_pays(TensorType t) {
-  if (t == TensorType::Q4_0 || t == TensorType::Q8_0) return true;
   return packed_group_blocks(t) != 0 && HWY_DYNAMIC_DISPATCH(HasNativePackedTile)(t);
 }
 }  // namespace detail

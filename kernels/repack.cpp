@@ -30,10 +30,14 @@ WeightStorage allocate_weight_storage(uint64_t bytes) {
   return WeightStorage(buf);
 }
 
-bool has_packed_layout(const WeightMatrix& W) {
+bool packed_layout_fits(const WeightMatrix& W) {
   const int G = detail::packed_group_blocks(W.type);
   return W.layout == kLayoutGguf && G != 0 && W.data != nullptr && W.rows > 0 && W.cols > 0 &&
-         W.cols % (32 * G) == 0 && detail::packed_layout_pays(W.type);
+         W.cols % (32 * G) == 0;
+}
+
+bool has_packed_layout(const WeightMatrix& W) {
+  return packed_layout_fits(W) && detail::packed_layout_pays(W.type);
 }
 
 namespace {

@@ -20,9 +20,10 @@
 //   32 bytes for the 4-bit types, 16 for Q8_0) and loads as one vector; Q4_1's 4 rows' mins
 //   follow their scales.
 //
-// Q4_1 and IQ4_NL are packed only where the running target has a native packed tile
-// (detail::packed_layout_pays: AVX-512 for Q4_1, AVX-512 VNNI for IQ4_NL); nibble's own files
-// store only Q4_0 and Q8_0 packed (docs/format.md).
+// A type is packed at load only where the running target has a native packed tile for it
+// (detail::packed_layout_pays: AVX-512 and AArch64 for Q4_0 and Q8_0, AVX-512 for Q4_1,
+// AVX-512 VNNI for IQ4_NL); nibble's own files store Q4_0 and Q8_0 packed (docs/format.md),
+// which other targets then unpack per tile.
 //
 // The mapping is lossless (same nibbles / int8s, same fp16 scales), and the AVX-512 kernels do
 // the same arithmetic in the same order as on GGUF blocks, so results are bit-identical to the
@@ -56,9 +57,12 @@ struct PackedWeight {
   uint64_t storage_bytes = 0;
 };
 
-// True when repack_for_matmul would pack W (Q4_0 with K/32 a multiple of 4, Q8_0 with K/32 even,
-// Q4_1 / IQ4_NL with K/32 a multiple of 4 where the target has their packed tile; layout
-// kLayoutGguf).
+// True when W (layout kLayoutGguf) has a kLayoutPacked4 form that the kernels of every target
+// run: Q4_0, Q4_1, IQ4_NL with K/32 a multiple of 4, Q8_0 with K/32 even.
+bool packed_layout_fits(const WeightMatrix& W);
+
+// True when repack_for_matmul would pack W: it fits and the running target has a native packed
+// tile for its type (detail::packed_layout_pays).
 bool has_packed_layout(const WeightMatrix& W);
 
 // Packs W into kLayoutPacked4, or returns it unchanged (no storage) when it has no packed layout.

@@ -49,7 +49,7 @@ uint64_t tensor_bytes(uint32_t type_id, uint32_t layout, const std::vector<uint6
                       std::string* why);
 
 // True when layout 1 (packed4) exists for this type and row length: Q4_0 with K a multiple of
-// 128, Q8_0 with K a multiple of 64 (kernels/repack.h has_packed_layout), 2-D.
+// 128, Q8_0 with K a multiple of 64 (kernels/repack.h packed_layout_fits), 2-D.
 bool packed_layout_allowed(TensorType type, const std::vector<uint64_t>& dims);
 
 }  // namespace nibble::nbl

@@ -102,7 +102,7 @@ WeightMatrix bind_matrix(const ModelFile& file, const std::string& name, int64_t
       throw FileError(file.path + ": tensor '" + name + "' is stored packed (layout 1) but is "
                       "read row by row here; it must be stored plain (layout 0)");
     }
-    if (!has_packed_layout(w)) {  // (w is still kLayoutGguf: asks whether a packed form exists)
+    if (!packed_layout_fits(w)) {  // (w is still kLayoutGguf: asks whether a packed form exists)
       throw FileError(file.path + ": tensor '" + name + "' is stored packed but " +
                       type_name(static_cast<uint32_t>(t.type)) + " " + shape_string(t.dims) +
                       " has no packed layout");
