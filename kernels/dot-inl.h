@@ -1987,33 +1987,45 @@ HWY_INLINE ActRow MakeActRow(const MatmulArgs& args, int64_t m) {
   return a;
 }
 
-// Rows [n, n + nr) (nr ≤ 4) of y for every activation row, prefetching `next` meanwhile.
-template <class Kernel, bool kQuantized>
+// Columns [n, n + nr) (nr ≤ 4) of y for every activation row: Source::Run<MA> computes one tile
+// of 4 weight rows × MA activation rows (MA = kRows, single rows for the M tail), the first
+// prefetching `next` meanwhile.
+template <int kRows, bool kQuantized, class Source>
 NIBBLE_INT_ATTR HWY_INLINE void RowTile(const MatmulArgs& args, int64_t n, int64_t nr,
-                                        const NextTile& next) {
-  constexpr int MA = Kernel::kRows;
-  const uint8_t* rows[4];
-  for (int64_t r = 0; r < 4; ++r) rows[r] = args.w + (n + std::min(r, nr - 1)) * args.w_row_bytes;
-  float out[4 * MA];
-  ActRow a[MA];
+                                        const NextTile& next, const Source& source) {
+  float out[4 * kRows];
+  ActRow a[kRows];
   int64_t m = 0;
-  for (; m + MA <= args.M; m += MA) {
-    for (int i = 0; i < MA; ++i) a[i] = MakeActRow<kQuantized>(args, m + i);
+  for (; m + kRows <= args.M; m += kRows) {
+    for (int i = 0; i < kRows; ++i) a[i] = MakeActRow<kQuantized>(args, m + i);
     if (m == 0) a[0].next = next;
-    Kernel::template Tile<MA>(rows, a, out);
-    for (int i = 0; i < MA; ++i) {
+    source.template Run<kRows>(a, out);
+    for (int i = 0; i < kRows; ++i) {
       for (int64_t r = 0; r < nr; ++r) args.y[(m + i) * args.ldy + n + r] = out[4 * i + r];
     }
   }
-  if constexpr (MA > 1) {
+  if constexpr (kRows > 1) {
     for (; m < args.M; ++m) {
       a[0] = MakeActRow<kQuantized>(args, m);
       if (m == 0) a[0].next = next;
-      Kernel::template Tile<1>(rows, a, out);
+      source.template Run<1>(a, out);
       for (int64_t r = 0; r < nr; ++r) args.y[m * args.ldy + n + r] = out[r];
     }
   }
 }
+
+// A tile's weights as 4 row pointers (GGUF layout; at the N tail the last real row repeats).
+template <class Kernel>
+struct RowsSource {
+  const uint8_t* rows[4];
+  RowsSource(const MatmulArgs& args, int64_t n, int64_t nr) {
+    for (int64_t r = 0; r < 4; ++r) rows[r] = args.w + (n + std::min(r, nr - 1)) * args.w_row_bytes;
+  }
+  template <int MA>
+  NIBBLE_INT_ATTR HWY_INLINE void Run(const ActRow* a, float* out) const {
+    Kernel::template Tile<MA>(rows, a, out);
+  }
+};
 
 template <class Kernel, bool kQuantized>
 NIBBLE_INT_ATTR HWY_INLINE void RowRange(const MatmulArgs& args, int64_t n0, int64_t n1) {
@@ -2021,7 +2033,8 @@ NIBBLE_INT_ATTR HWY_INLINE void RowRange(const MatmulArgs& args, int64_t n0, int
     const NextTile next = args.M <= 2 && n + 4 < n1 ? NextTile(args.w + (n + 4) * args.w_row_bytes,
                                                                4 * args.w_row_bytes, args.K / 32)
                                                     : NextTile();
-    RowTile<Kernel, kQuantized>(args, n, std::min<int64_t>(4, n1 - n), next);
+    const int64_t nr = std::min<int64_t>(4, n1 - n);
+    RowTile<Kernel::kRows, kQuantized>(args, n, nr, next, RowsSource<Kernel>(args, n, nr));
   }
 }
 
@@ -2046,7 +2059,7 @@ NIBBLE_INT_ATTR HWY_INLINE void UnpackingRowRange(const MatmulArgs& args, Tensor
         args.M <= 2 && n + 4 < n1
             ? NextTile(args.w + (n / 4 + 1) * args.w_tile_bytes, args.w_tile_bytes, args.K / 32)
             : NextTile();
-    RowTile<Kernel, true>(sub, 0, nr, next);
+    RowTile<Kernel::kRows, true>(sub, 0, nr, next, RowsSource<Kernel>(sub, 0, nr));
   }
 }
 
@@ -2057,32 +2070,26 @@ struct PackedTileFn {
   static NIBBLE_INT_ATTR HWY_INLINE void Run(const uint8_t* tile, const ActRow* a, float* out) { Tile(tile, a, out); }
 };
 
+// A tile's weights as one kLayoutPacked4 tile.
 template <template <int> class TileOf>
-NIBBLE_INT_ATTR HWY_INLINE void PackedRowRange(const MatmulArgs& args, TensorType, int64_t n0, int64_t n1) {
-  constexpr int MA = kActRows;
+struct PackedSource {
+  const uint8_t* tile;
+  template <int MA>
+  NIBBLE_INT_ATTR HWY_INLINE void Run(const ActRow* a, float* out) const {
+    TileOf<MA>::Run(tile, a, out);
+  }
+};
+
+template <template <int> class TileOf>
+NIBBLE_INT_ATTR HWY_INLINE void PackedRowRange(const MatmulArgs& args, TensorType, int64_t n0,
+                                               int64_t n1) {
   for (int64_t n = n0; n < n1; n += 4) {
-    const int64_t nr = std::min<int64_t>(4, n1 - n);
     const uint8_t* tile = args.w + (n / 4) * args.w_tile_bytes;
     const NextTile next = args.M <= 2 && n + 4 < n1
                               ? NextTile(tile + args.w_tile_bytes, args.w_tile_bytes, args.K / 32)
                               : NextTile();
-    float out[4 * MA];
-    ActRow a[MA];
-    int64_t m = 0;
-    for (; m + MA <= args.M; m += MA) {
-      for (int i = 0; i < MA; ++i) a[i] = MakeActRow<true>(args, m + i);
-      if (m == 0) a[0].next = next;
-      TileOf<MA>::Run(tile, a, out);
-      for (int i = 0; i < MA; ++i) {
-        for (int64_t r = 0; r < nr; ++r) args.y[(m + i) * args.ldy + n + r] = out[4 * i + r];
-      }
-    }
-    for (; m < args.M; ++m) {
-      a[0] = MakeActRow<true>(args, m);
-      if (m == 0) a[0].next = next;
-      TileOf<1>::Run(tile, a, out);
-      for (int64_t r = 0; r < nr; ++r) args.y[m * args.ldy + n + r] = out[r];
-    }
+    RowTile<kActRows, true>(args, n, std::min<int64_t>(4, n1 - n), next,
+                            PackedSource<TileOf>{tile});
   }
 }
 template <int MA>
