@@ -300,7 +300,6 @@ namespace hn = hwy::HWY_NAMESPACE;
 
 using detail::MatmulArgs;
 
-// One activation row as the tile kernels read it.
 // Decode (M ≤ 2) streams each weight from DRAM exactly once, and the hardware prefetchers alone
 // left the M = 1 kernels at a third to a half of the read bandwidth (bench_matmul, Zen 5: Q4_0
 // 11 GB/s per thread cold vs 57 GB/s from cache). So while a tile computes, it prefetches the
@@ -336,6 +335,7 @@ struct NextTile {
   }
 };
 
+// One activation row as the tile kernels read it.
 struct ActRow {
   const float* x;        // float activations (float weight types)
   const int8_t* q;       // int8 activations, K of them
