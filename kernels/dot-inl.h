@@ -1987,6 +1987,13 @@ HWY_INLINE ActRow MakeActRow(const MatmulArgs& args, int64_t m) {
   return a;
 }
 
+// What the tile at output row n of the range [.., n1) prefetches: the tile after it (`bytes` at
+// p), in decode only and only within the range — the next range may be another thread's.
+HWY_INLINE NextTile NextTileOf(const MatmulArgs& args, int64_t n, int64_t n1, const uint8_t* p,
+                               uint64_t bytes) {
+  return args.M <= 2 && n + 4 < n1 ? NextTile(p, bytes, args.K / 32) : NextTile();
+}
+
 // Columns [n, n + nr) (nr ≤ 4) of y for every activation row: Source::Run<MA> computes one tile
 // of 4 weight rows × MA activation rows (MA = kRows, single rows for the M tail), the first
 // prefetching `next` meanwhile.
@@ -2030,9 +2037,8 @@ struct RowsSource {
 template <class Kernel, bool kQuantized>
 NIBBLE_INT_ATTR HWY_INLINE void RowRange(const MatmulArgs& args, int64_t n0, int64_t n1) {
   for (int64_t n = n0; n < n1; n += 4) {
-    const NextTile next = args.M <= 2 && n + 4 < n1 ? NextTile(args.w + (n + 4) * args.w_row_bytes,
-                                                               4 * args.w_row_bytes, args.K / 32)
-                                                    : NextTile();
+    const NextTile next =
+        NextTileOf(args, n, n1, args.w + (n + 4) * args.w_row_bytes, 4 * args.w_row_bytes);
     const int64_t nr = std::min<int64_t>(4, n1 - n);
     RowTile<Kernel::kRows, kQuantized>(args, n, nr, next, RowsSource<Kernel>(args, n, nr));
   }
@@ -2056,9 +2062,7 @@ NIBBLE_INT_ATTR HWY_INLINE void UnpackingRowRange(const MatmulArgs& args, Tensor
     // The next packed tile, not the scratch: without it the AVX2 target decoded repacked Q4_0 /
     // Q8_0 at 8–9 GB/s from DRAM against 38–55 for the same kernel on the file layout.
     const NextTile next =
-        args.M <= 2 && n + 4 < n1
-            ? NextTile(args.w + (n / 4 + 1) * args.w_tile_bytes, args.w_tile_bytes, args.K / 32)
-            : NextTile();
+        NextTileOf(args, n, n1, args.w + (n / 4 + 1) * args.w_tile_bytes, args.w_tile_bytes);
     RowTile<Kernel::kRows, true>(sub, 0, nr, next, RowsSource<Kernel>(sub, 0, nr));
   }
 }
@@ -2085,9 +2089,7 @@ NIBBLE_INT_ATTR HWY_INLINE void PackedRowRange(const MatmulArgs& args, TensorTyp
                                                int64_t n1) {
   for (int64_t n = n0; n < n1; n += 4) {
     const uint8_t* tile = args.w + (n / 4) * args.w_tile_bytes;
-    const NextTile next = args.M <= 2 && n + 4 < n1
-                              ? NextTile(tile + args.w_tile_bytes, args.w_tile_bytes, args.K / 32)
-                              : NextTile();
+    const NextTile next = NextTileOf(args, n, n1, tile + args.w_tile_bytes, args.w_tile_bytes);
     RowTile<kActRows, true>(args, n, std::min<int64_t>(4, n1 - n), next,
                             PackedSource<TileOf>{tile});
   }
