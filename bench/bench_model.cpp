@@ -4,10 +4,12 @@
 //   pp<P>: P random token ids (BOS first, fixed seed) evaluated from an empty context as one
 //          batch; t/s = P / time.
 //   tg<N>: N single tokens evaluated one after another from an empty context; t/s = N / time.
-// Each test gets its own context of n_prompt + n_gen positions (as llama-bench sizes them), one
-// untimed warmup run (llama-bench's: the whole prompt for pp, one token for tg), then -r timed
-// repetitions from a reset context. avg and stddev are over the per-repetition t/s values with
-// the n-1 divisor, as llama-bench reports them.
+//   -d D (llama-bench's --n-depth): each test starts after D other random tokens in the cache
+//          (evaluated untimed before every run, in batches of up to 512), "pp512 @ d2048".
+// Each test gets its own context of n_depth + n_prompt + n_gen positions (as llama-bench sizes
+// them), one untimed warmup run (llama-bench's: the whole prompt for pp, one token for tg), then -r
+// timed repetitions from a reset context. avg and stddev are over the per-repetition t/s values
+// with the n-1 divisor, as llama-bench reports them.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -29,21 +31,24 @@ namespace {
 
 struct Options {
   std::string model, tokenizer, output = "md", gemm = "nibble";
-  std::vector<int> n_prompt{512}, n_gen{128}, threads{2};
+  std::vector<int> n_prompt{512}, n_gen{128}, threads{2}, n_depth{0};
   int reps = 3;
 };
 
 struct Result {
-  int n_prompt = 0, n_gen = 0, threads = 0;
+  int n_prompt = 0, n_gen = 0, n_depth = 0, threads = 0;
   std::vector<double> samples_ns, samples_ts;
   double avg_ts = 0, stddev_ts = 0, avg_ns = 0, stddev_ns = 0;
 };
 
 const char* kUsage =
-    "usage: bench-model -m FILE [-p 512] [-n 128] [-t 2] [-r 3] [-o md|json] [--tokenizer F]\n"
-    "  -p, -n, -t take comma lists (e.g. -p 128,512); 0 skips that kind of test.\n"
+    "usage: bench-model -m FILE [-p 512] [-n 128] [-d 0] [-t 2] [-r 3] [-o md|json] [--tokenizer "
+    "F]\n"
+    "  -p, -n, -d, -t take comma lists (e.g. -p 128,512); -p/-n 0 skips that kind of test.\n"
+    "  -d: tokens already in the context when each test starts (llama-bench's --n-depth).\n"
     "  --tokenizer: sentencepiece .model for files without a vocabulary (llama2.c checkpoints).\n"
-    "  --gemm nibble|onednn: the matmul prompts use (onednn: oneDNN's bf16 primitive, AMX if present).\n";
+    "  --gemm nibble|onednn: the matmul prompts use (onednn: oneDNN's bf16 primitive, AMX if "
+    "present).\n";
 
 std::vector<int> parse_list(const std::string& flag, const std::string& s, int lo) {
   std::vector<int> v;
@@ -70,6 +75,8 @@ Options parse(int argc, char** argv) {
       o.n_prompt = parse_list(a, args.value(a), 0);
     } else if (a == "-n" || a == "--n-gen") {
       o.n_gen = parse_list(a, args.value(a), 0);
+    } else if (a == "-d" || a == "--n-depth") {
+      o.n_depth = parse_list(a, args.value(a), 0);
     } else if (a == "-t" || a == "--threads") {
       o.threads = parse_list(a, args.value(a), 1);
     } else if (a == "-r" || a == "--repetitions") {
@@ -106,11 +113,12 @@ struct ContextGuard {
   ~ContextGuard() { nibble_context_free(ctx); }
 };
 
-Result run_test(nibble_model* model, int n_prompt, int n_gen, int threads, int reps, const std::string& gemm) {
+Result run_test(nibble_model* model, int n_prompt, int n_gen, int n_depth, int threads, int reps,
+                const std::string& gemm) {
   nibble_context_params cp = nibble_context_default_params();
-  cp.n_ctx = n_prompt + n_gen;
+  cp.n_ctx = n_depth + n_prompt + n_gen;
   cp.n_threads = threads;
-  cp.n_batch = std::max(n_prompt, 1);
+  cp.n_batch = std::max({n_prompt, std::min(n_depth, 512), 1});
   ContextGuard g;
   check(nibble_context_create(model, &cp, &g.ctx), nullptr, "creating the context");
   nibble_context* ctx = g.ctx;
@@ -124,14 +132,22 @@ Result run_test(nibble_model* model, int n_prompt, int n_gen, int threads, int r
   const int32_t bos = nibble_token_bos(model);
   auto first_token = [&] { return bos >= 0 ? bos : id(rng); };
 
-  std::vector<int32_t> prompt(static_cast<size_t>(n_prompt));
+  std::vector<int32_t> prompt(static_cast<size_t>(std::max(n_prompt, n_depth)));
+  // Reset, then the depth's tokens (BOS first): the state every run starts from.
+  auto start = [&] {
+    check(nibble_context_reset(ctx), ctx, "resetting the context");
+    if (n_depth == 0) return;
+    prompt[0] = first_token();
+    for (int i = 1; i < n_depth; ++i) prompt[i] = id(rng);
+    check(nibble_eval(ctx, prompt.data(), n_depth), ctx, "evaluating the depth tokens");
+  };
   auto run_once = [&](int gen_count) {
     if (n_prompt > 0) {
-      prompt[0] = first_token();
+      prompt[0] = n_depth > 0 ? id(rng) : first_token();
       for (int i = 1; i < n_prompt; ++i) prompt[i] = id(rng);
       check(nibble_eval(ctx, prompt.data(), n_prompt), ctx, "evaluating the prompt");
     }
-    int32_t tok = first_token();
+    int32_t tok = n_depth > 0 ? id(rng) : first_token();
     for (int i = 0; i < gen_count; ++i) {
       check(nibble_eval(ctx, &tok, 1), ctx, "evaluating a token");
       tok = id(rng);
@@ -139,15 +155,16 @@ Result run_test(nibble_model* model, int n_prompt, int n_gen, int threads, int r
   };
 
   // Warmup (untimed): first touches of the mapped weights and buffers.
-  check(nibble_context_reset(ctx), ctx, "resetting the context");
+  start();
   run_once(std::min(n_gen, 1));
 
   Result r;
   r.n_prompt = n_prompt;
   r.n_gen = n_gen;
+  r.n_depth = n_depth;
   r.threads = nibble_context_threads(ctx);
   for (int rep = 0; rep < reps; ++rep) {
-    check(nibble_context_reset(ctx), ctx, "resetting the context");
+    start();
     const auto t0 = std::chrono::steady_clock::now();
     run_once(n_gen);
     const auto t1 = std::chrono::steady_clock::now();
@@ -186,9 +203,12 @@ std::string json_escape(const std::string& s) {
 }
 
 std::string test_name(const Result& r) {
-  if (r.n_prompt > 0 && r.n_gen > 0)
-    return "pp" + std::to_string(r.n_prompt) + "+tg" + std::to_string(r.n_gen);
-  return r.n_prompt > 0 ? "pp" + std::to_string(r.n_prompt) : "tg" + std::to_string(r.n_gen);
+  std::string name = r.n_prompt > 0 && r.n_gen > 0
+                         ? "pp" + std::to_string(r.n_prompt) + "+tg" + std::to_string(r.n_gen)
+                     : r.n_prompt > 0 ? "pp" + std::to_string(r.n_prompt)
+                                      : "tg" + std::to_string(r.n_gen);
+  if (r.n_depth > 0) name += " @ d" + std::to_string(r.n_depth);
+  return name;
 }
 
 int run(int argc, char** argv) {
@@ -225,16 +245,17 @@ int run(int argc, char** argv) {
       if (p > 0) tests.emplace_back(p, 0);
     for (int n : o.n_gen)
       if (n > 0) tests.emplace_back(0, n);
-    for (const auto& [p, n] : tests) {
-      results.push_back(run_test(model.get(), p, n, t, o.reps, o.gemm));
-      const Result& r = results.back();
-      if (md) {
-        std::printf("| %s | %.2f MiB | %s | %s | %d | %s | %.2f ± %.2f |\n", o.model.c_str(),
-                    size_mib, params_text, isa.c_str(), r.threads, test_name(r).c_str(),
-                    r.avg_ts, r.stddev_ts);
-        std::fflush(stdout);
+    for (int d : o.n_depth)
+      for (const auto& [p, n] : tests) {
+        results.push_back(run_test(model.get(), p, n, d, t, o.reps, o.gemm));
+        const Result& r = results.back();
+        if (md) {
+          std::printf("| %s | %.2f MiB | %s | %s | %d | %s | %.2f ± %.2f |\n", o.model.c_str(),
+                      size_mib, params_text, isa.c_str(), r.threads, test_name(r).c_str(), r.avg_ts,
+                      r.stddev_ts);
+          std::fflush(stdout);
+        }
       }
-    }
   }
   if (!md) {
     std::printf("[\n");
@@ -244,12 +265,12 @@ int run(int argc, char** argv) {
           "  {\n    \"runtime\": \"nibble %s\",\n    \"isa\": \"%s\",\n"
           "    \"model_filename\": \"%s\",\n    \"model_size\": %llu,\n"
           "    \"model_n_params\": %.0f,\n    \"n_batch\": %d,\n    \"n_threads\": %d,\n"
-          "    \"n_prompt\": %d,\n    \"n_gen\": %d,\n    \"avg_ns\": %.0f,\n"
+          "    \"n_prompt\": %d,\n    \"n_gen\": %d,\n    \"n_depth\": %d,\n    \"avg_ns\": %.0f,\n"
           "    \"stddev_ns\": %.0f,\n    \"avg_ts\": %.6f,\n    \"stddev_ts\": %.6f,\n"
           "    \"samples_ts\": [",
           nibble_version(), isa.c_str(), json_escape(o.model).c_str(),
           static_cast<unsigned long long>(info.tensor_bytes), n_params, std::max(r.n_prompt, 1),
-          r.threads, r.n_prompt, r.n_gen, r.avg_ns, r.stddev_ns, r.avg_ts, r.stddev_ts);
+          r.threads, r.n_prompt, r.n_gen, r.n_depth, r.avg_ns, r.stddev_ns, r.avg_ts, r.stddev_ts);
       for (size_t k = 0; k < r.samples_ts.size(); ++k)
         std::printf("%s%.6f", k ? ", " : "", r.samples_ts[k]);
       std::printf("]\n  }%s\n", i + 1 < results.size() ? "," : "");

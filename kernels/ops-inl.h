@@ -172,22 +172,6 @@ void GeluTanhMul(const float* gate, const float* up, int64_t n, float* out) {
   }
 }
 
-void AttentionHead(const float* q, const float* k, const float* v, int64_t n_kv, int64_t head_dim, int64_t kv_stride,
-                   float scale, float* scores, float* out) {
-  for (int64_t t = 0; t < n_kv; ++t) scores[t] = Dot(q, k + t * kv_stride, head_dim) * scale;
-  Softmax(scores, n_kv);
-  const DF df;
-  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
-  std::fill(out, out + head_dim, 0.0f);
-  for (int64_t t = 0; t < n_kv; ++t) {
-    const float* vt = v + t * kv_stride;
-    const auto p = hn::Set(df, scores[t]);
-    int64_t i = 0;
-    for (; i + N <= head_dim; i += N) hn::StoreU(hn::MulAdd(p, hn::LoadU(df, vt + i), hn::LoadU(df, out + i)), df, out + i);
-    for (; i < head_dim; ++i) out[i] += scores[t] * vt[i];
-  }
-}
-
 // ---- attention_batch: flash-attention style tiles --------------------------------------------
 // A block of query rows (token-major: row r = token i·group + head g) meets the keys/values one
 // tile of kAttnKvTile positions at a time. Scores are kept transposed, Sᵀ[t][r], so the running
@@ -291,6 +275,9 @@ void AttentionBatch(const float* q, int64_t q_stride, int64_t n_tokens, int64_t 
     const int64_t nt = std::min(block_tokens, n_tokens - i0);
     const int64_t real_rows = nt * group;
     const int64_t rows = (real_rows + align - 1) / align * align;
+    // Rows past real_rows only pad vectors of Qᵀ and Sᵀ: the P·V blocks skip them (one token of a
+    // group of 8 fills half of a 16-lane vector, so decode did twice the P·V work it needed).
+    const int64_t pv_rows = (real_rows + 3) / 4 * 4;
     const int64_t pos_first = pos0 + i0, pos_last = pos0 + i0 + nt - 1;
     for (int64_t r = 0; r < rows; ++r) {
       const float* qr = r < real_rows ? q + (i0 + r / group) * q_stride + (r % group) * head_dim : nullptr;
@@ -311,6 +298,15 @@ void AttentionBatch(const float* q, int64_t q_stride, int64_t n_tokens, int64_t 
       for (int64_t t = 0; t < tn; ++t) {
         const float* ks = k + (t0 + t) * kv_stride;
         const float* vs = v + (t0 + t) * kv_stride;
+        // The same row of the next tile, one 64-byte line at a time: rows are kv_stride apart,
+        // and at long contexts (decode: 4 MiB of K/V per layer at 2048 positions on the 1.1B
+        // shape) they come from DRAM, which the copy alone read at ~8 GB/s (bench_attention).
+        if (t0 + t + KT <= pos_last) {
+          for (int64_t e = 0; e < head_dim; e += 16) {
+            __builtin_prefetch(ks + KT * kv_stride + e, 0, 3);
+            __builtin_prefetch(vs + KT * kv_stride + e, 0, 3);
+          }
+        }
         float* kd = ktile + t * head_dim;
         float* vd = vtile + t * head_dim;
         int64_t e = 0;
@@ -372,7 +368,7 @@ void AttentionBatch(const float* q, int64_t q_stride, int64_t n_tokens, int64_t 
       }
 
       // 3. acc = diag(c)·acc + P·V, four rows × kAttnVecs vectors of head_dim per register block.
-      for (int64_t r = 0; r < rows; r += 4) {
+      for (int64_t r = 0; r < pv_rows; r += 4) {
         float* ar = acc + r * head_dim;
         int64_t e = 0;
         for (; e < full_d; e += kAttnVecs * N)

@@ -18,7 +18,6 @@ HWY_EXPORT(RopeWithAngles);
 HWY_EXPORT(Softmax);
 HWY_EXPORT(SiluMul);
 HWY_EXPORT(GeluTanhMul);
-HWY_EXPORT(AttentionHead);
 HWY_EXPORT(AttentionBatch);
 
 void rms_norm(const float* x, const float* w, int64_t n, float eps, float* out) {
@@ -54,11 +53,6 @@ void silu_mul(const float* gate, const float* up, int64_t n, float* out) {
 
 void gelu_tanh_mul(const float* gate, const float* up, int64_t n, float* out) {
   HWY_DYNAMIC_DISPATCH(GeluTanhMul)(gate, up, n, out);
-}
-
-void attention_head(const float* q, const float* k, const float* v, int64_t n_kv, int64_t head_dim,
-                    int64_t kv_stride, float scale, float* scores, float* out) {
-  HWY_DYNAMIC_DISPATCH(AttentionHead)(q, k, v, n_kv, head_dim, kv_stride, scale, scores, out);
 }
 
 void attention_batch(const float* q, int64_t q_stride, int64_t n_tokens, int64_t pos0, int64_t n_heads_in_group,

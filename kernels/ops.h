@@ -38,21 +38,15 @@ void silu_mul(const float* gate, const float* up, int64_t n, float* out);
 //   gelu_tanh(g) = ½·g·(1 + tanh(√(2/π)·(g + 0.044715·g³))).   (out may alias gate or up)
 void gelu_tanh_mul(const float* gate, const float* up, int64_t n, float* out);
 
-// One query head against n_kv cached positions: out = softmax(scale · q·Kᵀ) · V.
-// k and v point at position 0 of this head's keys/values; position t is at k + t·kv_stride.
-// scores needs n_kv floats of scratch.
-void attention_head(const float* q, const float* k, const float* v, int64_t n_kv,
-                    int64_t head_dim, int64_t kv_stride, float scale, float* scores, float* out);
-
 // Causal attention of a block of consecutive query tokens against one KV head, for all
 // n_heads_in_group query heads that share it (GQA). Query token i (0 ≤ i < n_tokens) sits at
 // position pos0 + i; head g of token i is at q + i·q_stride + g·head_dim and its result goes to
 // out + i·out_stride + g·head_dim. k and v point at position 0 of this KV head; position t is at
 // k + t·kv_stride and must exist for t < pos0 + n_tokens. Key t is visible to the query at
 // position p iff t ≤ p and, when window > 0, p − t < window.
-// Unlike attention_head this reads each key/value once per block of queries (a flash-attention
-// style running max/sum softmax), which is what makes prefill cheap: K/V of a KV head are shared
-// by every token of the prompt and every query head of its group.
+// Each key/value is read once per block of queries (a flash-attention style running max/sum
+// softmax): K/V of a KV head are shared by every token of a prompt and every query head of its
+// group. Decode is the n_tokens = 1 case: one pass over the cache serves the group's heads.
 // scratch needs attention_batch_scratch_floats(n_heads_in_group, head_dim) floats.
 void attention_batch(const float* q, int64_t q_stride, int64_t n_tokens, int64_t pos0, int64_t n_heads_in_group,
                      const float* k, const float* v, int64_t kv_stride, int64_t head_dim, float scale,

@@ -29,8 +29,7 @@ KvCache::KvCache(int64_t n_layer, int64_t n_ctx, int64_t kv_dim)
       k_(static_cast<size_t>(n_layer * n_ctx * kv_dim)),
       v_(static_cast<size_t>(n_layer * n_ctx * kv_dim)) {}
 
-ForwardScratch::ForwardScratch(const ModelConfig& c, int64_t max_tokens_, int n_threads,
-                               int64_t n_ctx)
+ForwardScratch::ForwardScratch(const ModelConfig& c, int64_t max_tokens_, int n_threads)
     : max_tokens(max_tokens_),
       x(max_tokens_ * c.n_embd),
       xb(max_tokens_ * std::max(c.n_embd, c.q_dim())),
@@ -41,10 +40,9 @@ ForwardScratch::ForwardScratch(const ModelConfig& c, int64_t max_tokens_, int n_
       att(max_tokens_ * c.q_dim()),
       hb(max_tokens_ * c.n_ff),
       hb2(max_tokens_ * c.n_ff),
-      scores(static_cast<size_t>(n_threads) * n_ctx),
-      attn(max_tokens_ > 1 && c.n_head_kv > 0
-               ? static_cast<size_t>(n_threads) * attention_batch_scratch_floats(c.n_head / c.n_head_kv, c.head_dim)
-               : 0) {
+      attn(c.n_head_kv > 0 ? static_cast<size_t>(n_threads) *
+                                 attention_batch_scratch_floats(c.n_head / c.n_head_kv, c.head_dim)
+                           : 0) {
   ws.n_threads = n_threads;
 }
 

@@ -77,11 +77,10 @@ class ActivationObserver {
 
 // Activation buffers for batches of up to max_tokens tokens, allocated once per session.
 struct ForwardScratch {
-  ForwardScratch(const ModelConfig& c, int64_t max_tokens, int n_threads, int64_t n_ctx);
+  ForwardScratch(const ModelConfig& c, int64_t max_tokens, int n_threads);
   int64_t max_tokens;
   std::vector<float> x, xb, xb2, q, k, v, att, hb, hb2;
-  std::vector<float> scores;  // n_threads × n_ctx attention scores
-  std::vector<float> attn;    // n_threads × attention_batch_scratch_floats (prefill attention)
+  std::vector<float> attn;  // n_threads × attention_batch_scratch_floats
   // Rope angles of the positions of one forward call: its first layer computes them, the other
   // layers reuse them (two tables: Gemma 3's local and global layers rotate with two bases).
   struct RopeAngles {

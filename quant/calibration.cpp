@@ -220,7 +220,7 @@ CalibrationData calibrate(const ModelFile& file, const CalibrationOptions& o) {
 
   const int n_threads = o.n_threads > 0 ? o.n_threads : omp_get_max_threads();
   KvCache kv(c.n_layer, data.n_ctx, c.kv_dim());
-  ForwardScratch scratch(c, data.n_ctx, n_threads, data.n_ctx);
+  ForwardScratch scratch(c, data.n_ctx, n_threads);
   StatsCollector collector(data, o.gram, o.histograms);
   scratch.observer = &collector;
   std::vector<float> logits(static_cast<size_t>(data.n_ctx * c.n_vocab));

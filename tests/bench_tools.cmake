@@ -75,6 +75,18 @@ run(0 ${BENCH_MODEL} -m ${WORK_DIR}/tiny-Q8_0.gguf -p 8 -n 2 -r 1 -t 1)
 expect_in("${OUT}" "| pp8 |")
 expect_in("${OUT}" "| tg2 |")
 
+# -d: the tests start at that depth (context 64 = 40 + 16 + 8), named and reported as llama-bench's.
+run(0 ${BENCH_MODEL} -m ${WORK_DIR}/tiny-Q8_0.gguf -p 16 -n 8 -d 0,40 -r 1 -t 1)
+expect_in("${OUT}" "| pp16 @ d40 |")
+expect_in("${OUT}" "| tg8 @ d40 |")
+expect_in("${OUT}" "| tg8 |")
+run(0 ${BENCH_MODEL} -m ${WORK_DIR}/tiny-Q8_0.gguf -p 0 -n 4 -d 40 -r 1 -t 1 -o json)
+string(JSON d GET "${OUT}" 0 n_depth)
+if(NOT d EQUAL 40)
+  message(FATAL_ERROR "expected n_depth 40:\n${OUT}")
+endif()
+run(1 ${BENCH_MODEL} -m ${WORK_DIR}/tiny-Q8_0.gguf -d -1)
+
 run(1 ${BENCH_MODEL} --bogus)
 expect_in("${ERR}" "unknown flag '--bogus'")
 run(1 ${BENCH_MODEL} -m ${WORK_DIR}/tiny-Q8_0.gguf -p abc)

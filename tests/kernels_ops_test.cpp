@@ -160,29 +160,8 @@ TEST(Ops, GeluTanhMul) {
   expect_close(got, want, 1e-6f, 1e-7f, "dispatched known values");
 }
 
-TEST(Ops, AttentionHead) {
-  std::mt19937 rng(25);
-  struct Case {
-    int64_t n_kv, head_dim, kv_stride;
-  };
-  for (const Case& c : {Case{1, 64, 64}, Case{5, 64, 256}, Case{37, 128, 512}, Case{300, 7, 9}, Case{2, 1, 1}}) {
-    const auto q = test::random_floats(rng, c.head_dim, -1.0f, 1.0f);
-    const auto k = test::random_floats(rng, c.n_kv * c.kv_stride, -1.0f, 1.0f);
-    const auto v = test::random_floats(rng, c.n_kv * c.kv_stride, -1.0f, 1.0f);
-    const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
-    std::vector<float> want(c.head_dim), scores(c.n_kv);
-    ref::attention_head(q.data(), k.data(), v.data(), c.n_kv, c.head_dim, c.kv_stride, scale, scores.data(),
-                        want.data());
-    test::for_each_target([&](const std::string&) {
-      std::vector<float> got(c.head_dim), s(c.n_kv);
-      attention_head(q.data(), k.data(), v.data(), c.n_kv, c.head_dim, c.kv_stride, scale, s.data(), got.data());
-      expect_close(got, want, 1e-5f, 1e-6f, "n_kv=" + std::to_string(c.n_kv));
-    });
-  }
-}
-
-// The tiled prefill kernel against the scalar reference (which is attention_head per visible
-// range) on every target, and against the dispatched attention_head it replaces in prefill.
+// The tiled kernel (prefill, and decode as n = 1) against the scalar reference, which is
+// ref::attention_head per (token, head) over its visible range, on every target.
 TEST(Ops, AttentionBatch) {
   std::mt19937 rng(26);
   constexpr float kSentinel = 12345.0f;
@@ -213,17 +192,6 @@ TEST(Ops, AttentionBatch) {
               attention_batch(q.data(), q_stride, n_tokens, pos0, group, kh, vh, kv_stride, head_dim, scale, window,
                               got.data(), out_stride, scratch.data());
               expect_close(got, want, 1e-5f, 2e-6f, what);  // the gaps must still hold the sentinel
-              // The per-(token, head) kernel that decode and the old prefill path use.
-              std::vector<float> head(n_tokens * out_stride, kSentinel), scores(n_kv);
-              for (int64_t i = 0; i < n_tokens; ++i) {
-                const int64_t pos = pos0 + i, first = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
-                for (int64_t g = 0; g < group; ++g) {
-                  attention_head(q.data() + i * q_stride + g * head_dim, kh + first * kv_stride,
-                                 vh + first * kv_stride, pos - first + 1, head_dim, kv_stride, scale, scores.data(),
-                                 head.data() + i * out_stride + g * head_dim);
-                }
-              }
-              expect_close(got, head, 1e-5f, 2e-6f, what + " vs attention_head");
             });
           }
         }
