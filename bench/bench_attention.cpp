@@ -2,7 +2,7 @@
 // one layer, in GFLOP/s: 4·head_dim per visible (query head, key) pair — the two products; the
 // softmax's exponentials are not counted. Prefill splits the work into (KV head, block of tokens)
 // items as models/blocks.cpp does, over NIBBLE_BENCH_THREADS (default 2) OpenMP threads; the
-// fp32 FMA peak that bounds it is BM_Fp32Peak (per thread × threads).
+// cache is laid out as nibble's KvCache: [kv head][position][head_dim].
 #include <benchmark/benchmark.h>
 #include <omp.h>
 
@@ -54,8 +54,8 @@ void BM_AttentionPrefill(benchmark::State& state) {
       const int64_t b = n_blocks - 1 - w / kKvHeads, kvh = w % kKvHeads;
       const int64_t i0 = b * block, nt = std::min(block, n - i0);
       const int64_t off = i0 * kQDim + kvh * kGroup * kHeadDim;
-      nibble::attention_batch(q.data() + off, kQDim, nt, i0, kGroup, k.data() + kvh * kHeadDim,
-                              v.data() + kvh * kHeadDim, kKvDim, kHeadDim, scale, 0,
+      nibble::attention_batch(q.data() + off, kQDim, nt, i0, kGroup, k.data() + kvh * n * kHeadDim,
+                              v.data() + kvh * n * kHeadDim, kHeadDim, kHeadDim, scale, 0,
                               out.data() + off, kQDim,
                               scratch.data() + omp_get_thread_num() * scratch_floats);
     }
@@ -95,8 +95,8 @@ void BM_AttentionDecode(benchmark::State& state) {
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
     for (int64_t kvh = 0; kvh < kKvHeads; ++kvh) {
       nibble::attention_batch(q.data() + kvh * kGroup * kHeadDim, kQDim, 1, n_kv - 1, kGroup,
-                              kl + kvh * kHeadDim, vl + kvh * kHeadDim, kKvDim, kHeadDim, scale, 0,
-                              out.data() + kvh * kGroup * kHeadDim, kQDim,
+                              kl + kvh * n_kv * kHeadDim, vl + kvh * n_kv * kHeadDim, kHeadDim,
+                              kHeadDim, scale, 0, out.data() + kvh * kGroup * kHeadDim, kQDim,
                               scratch.data() + omp_get_thread_num() * scratch_floats);
     }
     benchmark::DoNotOptimize(out.data());

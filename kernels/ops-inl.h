@@ -291,36 +291,32 @@ void AttentionBatch(const float* q, int64_t q_stride, int64_t n_tokens, int64_t 
     const int64_t key_first = window > 0 ? std::max<int64_t>(0, pos_first - window + 1) : 0;
     for (int64_t t0 = key_first; t0 <= pos_last; t0 += KT) {
       const int64_t tn = std::min(KT, pos_last + 1 - t0);
-      // The tile's keys and values, copied contiguous: in the cache their rows are kv_stride apart
-      // (1 KiB for 4 kv heads of 64), so a 64-row tile maps onto a quarter of L1's sets and the
-      // P·V pass, which rereads the V tile for every 4 query rows, missed L1 (attention alone,
-      // 1 thread, 1.1B shape: 172–176 → 178–179 GFLOP/s).
-      for (int64_t t = 0; t < tn; ++t) {
-        const float* ks = k + (t0 + t) * kv_stride;
-        const float* vs = v + (t0 + t) * kv_stride;
-        // The same row of the next tile, one 64-byte line at a time: rows are kv_stride apart,
-        // and at long contexts (decode: 4 MiB of K/V per layer at 2048 positions on the 1.1B
-        // shape) they come from DRAM, which the copy alone read at ~8 GB/s (bench_attention).
-        if (t0 + t + KT <= pos_last) {
-          for (int64_t e = 0; e < head_dim; e += 16) {
-            __builtin_prefetch(ks + KT * kv_stride + e, 0, 3);
-            __builtin_prefetch(vs + KT * kv_stride + e, 0, 3);
+      // Rows kv_stride apart are first copied into contiguous tiles: with a token-major cache
+      // (1 KiB between a head's rows for 4 kv heads of 64) a 64-row tile maps onto a quarter of
+      // L1's sets and the P·V pass, which rereads the V tile for every 4 query rows, missed L1
+      // (attention alone, 1 thread, 1.1B shape: 172–176 → 178–179 GFLOP/s). nibble's own cache is
+      // head-major (kv_stride = head_dim) and is read in place.
+      const float* kt = k + t0 * kv_stride;
+      const float* vt = v + t0 * kv_stride;
+      if (kv_stride != head_dim) {
+        for (int64_t t = 0; t < tn; ++t) {
+          const float* ks = kt + t * kv_stride;
+          const float* vs = vt + t * kv_stride;
+          float* kd = ktile + t * head_dim;
+          float* vd = vtile + t * head_dim;
+          int64_t e = 0;
+          for (; e < vec_d; e += N) {
+            hn::StoreU(hn::LoadU(d, ks + e), d, kd + e);
+            hn::StoreU(hn::LoadU(d, vs + e), d, vd + e);
+          }
+          for (; e < head_dim; ++e) {
+            kd[e] = ks[e];
+            vd[e] = vs[e];
           }
         }
-        float* kd = ktile + t * head_dim;
-        float* vd = vtile + t * head_dim;
-        int64_t e = 0;
-        for (; e < vec_d; e += N) {
-          hn::StoreU(hn::LoadU(d, ks + e), d, kd + e);
-          hn::StoreU(hn::LoadU(d, vs + e), d, vd + e);
-        }
-        for (; e < head_dim; ++e) {
-          kd[e] = ks[e];
-          vd[e] = vs[e];
-        }
+        kt = ktile;
+        vt = vtile;
       }
-      const float* kt = ktile;
-      const float* vt = vtile;
       // 1. Scores Sᵀ = scale · K·Qᵀ. Rows outer so a Qᵀ slice stays in L1 while the tile streams.
       int64_t r0 = 0;
       for (; r0 + kAttnVecs * N <= rows; r0 += kAttnVecs * N) {

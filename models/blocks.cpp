@@ -348,8 +348,11 @@ void rope_and_cache(const ModelConfig& c, const RopeParams& r, int64_t n, int64_
     const float* sin = a.sin.data() + i * half;
     rope_with_angles(q, c.n_head, c.head_dim, r.dim, cos, sin, r.style);
     rope_with_angles(k, c.n_head_kv, c.head_dim, r.dim, cos, sin, r.style);
-    std::copy_n(k, KV, kv.k(layer, pos0 + i));
-    std::copy_n(s.v.data() + i * KV, KV, kv.v(layer, pos0 + i));
+    const float* v = s.v.data() + i * KV;
+    for (int64_t h = 0; h < c.n_head_kv; ++h) {
+      std::copy_n(k + h * c.head_dim, c.head_dim, kv.k(layer, h, pos0 + i));
+      std::copy_n(v + h * c.head_dim, c.head_dim, kv.v(layer, h, pos0 + i));
+    }
   }
 }
 
@@ -382,9 +385,9 @@ void cached_attention(const float* q, int64_t n, int64_t pos0, KvCache& kv, int6
     const int64_t i0 = b * block, nt = std::min(block, n - i0);
     const int64_t off = i0 * q_dim + kvh * group * shape.head_dim;  // first query head of the group
     float* scratch = s.attn.data() + static_cast<int64_t>(omp_get_thread_num()) * scratch_floats;
-    attention_batch(q + off, q_dim, nt, pos0 + i0, group, kv.k(layer, 0) + kvh * shape.head_dim,
-                    kv.v(layer, 0) + kvh * shape.head_dim, kv.kv_dim(), shape.head_dim, shape.scale,
-                    shape.window, att + off, q_dim, scratch);
+    attention_batch(q + off, q_dim, nt, pos0 + i0, group, kv.k(layer, kvh, 0), kv.v(layer, kvh, 0),
+                    shape.head_dim, shape.head_dim, shape.scale, shape.window, att + off, q_dim,
+                    scratch);
   }
 }
 

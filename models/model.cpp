@@ -23,11 +23,12 @@ const std::map<std::string, Factory>& registry() {
 
 }  // namespace
 
-KvCache::KvCache(int64_t n_layer, int64_t n_ctx, int64_t kv_dim)
+KvCache::KvCache(int64_t n_layer, int64_t n_ctx, int64_t n_head_kv, int64_t head_dim)
     : n_ctx_(n_ctx),
-      kv_dim_(kv_dim),
-      k_(static_cast<size_t>(n_layer * n_ctx * kv_dim)),
-      v_(static_cast<size_t>(n_layer * n_ctx * kv_dim)) {}
+      n_head_kv_(n_head_kv),
+      head_dim_(head_dim),
+      k_(static_cast<size_t>(n_layer * n_head_kv * n_ctx * head_dim)),
+      v_(static_cast<size_t>(n_layer * n_head_kv * n_ctx * head_dim)) {}
 
 ForwardScratch::ForwardScratch(const ModelConfig& c, int64_t max_tokens_, int n_threads)
     : max_tokens(max_tokens_),

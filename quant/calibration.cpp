@@ -219,7 +219,7 @@ CalibrationData calibrate(const ModelFile& file, const CalibrationOptions& o) {
   data.inputs.reserve(static_cast<size_t>(4 * c.n_layer + 1));
 
   const int n_threads = o.n_threads > 0 ? o.n_threads : omp_get_max_threads();
-  KvCache kv(c.n_layer, data.n_ctx, c.kv_dim());
+  KvCache kv(c.n_layer, data.n_ctx, c.n_head_kv, c.head_dim);
   ForwardScratch scratch(c, data.n_ctx, n_threads);
   StatsCollector collector(data, o.gram, o.histograms);
   scratch.observer = &collector;

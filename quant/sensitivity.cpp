@@ -26,7 +26,7 @@ class ModelRunner {
     const std::unique_ptr<Model> model = load_model(file);
     const ModelConfig& c = model->config();
     const int64_t n_ctx = cal_.n_ctx;
-    KvCache kv(c.n_layer, n_ctx, c.kv_dim());
+    KvCache kv(c.n_layer, n_ctx, c.n_head_kv, c.head_dim);
     ForwardScratch s(c, n_ctx, n_threads_);
     std::vector<float> logits(static_cast<size_t>(n_ctx * c.n_vocab));
     for (int64_t q = 0; q < n_seq_; ++q) {

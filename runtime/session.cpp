@@ -47,7 +47,7 @@ Session::Session(const Model& model, const SessionOptions& o)
       n_ctx_(checked_context(model, o.n_ctx)),
       n_threads_(o.n_threads > 0 ? o.n_threads : default_thread_count()),
       n_batch_(std::clamp<int64_t>(o.n_batch, 1, std::max<int64_t>(1, n_ctx_))),
-      kv_(model.config().n_layer, n_ctx_, model.config().kv_dim()),
+      kv_(model.config().n_layer, n_ctx_, model.config().n_head_kv, model.config().head_dim),
       scratch_(model.config(), n_batch_, n_threads_),
       logits_(model.config().n_vocab) {
   if (n_ctx_ <= 0) throw std::invalid_argument("context size must be positive");
