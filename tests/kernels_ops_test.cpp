@@ -173,26 +173,33 @@ TEST(Ops, AttentionBatch) {
             const std::string what = "head_dim=" + std::to_string(head_dim) + " group=" + std::to_string(group) +
                                      " window=" + std::to_string(window) + " pos0=" + std::to_string(pos0) +
                                      " n=" + std::to_string(n_tokens);
-            // Strides wider than the data so that reading or writing past a head shows up.
-            const int64_t q_stride = (group + 1) * head_dim + 3, out_stride = group * head_dim + 5;
-            const int64_t kv_stride = 2 * head_dim + 8, n_kv = pos0 + n_tokens;
-            const auto q = test::random_floats(rng, n_tokens * q_stride, -1.0f, 1.0f);
-            const auto k = test::random_floats(rng, n_kv * kv_stride, -1.0f, 1.0f);
-            const auto v = test::random_floats(rng, n_kv * kv_stride, -1.0f, 1.0f);
-            // Larger than 1/√d so the softmax is peaked and the running max actually moves.
-            const float scale = 4.0f / std::sqrt(static_cast<float>(head_dim));
-            const float* kh = k.data() + head_dim;  // second head of the cache row
-            const float* vh = v.data() + head_dim;
-            std::vector<float> want(n_tokens * out_stride, kSentinel);
-            ref::attention_batch(q.data(), q_stride, n_tokens, pos0, group, kh, vh, kv_stride, head_dim, scale,
-                                 window, want.data(), out_stride, nullptr);
-            std::vector<float> scratch(attention_batch_scratch_floats(group, head_dim));
-            test::for_each_target([&](const std::string&) {
-              std::vector<float> got(n_tokens * out_stride, kSentinel);
-              attention_batch(q.data(), q_stride, n_tokens, pos0, group, kh, vh, kv_stride, head_dim, scale, window,
-                              got.data(), out_stride, scratch.data());
-              expect_close(got, want, 1e-5f, 2e-6f, what);  // the gaps must still hold the sentinel
-            });
+            // A head's rows strided in a token-major cache (copied into tiles by the kernel), with
+            // strides wider than the data so that reading or writing past a head shows up; and
+            // contiguous, as nibble's head-major KvCache holds them (read in place).
+            for (bool contiguous : {false, true}) {
+              const int64_t q_stride = (group + 1) * head_dim + 3,
+                            out_stride = group * head_dim + 5;
+              const int64_t kv_stride = contiguous ? head_dim : 2 * head_dim + 8,
+                            n_kv = pos0 + n_tokens;
+              const auto q = test::random_floats(rng, n_tokens * q_stride, -1.0f, 1.0f);
+              const auto k = test::random_floats(rng, n_kv * kv_stride, -1.0f, 1.0f);
+              const auto v = test::random_floats(rng, n_kv * kv_stride, -1.0f, 1.0f);
+              // Larger than 1/√d so the softmax is peaked and the running max actually moves.
+              const float scale = 4.0f / std::sqrt(static_cast<float>(head_dim));
+              const float* kh = k.data() + (contiguous ? 0 : head_dim);  // strided: the second head
+              const float* vh = v.data() + (contiguous ? 0 : head_dim);
+              std::vector<float> want(n_tokens * out_stride, kSentinel);
+              ref::attention_batch(q.data(), q_stride, n_tokens, pos0, group, kh, vh, kv_stride,
+                                   head_dim, scale, window, want.data(), out_stride, nullptr);
+              std::vector<float> scratch(attention_batch_scratch_floats(group, head_dim));
+              test::for_each_target([&](const std::string&) {
+                std::vector<float> got(n_tokens * out_stride, kSentinel);
+                attention_batch(q.data(), q_stride, n_tokens, pos0, group, kh, vh, kv_stride,
+                                head_dim, scale, window, got.data(), out_stride, scratch.data());
+                expect_close(got, want, 1e-5f, 2e-6f,
+                             what + (contiguous ? " contiguous" : " strided"));
+              });
+            }
           }
         }
       }
