@@ -13,6 +13,7 @@
 #include <random>
 #include <vector>
 
+#include "bench/bench_common.h"
 #include "kernels/dispatch.h"
 #include "kernels/ops.h"
 
@@ -22,11 +23,7 @@ constexpr int64_t kHeads = 32, kKvHeads = 4, kHeadDim = 64;
 constexpr int64_t kGroup = kHeads / kKvHeads;
 constexpr int64_t kQDim = kHeads * kHeadDim, kKvDim = kKvHeads * kHeadDim;
 
-int bench_threads() {
-  const char* env = std::getenv("NIBBLE_BENCH_THREADS");
-  const int v = env ? std::atoi(env) : 2;
-  return v > 0 ? v : 2;
-}
+int bench_threads() { return nibble::bench::threads(); }
 
 std::vector<float> random_floats(int64_t n, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -113,11 +110,4 @@ BENCHMARK(BM_AttentionDecode)->Arg(512)->Arg(2048)->UseRealTime()->Unit(benchmar
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  nibble::apply_isa_from_env();
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return nibble::bench::run_benchmarks(argc, argv); }

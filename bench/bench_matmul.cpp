@@ -25,6 +25,7 @@
 #include <dnnl.hpp>
 #endif
 
+#include "bench/bench_common.h"
 #include "kernels/dispatch.h"
 #include "kernels/fp16.h"
 #include "kernels/matmul.h"
@@ -38,15 +39,7 @@ using nibble::TensorType;
 
 constexpr size_t kColdBytes = 256u << 20;  // well above a 32 MiB L3
 
-// Threads for every benchmark: NIBBLE_BENCH_THREADS, default 2 (the CI machines' cores).
-int bench_threads() {
-  static const int n = [] {
-    const char* env = std::getenv("NIBBLE_BENCH_THREADS");
-    const int v = env ? std::atoi(env) : 2;
-    return v > 0 ? v : 2;
-  }();
-  return n;
-}
+int bench_threads() { return nibble::bench::threads(); }
 
 // Streams kColdBytes once per pass with bench_threads() threads; returns GB/s of the best of
 // `passes`. This is the ceiling for M = 1, measured in the same run as the kernels it judges.
@@ -378,11 +371,4 @@ BENCHMARK(BM_StreamRead)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  nibble::apply_isa_from_env();
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return nibble::bench::run_benchmarks(argc, argv); }
