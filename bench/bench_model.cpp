@@ -42,13 +42,12 @@ struct Result {
 };
 
 const char* kUsage =
-    "usage: bench-model -m FILE [-p 512] [-n 128] [-d 0] [-t 2] [-r 3] [-o md|json] [--tokenizer "
-    "F]\n"
+    "usage: bench-model -m FILE [-p 512] [-n 128] [-d 0] [-t 2] [-r 3] [-o md|json]\n"
+    "                   [--tokenizer F] [--gemm nibble|onednn]\n"
     "  -p, -n, -d, -t take comma lists (e.g. -p 128,512); -p/-n 0 skips that kind of test.\n"
     "  -d: tokens already in the context when each test starts (llama-bench's --n-depth).\n"
     "  --tokenizer: sentencepiece .model for files without a vocabulary (llama2.c checkpoints).\n"
-    "  --gemm nibble|onednn: the matmul prompts use (onednn: oneDNN's bf16 primitive, AMX if "
-    "present).\n";
+    "  --gemm: the matmul prompts use (onednn: oneDNN's bf16 primitive, AMX if present).\n";
 
 std::vector<int> parse_list(const std::string& flag, const std::string& s, int lo) {
   std::vector<int> v;

@@ -363,10 +363,9 @@ void cached_attention(const float* q, int64_t n, int64_t pos0, KvCache& kv, int6
   // Work items are (kv head, block of consecutive tokens); attention_batch reads each K/V tile
   // once for all of a block's tokens and the group's query heads instead of once per (token,
   // head). Blocks shrink below the kernel's preferred size only when there would otherwise be too
-  // few items to keep every thread busy. Decode (n = 1) is one item per kv head: a dot product
-  // and an update of the output per (head, key), streaming the cache once per query head, ran at
-  // 16–36 GFLOP/s on 2 Zen 5 threads against 71 for the group's heads together (bench_attention,
-  // 2048 cached positions of the 1.1B shape: 0.94–1.05 → 0.23 ms per layer and token).
+  // few items to keep every thread busy. Decode (n = 1) is one item per kv head, so one pass over
+  // the cache serves the group's query heads (a per-head kernel read it once per query head:
+  // docs/design.md, "Attention").
   const int n_threads = s.ws.n_threads;
   const int64_t scratch_floats = attention_batch_scratch_floats(group, shape.head_dim);
   if (static_cast<int64_t>(s.attn.size()) < n_threads * scratch_floats) {

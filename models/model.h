@@ -47,10 +47,11 @@ struct ModelConfig {
   }
 };
 
-// Keys and values of every layer for n_ctx positions, F32, laid out [layer][kv
-// head][pos][head_dim]: attention walks one kv head's positions in order, and contiguous rows are
-// one stream for the hardware prefetchers (token-major rows, a head's 256 bytes every 1 KiB for
-// TinyLlama, were read from DRAM at ~8 GB/s by decode at long contexts).
+// Keys and values of every layer for n_ctx positions, F32, head-major:
+//   [layer][kv head][pos][head_dim]
+// Attention walks one kv head's positions in order, and contiguous rows are one stream for the
+// hardware prefetchers (token-major rows, a head's 256 bytes every 1 KiB for TinyLlama, were read
+// from DRAM at ~8 GB/s by decode at long contexts).
 class KvCache {
  public:
   KvCache(int64_t n_layer, int64_t n_ctx, int64_t n_head_kv, int64_t head_dim);
