@@ -309,14 +309,22 @@ using detail::MatmulArgs;
 // the tile ran (stops 6–27) stalled on the miss buffers and then computed with none in flight:
 // against it, bench_matmul M = 1 from DRAM, 2 threads, Zen 5, best of 3 alternated runs:
 // Q6_K 5632 → 2048 1.47×, Q8_0 packed 1.37×, Q4_K 1.33×; 2048 → 5632 1.07–1.17×; 2048 → 2048
-// 0.98–1.10×. Non-temporal (locality 0: prefetchnta on x86): each weight line is read once per
-// token, so filling it into L2 — and, on Zen, into the L3 that L2 evicts into — only costs
-// traffic; against locality 3 (with the burst) 1.06–1.37× on the large shapes, 1.01–1.29× on the
-// small ones, and locality 1 or 2 were worse than 3.
+// 0.98–1.10×.
+// Where to: a line is read about one tile after its prefetch. Tiles up to kL1PrefetchTileBytes
+// go to L1, non-temporal (prefetchnta: read once per token, so filling L2 — and, on Zen, the L3
+// that L2 evicts into — only costs traffic); against locality 3 (with the burst) 1.06–1.37× on
+// the large shapes, and prefetcht1 into L2 was 1.25–1.5× slower at K = 2048 (tiles of 4.6–8.7
+// KB). Larger tiles go to L2 (prefetcht1): prefetchnta's low-priority L1 lines did not survive a
+// tile of 12–24 KB — Q8_0 5632 → 2048 ran at 16 GB/s against 27 at K = 2048 (1 thread); into
+// L2, 1.66× faster (Q6_K 1.7×, Q4_K 1.3×, Q4_0 1.12–1.17×, bench_matmul M = 1, 1 thread,
+// 3 alternated rounds).
+constexpr uint64_t kL1PrefetchTileBytes = 10 * 1024;
+
 struct NextTile {
   const uint8_t* line = nullptr;  // its first cache line; nullptr: nothing to prefetch
   int64_t lines = 0;
   int64_t lines_per_block_q16 = 0;  // ⌈lines · 2^16 / blocks of this tile⌉
+  bool to_l2 = false;               // prefetcht1 instead of prefetchnta (kL1PrefetchTileBytes)
 
   NextTile() = default;
   NextTile(const uint8_t* p, uint64_t bytes, int64_t blocks) {
@@ -325,13 +333,19 @@ struct NextTile {
     lines = static_cast<int64_t>((reinterpret_cast<uintptr_t>(p) + bytes - first + 63) / 64);
     const int64_t b = std::max<int64_t>(blocks, 1);
     lines_per_block_q16 = ((lines << 16) + b - 1) / b;
+    to_l2 = bytes > kL1PrefetchTileBytes;
   }
   // The share of blocks [b0, b1) of this tile (K / 32 blocks in all).
   HWY_INLINE void Fetch(int64_t b0, int64_t b1) const {
     if (line == nullptr) return;
     const int64_t end = std::min(lines, (b1 * lines_per_block_q16) >> 16);
-    for (int64_t l = (b0 * lines_per_block_q16) >> 16; l < end; ++l)
-      __builtin_prefetch(line + 64 * l, 0, 0);
+    if (to_l2) {
+      for (int64_t l = (b0 * lines_per_block_q16) >> 16; l < end; ++l)
+        __builtin_prefetch(line + 64 * l, 0, 2);
+    } else {
+      for (int64_t l = (b0 * lines_per_block_q16) >> 16; l < end; ++l)
+        __builtin_prefetch(line + 64 * l, 0, 0);
+    }
   }
 };
 
