@@ -9,9 +9,10 @@
 // q+32 for Q6_K, |q| with the sign moved onto the activation for Q8_0) and remove the offset with
 // the activation block sums, subtracted in the integer domain before the one float conversion
 // per block. Q4_0, Q8_0, Q6_K, Q4_K and Q5_K have hand-fused tiles (the K-quant ones sum each
-// 256-element super-block in int32 against q8_K activations), AVX-512 also Q4_1 and, with VNNI,
-// IQ4_NL; every other block format goes through one generic tile over a small per-format
-// decoder (TileDecoded), whose offsets and mins enter as a float bias × activation half sums.
+// 256-element super-block in int32 against q8_K activations), AVX-512 also Q4_1, Q5_0, Q5_1,
+// Q2_K, Q3_K and, with VNNI, IQ4_NL and IQ4_XS; every other format and target goes through one
+// generic tile over a small per-format decoder (TileDecoded), whose offsets and mins enter as a
+// float bias × activation half sums.
 //
 // Tiling: 4 weight rows × one activation row at a time; the driver walks all M activation rows
 // for each 4-row tile, so the tile's weights stay in L1 while activations stream.
@@ -1472,23 +1473,40 @@ HWY_INLINE void TileDecoded(const uint8_t* const* rows, const ActRow* a, float* 
 // four blocks against llama.cpp's q8_1 d·Σa; IQ4_NL looks its nibbles up in the table + 128 (an
 // unsigned operand) and takes 128·Σa off, which needs vpdpbusd: maddubs' int16 pairs would
 // saturate at 241·127·2. A block count that is not a multiple of 4 ends on the generic tile.
+// Q5_0 and Q5_1 are Q4_0 / Q4_1 with a fifth bit per element in a 32-bit field (kQh): bits 0..15
+// join the low nibbles (elements 0..15), bits 16..31 the high ones, as a byte-masked add of 16
+// to the nibble vectors. Q5_0's offset of 16 leaves as 16·Σa. Against the generic tile
+// (bench_matmul M = 1, 2048 → 5632, 1 thread, Zen 5): Q5_0 758 → 391 µs, Q5_1 786 → 378.
 struct NibbleQ4_1 {
   using Decoder = DecodeQ4_1;
-  static constexpr int64_t kBytes = 20, kQs = 4;
+  static constexpr int64_t kBytes = 20, kQs = 4, kQh = -1;
   static constexpr bool kMin = true, kTable = false;
   static constexpr int kCorrShift = -1;  // no offset
 };
 struct NibbleIQ4_NL {
   using Decoder = DecodeIQ4_NL;
-  static constexpr int64_t kBytes = 18, kQs = 2;
+  static constexpr int64_t kBytes = 18, kQs = 2, kQh = -1;
   static constexpr bool kMin = false, kTable = true;
   static constexpr int kCorrShift = 7;  // 128·Σa
+};
+struct NibbleQ5_0 {
+  using Decoder = DecodeQ5_0;
+  static constexpr int64_t kBytes = 22, kQs = 6, kQh = 2;
+  static constexpr bool kMin = false, kTable = false;
+  static constexpr int kCorrShift = 4;  // 16·Σa
+};
+struct NibbleQ5_1 {
+  using Decoder = DecodeQ5_1;
+  static constexpr int64_t kBytes = 24, kQs = 8, kQh = 4;
+  static constexpr bool kMin = true, kTable = false;
+  static constexpr int kCorrShift = -1;
 };
 
 template <class Fmt, int MA>
 NIBBLE_INT_ATTR HWY_INLINE void TileNibbles(const uint8_t* const* rows, const ActRow* a, float* out) {
   const int64_t nb = a[0].K / 32, nb4 = nb / 4 * 4;
   const __m512i low4 = _mm512_set1_epi8(0x0F);
+  const __m512i bit4 = _mm512_set1_epi8(0x10);
   const __m512i table = _mm512_broadcast_i32x4(
       _mm_add_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLValues)), _mm_set1_epi8(static_cast<char>(0x80))));
   const __m256i even_odd = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
@@ -1520,6 +1538,16 @@ NIBBLE_INT_ATTR HWY_INLINE void TileNibbles(const uint8_t* const* rows, const Ac
       if constexpr (Fmt::kTable) {
         lo = _mm512_shuffle_epi8(table, lo);
         hi = _mm512_shuffle_epi8(table, hi);
+      }
+      if constexpr (Fmt::kQh >= 0) {  // byte l of 128-bit lane i ← bit l (lo) / 16 + l (hi) of qh_i
+        uint64_t lo_bits = 0, hi_bits = 0;
+        for (int i = 0; i < 4; ++i) {
+          const uint64_t qh = detail::load_u32(blk + i * Fmt::kBytes + Fmt::kQh);
+          lo_bits |= (qh & 0xFFFF) << (16 * i);
+          hi_bits |= (qh >> 16) << (16 * i);
+        }
+        lo = _mm512_mask_add_epi8(lo, lo_bits, lo, bit4);
+        hi = _mm512_mask_add_epi8(hi, hi_bits, hi, bit4);
       }
       __m128 d4, m4 = _mm_setzero_ps();
       if constexpr (Fmt::kMin) {  // d, m of each block: 8 halves → d0..d3 | m0..m3
@@ -1902,8 +1930,19 @@ NIBBLE_INT_ATTR HWY_INLINE void TileQ4_1(const uint8_t* const* rows, const ActRo
 #else
 NIBBLE_DECODED_TILE(Q4_1, q4_1)
 #endif
+#if defined(NIBBLE_X86_512)
+template <int MA>
+NIBBLE_INT_ATTR HWY_INLINE void TileQ5_0(const uint8_t* const* rows, const ActRow* a, float* out) {
+  TileNibbles<NibbleQ5_0, MA>(rows, a, out);
+}
+template <int MA>
+NIBBLE_INT_ATTR HWY_INLINE void TileQ5_1(const uint8_t* const* rows, const ActRow* a, float* out) {
+  TileNibbles<NibbleQ5_1, MA>(rows, a, out);
+}
+#else
 NIBBLE_DECODED_TILE(Q5_0, q5_0)
 NIBBLE_DECODED_TILE(Q5_1, q5_1)
+#endif
 #if HWY_TARGET == HWY_AVX3_DL
 template <int MA>
 NIBBLE_INT_ATTR HWY_INLINE void TileIQ4_NL(const uint8_t* const* rows, const ActRow* a, float* out) {
@@ -1912,9 +1951,227 @@ NIBBLE_INT_ATTR HWY_INLINE void TileIQ4_NL(const uint8_t* const* rows, const Act
 #else
 NIBBLE_DECODED_TILE(IQ4_NL, iq4_nl)
 #endif
+#if HWY_TARGET == HWY_AVX3_DL
+// IQ4_XS against q8_K activations: each 32-block's 16 nibble bytes are IQ4_NL's, and the 8
+// blocks of a super-block are 128 contiguous bytes, so a super-block is two of TileNibbles'
+// four-block steps (table + 128 as the unsigned operand, 128·Σa off) with integer scales: the
+// block scales ls − 32 multiply the int32 block sums (|Σ| ≤ 8 blocks · 32 · 32·127·127 < 2^31),
+// and one conversion and FMA per row and super-block apply d·d_a. The generic tile assembled a
+// float scale per block from scalars and ran compute-bound (bench_matmul M = 1, 1 thread, Zen 5:
+// 2048 → 5632 in 960 µs, 6.4 GB/s).
+template <int MA>
+NIBBLE_INT_ATTR HWY_INLINE void TileIQ4_XS(const uint8_t* const* rows, const ActRow* a,
+                                           float* out) {
+  const int64_t n_super = a[0].K / 256;
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  const __m512i table = _mm512_broadcast_i32x4(
+      _mm_add_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLValues)),
+                   _mm_set1_epi8(static_cast<char>(0x80))));
+  const __m256i low_shift = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
+  const __m256i high_shift = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
+  // Lane 4i + e ← scale of block i (first four blocks) or 4 + i (last four).
+  const __m512i quads_lo = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+  const __m512i quads_hi = _mm512_add_epi32(quads_lo, _mm512_set1_epi32(4));
+  __m512 acc[MA][4];
+  for (int m = 0; m < MA; ++m) {
+    for (int r = 0; r < 4; ++r) acc[m][r] = _mm512_setzero_ps();
+  }
+  for (int64_t s = 0; s < n_super; ++s) {
+    a[0].next.Fetch(8 * s, 8 * s + 8);
+    __m512i a_lo[MA][2], a_hi[MA][2], corr[MA][2];
+    float da[MA];
+    for (int m = 0; m < MA; ++m) {
+      for (int g = 0; g < 2; ++g) {
+        __m512 unused;
+        LoadQ4Activations<7>(a[m], 8 * s + 4 * g, a_lo[m][g], a_hi[m][g], corr[m][g], unused);
+      }
+      da[m] = a[m].d[8 * s];
+    }
+    for (int r = 0; r < 4; ++r) {
+      const uint8_t* sb = rows[r] + 136 * s;
+      // ls of block ib: 4 bits at 4·ib of the 32-bit scales_l, 2 bits at 2·ib of scales_h.
+      const __m256i low = _mm256_srlv_epi32(
+          _mm256_set1_epi32(static_cast<int>(detail::load_u32(sb + 4))), low_shift);
+      const __m256i high =
+          _mm256_srlv_epi32(_mm256_set1_epi32(detail::load_u16(sb + 2)), high_shift);
+      const __m256i ls =
+          _mm256_or_si256(_mm256_and_si256(low, _mm256_set1_epi32(0x0F)),
+                          _mm256_slli_epi32(_mm256_and_si256(high, _mm256_set1_epi32(3)), 4));
+      const __m512i scales = _mm512_castsi256_si512(_mm256_sub_epi32(ls, _mm256_set1_epi32(32)));
+      const __m512i sc[2] = {_mm512_permutexvar_epi32(quads_lo, scales),
+                             _mm512_permutexvar_epi32(quads_hi, scales)};
+      __m512i lo[2], hi[2];
+      for (int g = 0; g < 2; ++g) {
+        const __m512i v = _mm512_loadu_si512(sb + 8 + 64 * g);
+        lo[g] = _mm512_shuffle_epi8(table, _mm512_and_si512(v, low4));
+        hi[g] = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(v, 4), low4));
+      }
+      const float d = F16(sb);
+      for (int m = 0; m < MA; ++m) {
+        __m512i sum = _mm512_setzero_si512();
+        for (int g = 0; g < 2; ++g) {
+          const __m512i dot = _mm512_sub_epi32(
+              DotU8S8Acc(DotU8S8(lo[g], a_lo[m][g]), hi[g], a_hi[m][g]), corr[m][g]);
+          sum = _mm512_add_epi32(sum, _mm512_mullo_epi32(dot, sc[g]));
+        }
+        acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_set1_ps(d * da[m]), acc[m][r]);
+      }
+    }
+  }
+  StoreTile<MA>(acc, out);
+}
+template <int MA>
+NIBBLE_INT_ATTR HWY_INLINE void TileIQ4_XSPerBlock(const uint8_t* const* rows, const ActRow* a,
+                                                   float* out) {
+  TileDecoded<DecodeIQ4_XS, MA>(rows, a, out);
+}
+#else
 NIBBLE_DECODED_TILE(IQ4_XS, iq4_xs)
+#endif
+#if defined(NIBBLE_X86_512)
+// Q3_K and Q2_K against q8_K activations (one d_a per super-block), as TileQ6_K: both have 16
+// sub-blocks of 16 with an integer scale each, so the super-block's Σ_k sc_k·(q·a)_k is exact
+// in int32 and costs one conversion and one FMA per row (Q2_K: a second for its mins), where
+// the generic decoded tile assembled a float scale and bias per 16 elements from scalars — Q3_K
+// and Q2_K decode ran compute-bound at ~4 GB/s per thread (bench_matmul M = 1, 2048 → 5632,
+// Zen 5: 1325 and 1154 µs against Q4_K's 287).
+// Quarter p (64 elements, 32-blocks 2p and 2p + 1) takes its 2-bit fields j0 = 2·(p mod 2) and
+// j0 + 1 from the 32 qs bytes of half h = p / 2: [qs, qs >> 2] (one copy per 256-bit half)
+// shifted by 2·j0. Q3_K's high bit of element l in block 4h + j is bit 4h + j of hmask[l]:
+// [hm, hm >> 1] shifted so that bit 4h + j0 lands on bit 2, giving the level low2 + 4·hbit
+// (0..7, offset 4, which leaves once per super-block as 4·Σ_k sc_k·Σa_k like Q6_K's 32).
+// Q2_K's level is the field itself (0..3) and its mins leave as dmin·Σ_k mn_k·Σa_k.
+
+// Q3_K's 16 signed 6-bit scales (12 packed bytes) as int16: low 4 bits from bytes 0..7 (low
+// nibbles for k < 8, high for k ≥ 8), top 2 bits from byte 8 + k mod 4 at bit 2·(k / 4).
+NIBBLE_INT_ATTR HWY_INLINE __m256i Q3KScales(const uint8_t* sc) {
+  const __m128i m4 = _mm_set1_epi8(0x0F);
+  const __m128i x = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc));
+  const __m128i low4 =
+      _mm_unpacklo_epi64(_mm_and_si128(x, m4), _mm_and_si128(_mm_srli_epi16(x, 4), m4));
+  const __m128i top = _mm_set1_epi32(static_cast<int>(detail::load_u32(sc + 8)));
+  const __m128i top2 =
+      _mm_and_si128(_mm_srlv_epi32(top, _mm_setr_epi32(0, 2, 4, 6)), _mm_set1_epi8(3));
+  const __m128i scales =
+      _mm_sub_epi8(_mm_or_si128(low4, _mm_slli_epi16(top2, 4)), _mm_set1_epi8(32));
+  return _mm256_cvtepi8_epi16(scales);
+}
+
+template <int MA, bool kThree>
+NIBBLE_INT_ATTR HWY_INLINE void TileQ23_K(const uint8_t* const* rows, const ActRow* a, float* out) {
+  constexpr int64_t kSuperBytes = kThree ? 110 : 84;
+  constexpr int64_t kQsOffset = kThree ? 32 : 16;
+  const int64_t n_super = a[0].K / 256;
+  const __m512i two_bits = _mm512_set1_epi8(3);
+  const __m512i bit2 = _mm512_set1_epi8(4);
+  constexpr int kOr = 0xF8;  // vpternlog: A | (B & C)
+  __m512 acc[MA][4];
+  for (int m = 0; m < MA; ++m) {
+    for (int r = 0; r < 4; ++r) acc[m][r] = _mm512_setzero_ps();
+  }
+  for (int64_t s = 0; s < n_super; ++s) {
+    a[0].next.Fetch(8 * s, 8 * s + 8);
+    __m256i sum16[MA];  // the 16 sub-block sums of the activations, int16 (|Σa| ≤ 16·127)
+    float da[MA];
+    for (int m = 0; m < MA; ++m) {
+      sum16[m] = _mm512_cvtepi32_epi16(_mm512_loadu_si512(a[m].sum16 + 16 * s));
+      da[m] = a[m].d[8 * s];
+    }
+    for (int r = 0; r < 4; ++r) {
+      const uint8_t* sb = rows[r] + kSuperBytes * s;
+      __m256i sc16, mn16 = _mm256_setzero_si256();
+      float d, dmin = 0.0f;
+      if constexpr (kThree) {
+        sc16 = Q3KScales(sb + 96);
+        d = F16(sb + 108);
+      } else {
+        const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(sb));
+        const __m128i m4 = _mm_set1_epi8(0x0F);
+        sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(packed, m4));
+        mn16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), m4));
+        d = F16(sb + 80);
+        dmin = F16(sb + 82);
+      }
+      __m512i sc[4];
+      for (int p = 0; p < 4; ++p) {
+#if HWY_TARGET == HWY_AVX3_DL
+        sc[p] = _mm512_permutexvar_epi8(_mm512_load_si512(detail::kQ6KScaleSpread.bytes[p]),
+                                        _mm512_castsi256_si512(sc16));
+#else
+        sc[p] = _mm512_permutexvar_epi16(_mm512_load_si512(detail::kQ6KScaleSpread.words[p]),
+                                         _mm512_castsi256_si512(sc16));
+#endif
+      }
+      __m512i u[4];
+      __m512i hm_pair = _mm512_setzero_si512();
+      if constexpr (kThree) {
+        const __m512i hm =
+            _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb)));
+        hm_pair = _mm512_mask_srli_epi16(hm, 0xFFFF0000u, hm, 1);
+      }
+      for (int h = 0; h < 2; ++h) {
+        const __m512i qs = _mm512_broadcast_i64x4(
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + kQsOffset + 32 * h)));
+        const __m512i pair = _mm512_mask_srli_epi16(qs, 0xFFFF0000u, qs, 2);
+        u[2 * h] = _mm512_and_si512(pair, two_bits);
+        u[2 * h + 1] = _mm512_and_si512(_mm512_srli_epi16(pair, 4), two_bits);
+        if constexpr (kThree) {
+          // Bit 4h + j0 of [hm, hm >> 1] to bit 2: j0 = 0 and 2 of half h.
+          const __m512i h0 = h == 0 ? _mm512_slli_epi16(hm_pair, 2) : _mm512_srli_epi16(hm_pair, 2);
+          const __m512i h2 = h == 0 ? hm_pair : _mm512_srli_epi16(hm_pair, 4);
+          u[2 * h] = _mm512_ternarylogic_epi32(u[2 * h], h0, bit2, kOr);
+          u[2 * h + 1] = _mm512_ternarylogic_epi32(u[2 * h + 1], h2, bit2, kOr);
+        }
+      }
+      for (int m = 0; m < MA; ++m) {
+        const int8_t* q = a[m].q + 256 * s;
+        __m512i dot = _mm512_madd_epi16(_mm512_maddubs_epi16(u[0], _mm512_loadu_si512(q)), sc[0]);
+        for (int p = 1; p < 4; ++p) {
+          const __m512i pairs = _mm512_maddubs_epi16(u[p], _mm512_loadu_si512(q + 64 * p));
+#if HWY_TARGET == HWY_AVX3_DL
+          dot = _mm512_dpwssd_epi32(dot, pairs, sc[p]);
+#else
+          dot = _mm512_add_epi32(dot, _mm512_madd_epi16(pairs, sc[p]));
+#endif
+        }
+        if constexpr (kThree) {
+          const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(sc16, sum16[m]), 2);
+          dot = _mm512_sub_epi32(dot, _mm512_zextsi256_si512(offset));
+        }
+        acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_set1_ps(d * da[m]), acc[m][r]);
+        if constexpr (!kThree) {
+          const __m256i mins = _mm256_madd_epi16(mn16, sum16[m]);
+          acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_zextsi256_si512(mins)),
+                                      _mm512_set1_ps(-dmin * da[m]), acc[m][r]);
+        }
+      }
+    }
+  }
+  StoreTile<MA>(acc, out);
+}
+template <int MA>
+NIBBLE_INT_ATTR HWY_INLINE void TileQ2_K(const uint8_t* const* rows, const ActRow* a, float* out) {
+  TileQ23_K<MA, false>(rows, a, out);
+}
+template <int MA>
+NIBBLE_INT_ATTR HWY_INLINE void TileQ3_K(const uint8_t* const* rows, const ActRow* a, float* out) {
+  TileQ23_K<MA, true>(rows, a, out);
+}
+// Activations with a scale per 32-block take the generic tile (d_a per block).
+template <int MA>
+NIBBLE_INT_ATTR HWY_INLINE void TileQ2_KPerBlock(const uint8_t* const* rows, const ActRow* a,
+                                                 float* out) {
+  TileDecoded<DecodeQ2_K, MA>(rows, a, out);
+}
+template <int MA>
+NIBBLE_INT_ATTR HWY_INLINE void TileQ3_KPerBlock(const uint8_t* const* rows, const ActRow* a,
+                                                 float* out) {
+  TileDecoded<DecodeQ3_K, MA>(rows, a, out);
+}
+#else
 NIBBLE_DECODED_TILE(Q2_K, q2_k)
 NIBBLE_DECODED_TILE(Q3_K, q3_k)
+#endif
 #if !defined(NIBBLE_X86_512) && !defined(NIBBLE_X86_256)  // x86 has TileQ4_K and TileQ5_K above
 NIBBLE_DECODED_TILE(Q4_K, q4_k)
 NIBBLE_DECODED_TILE(Q5_K, q5_k)
@@ -1970,6 +2227,13 @@ NIBBLE_INT_KERNEL(KernelQ5_K, TileQ5_K)
 NIBBLE_INT_KERNEL(KernelQ6_KPerBlock, TileQ6_KPerBlock)
 NIBBLE_INT_KERNEL(KernelQ4_KPerBlock, TileQ4_KPerBlock)
 NIBBLE_INT_KERNEL(KernelQ5_KPerBlock, TileQ5_KPerBlock)
+#endif
+#if defined(NIBBLE_X86_512)
+NIBBLE_INT_KERNEL(KernelQ2_KPerBlock, TileQ2_KPerBlock)
+NIBBLE_INT_KERNEL(KernelQ3_KPerBlock, TileQ3_KPerBlock)
+#endif
+#if HWY_TARGET == HWY_AVX3_DL
+NIBBLE_INT_KERNEL(KernelIQ4_XSPerBlock, TileIQ4_XSPerBlock)
 #endif
 NIBBLE_INT_KERNEL(KernelQ4_G64, TileQ4_G64)
 NIBBLE_INT_KERNEL(KernelQ4_G128, TileQ4_G128)
@@ -2237,14 +2501,23 @@ NIBBLE_INT_ATTR void MatmulRowsIQ4_NL(const MatmulArgs& a, int64_t n0, int64_t n
 }
 NIBBLE_INT_ATTR void MatmulRowsIQ4_XS(const MatmulArgs& a, int64_t n0, int64_t n1) {
   NIBBLE_TRY_PANEL(GgufPanelRows, DecodeIQ4_XS)
+#if HWY_TARGET == HWY_AVX3_DL
+  if (a.qx->group_blocks != 8) return RowRange<KernelIQ4_XSPerBlock, true>(a, n0, n1);
+#endif
   RowRange<KernelIQ4_XS, true>(a, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsQ2_K(const MatmulArgs& a, int64_t n0, int64_t n1) {
   NIBBLE_TRY_PANEL(GgufPanelRows, DecodeQ2_K)
+#if defined(NIBBLE_X86_512)
+  if (a.qx->group_blocks != 8) return RowRange<KernelQ2_KPerBlock, true>(a, n0, n1);
+#endif
   RowRange<KernelQ2_K, true>(a, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsQ3_K(const MatmulArgs& a, int64_t n0, int64_t n1) {
   NIBBLE_TRY_PANEL(GgufPanelRows, DecodeQ3_K)
+#if defined(NIBBLE_X86_512)
+  if (a.qx->group_blocks != 8) return RowRange<KernelQ3_KPerBlock, true>(a, n0, n1);
+#endif
   RowRange<KernelQ3_K, true>(a, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsQ4_K(const MatmulArgs& a, int64_t n0, int64_t n1) {
