@@ -260,8 +260,9 @@ constexpr bool kIntMinFormat = std::is_same_v<Dec, DecodeQ4_K> || std::is_same_v
 
 template <class Dec>
 constexpr bool kGroupedScaleFormat =
-    std::is_same_v<Dec, DecodeQ4_K> || std::is_same_v<Dec, DecodeQ5_K> || std::is_same_v<Dec, DecodeQ6_K> ||
-    std::is_same_v<Dec, DecodeQ2_K> || std::is_same_v<Dec, DecodeQ3_K> || std::is_same_v<Dec, DecodeIQ4_XS>;
+    std::is_same_v<Dec, DecodeQ4_K> || std::is_same_v<Dec, DecodeQ5_K> ||
+    std::is_same_v<Dec, DecodeQ6_K> || std::is_same_v<Dec, DecodeQ2_K> ||
+    std::is_same_v<Dec, DecodeQ3_KPanel> || std::is_same_v<Dec, DecodeIQ4_XS>;
 
 // NP panels (16·NP rows) × MA activation rows from m: y[(m+i)·ldy + n + 16p + lane] for the
 // `valid[p]` leading lanes of panel p.
@@ -379,10 +380,10 @@ NIBBLE_INT_ATTR HWY_INLINE void PanelTile(const uint8_t* const* panels, const Qu
 
 // Activation rows per tile for NP panels: as many as keep the NP·MA float and NP·MA int32
 // accumulators, one weight vector and MA broadcasts within the 32 registers. Formats that scale
-// 16-element halves (kHalves: Q6_K, Q3_K, Q2_K) keep a second scale vector live and spilled
-// accumulators to the stack every block at 6 rows (perf annotate); 5 rows measured 1.6× faster
-// for Q6_K and 1.15× for Q3_K/Q2_K (bench_matmul, M = 512). Formats with a min term did not
-// gain from 5 rows (Q4_1 whole-model pp512 334–348 t/s at 6 rows, 300–310 at 5).
+// 16-element halves (kHalves: Q6_K, Q2_K; Q3_K was one before DecodeQ3_KPanel) keep a second scale
+// vector live and spilled accumulators to the stack every block at 6 rows (perf annotate); 5 rows
+// measured 1.6× faster for Q6_K and 1.15× for Q3_K/Q2_K (bench_matmul, M = 512). Formats with a min
+// term did not gain from 5 rows (Q4_1 whole-model pp512 334–348 t/s at 6 rows, 300–310 at 5).
 template <int NP, bool kHalves>
 constexpr int kPanelTileRows = NP >= 4 ? 3 : NP == 3 ? 4 : (kHalves ? 5 : 6);
 
