@@ -829,6 +829,37 @@ NIBBLE_INT_ATTR HWY_INLINE void TileQ6_KPerBlock(const uint8_t* const* rows, con
   StoreTile<MA>(acc, out);
 }
 
+// 16 sub-blocks of 16 with an int16 scale each (Q6_K, Q3_K, Q2_K): sc[p] holds, in int16 lane i,
+// the scale of the sub-block that lane i of quarter p's vpmaddubsw pairs belongs to (4p + i/8).
+NIBBLE_INT_ATTR HWY_INLINE void SpreadSubBlockScales(__m256i sc16, __m512i (&sc)[4]) {
+  for (int p = 0; p < 4; ++p) {
+#if HWY_TARGET == HWY_AVX3_DL
+    sc[p] = _mm512_permutexvar_epi8(_mm512_load_si512(detail::kQ6KScaleSpread.bytes[p]),
+                                    _mm512_castsi256_si512(sc16));
+#else
+    sc[p] = _mm512_permutexvar_epi16(_mm512_load_si512(detail::kQ6KScaleSpread.words[p]),
+                                     _mm512_castsi256_si512(sc16));
+#endif
+  }
+}
+
+// Σ_k sc_k·(u·q)_k over a super-block, int32 lanes: u[p] the unsigned levels of quarter p (64
+// elements, ≤ 63 so vpmaddubsw's int16 pairs cannot saturate against |q| ≤ 127), q its 256
+// activations, sc from SpreadSubBlockScales.
+NIBBLE_INT_ATTR HWY_INLINE __m512i SuperBlockDot(const __m512i* u, const __m512i* sc,
+                                                 const int8_t* q) {
+  __m512i dot = _mm512_madd_epi16(_mm512_maddubs_epi16(u[0], _mm512_loadu_si512(q)), sc[0]);
+  for (int p = 1; p < 4; ++p) {
+    const __m512i pairs = _mm512_maddubs_epi16(u[p], _mm512_loadu_si512(q + 64 * p));
+#if HWY_TARGET == HWY_AVX3_DL
+    dot = _mm512_dpwssd_epi32(dot, pairs, sc[p]);
+#else
+    dot = _mm512_add_epi32(dot, _mm512_madd_epi16(pairs, sc[p]));
+#endif
+  }
+  return dot;
+}
+
 // Q6_K against q8_K activations (one d_a per super-block), as Q4_K/Q5_K: the super-block's
 // Σ_k sc_k·(q−32)·a over its 16 sub-blocks is exact in int32, so each row takes one conversion
 // and one FMA per 256 weights. Per 64-element quarter p (4 sub-blocks of 16): vpmaddubsw of the
@@ -863,13 +894,7 @@ NIBBLE_INT_ATTR HWY_INLINE void TileQ6_K(const uint8_t* const* rows, const ActRo
       const uint8_t* sb = rows[r] + 210 * s;
       const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sb + 192)));
       __m512i sc[4];
-      for (int p = 0; p < 4; ++p) {
-#if HWY_TARGET == HWY_AVX3_DL
-        sc[p] = _mm512_permutexvar_epi8(_mm512_load_si512(detail::kQ6KScaleSpread.bytes[p]), _mm512_castsi256_si512(sc16));
-#else
-        sc[p] = _mm512_permutexvar_epi16(_mm512_load_si512(detail::kQ6KScaleSpread.words[p]), _mm512_castsi256_si512(sc16));
-#endif
-      }
+      SpreadSubBlockScales(sc16, sc);
       __m512i u[4];
       for (int h = 0; h < 2; ++h) {
         const __m512i ql = _mm512_loadu_si512(sb + 64 * h);
@@ -882,16 +907,7 @@ NIBBLE_INT_ATTR HWY_INLINE void TileQ6_K(const uint8_t* const* rows, const ActRo
       }
       const float d = F16(sb + 208);
       for (int m = 0; m < MA; ++m) {
-        const int8_t* q = a[m].q + 256 * s;
-        __m512i dot = _mm512_madd_epi16(_mm512_maddubs_epi16(u[0], _mm512_loadu_si512(q)), sc[0]);
-        for (int p = 1; p < 4; ++p) {
-          const __m512i pairs = _mm512_maddubs_epi16(u[p], _mm512_loadu_si512(q + 64 * p));
-#if HWY_TARGET == HWY_AVX3_DL
-          dot = _mm512_dpwssd_epi32(dot, pairs, sc[p]);
-#else
-          dot = _mm512_add_epi32(dot, _mm512_madd_epi16(pairs, sc[p]));
-#endif
-        }
+        __m512i dot = SuperBlockDot(u, sc, a[m].q + 256 * s);
         const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(sc16, sum16[m]), 5);
         dot = _mm512_sub_epi32(dot, _mm512_zextsi256_si512(offset));
         acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_set1_ps(d * da[m]), acc[m][r]);
@@ -2119,15 +2135,7 @@ NIBBLE_INT_ATTR HWY_INLINE void TileQ23_K(const uint8_t* const* rows, const ActR
         dmin = F16(sb + 82);
       }
       __m512i sc[4];
-      for (int p = 0; p < 4; ++p) {
-#if HWY_TARGET == HWY_AVX3_DL
-        sc[p] = _mm512_permutexvar_epi8(_mm512_load_si512(detail::kQ6KScaleSpread.bytes[p]),
-                                        _mm512_castsi256_si512(sc16));
-#else
-        sc[p] = _mm512_permutexvar_epi16(_mm512_load_si512(detail::kQ6KScaleSpread.words[p]),
-                                         _mm512_castsi256_si512(sc16));
-#endif
-      }
+      SpreadSubBlockScales(sc16, sc);
       __m512i u[4];
       __m512i hm_pair = _mm512_setzero_si512();
       if constexpr (kThree) {
@@ -2150,16 +2158,7 @@ NIBBLE_INT_ATTR HWY_INLINE void TileQ23_K(const uint8_t* const* rows, const ActR
         }
       }
       for (int m = 0; m < MA; ++m) {
-        const int8_t* q = a[m].q + 256 * s;
-        __m512i dot = _mm512_madd_epi16(_mm512_maddubs_epi16(u[0], _mm512_loadu_si512(q)), sc[0]);
-        for (int p = 1; p < 4; ++p) {
-          const __m512i pairs = _mm512_maddubs_epi16(u[p], _mm512_loadu_si512(q + 64 * p));
-#if HWY_TARGET == HWY_AVX3_DL
-          dot = _mm512_dpwssd_epi32(dot, pairs, sc[p]);
-#else
-          dot = _mm512_add_epi32(dot, _mm512_madd_epi16(pairs, sc[p]));
-#endif
-        }
+        __m512i dot = SuperBlockDot(u, sc, a[m].q + 256 * s);
         if constexpr (kThree) {
           const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(sc16, sum16[m]), 2);
           dot = _mm512_sub_epi32(dot, _mm512_zextsi256_si512(offset));
