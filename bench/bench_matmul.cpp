@@ -29,6 +29,7 @@
 #include "kernels/dispatch.h"
 #include "kernels/fp16.h"
 #include "kernels/matmul.h"
+#include "kernels/matmul_internal.h"
 #include "kernels/quantize.h"
 #include "kernels/repack.h"
 #include "kernels/tensor_type.h"
@@ -207,6 +208,32 @@ BENCHMARK_CAPTURE(BM_Matmul, IQ4_XS, TensorType::IQ4_XS, false)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, F16, TensorType::F16, false)->Apply(Shapes);
 // The plain FP32 GEMV/GEMM the quantised formats are measured against.
 BENCHMARK_CAPTURE(BM_Matmul, F32, TensorType::F32, false)->Apply(Shapes);
+
+// Activation quantisation as a prefill matmul runs it before the panel GEMM (M × K floats →
+// the block-major int8 copy, one scale per 32-block or per 256), on inputs the size of the 1.1B
+// shape's matmul inputs (L3-resident, as the previous op's output is). GB/s of floats read.
+void BM_QuantizeActivations(benchmark::State& state) {
+  const int64_t K = state.range(0), M = state.range(1);
+  const int group_blocks = static_cast<int>(state.range(2));
+  std::vector<float> x(static_cast<size_t>(M * K));
+  std::mt19937 rng(5);
+  std::normal_distribution<float> value(0.0f, 1.0f);
+  for (float& v : x) v = value(rng);
+  nibble::QuantizedInput q;
+  for (auto _ : state) {
+    nibble::detail::quantize_panel_input(x.data(), M, K, q, bench_threads(), group_blocks);
+    benchmark::DoNotOptimize(q.panel_q.data());
+    benchmark::ClobberMemory();
+  }
+  state.counters["X_GB/s"] = benchmark::Counter(4.0 * static_cast<double>(M * K) / 1e9,
+                                                benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(nibble::active_isa());
+}
+BENCHMARK(BM_QuantizeActivations)
+    ->ArgsProduct({{2048, 5632}, {512}, {1, 8}})
+    ->ArgNames({"K", "M", "group"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
 
 // The int8 dot-product peak of this CPU on bench_threads() threads: independent chains of the
 // widest u8×s8 dot product it has (vpdpbusd on 512 bits, else vpmaddubsw + vpmaddwd + vpaddd on

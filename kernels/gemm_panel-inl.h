@@ -32,7 +32,8 @@
 //
 // Register blocking: 2 panels (32 rows) × 6 activation rows: 12 float and 12 int32
 // accumulators, the 6 broadcasts and one weight vector (5 rows for formats with half-block
-// scales, see kPanelTileRows; 4 for the K-quants' grouped tiles, see kGroupedScaleFormat).
+// scales, see kPanelTileRows; 4 for the grouped tiles of activations with a scale per 256, see
+// kGroupedTileRows).
 
 // Lanes of a panel and bytes of one 32-block in it.
 constexpr int kPanelRows = 16;
@@ -150,13 +151,18 @@ NIBBLE_INT_ATTR HWY_INLINE __m512 RoundToF16(__m512 v) {
   return _mm512_cvtph_ps(_mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
 
+// Blocks ahead of the one being rounded that QuantizePanelRows prefetches X into L1: a tile's 16
+// rows are 16 streams a row apart (8–22 KB), each a page or less per tile, which the hardware
+// prefetchers did not follow — the first touch of X held most of the time.
+constexpr int64_t kQuantizePrefetchBlocks = 8;
+
 // Rows [m0, m1) (at most 16) × blocks [blk0, blk1) of X (M × K floats) into qx's panel copy.
 // blk0 starts an activation group and blk1 ends one (or K).
 NIBBLE_INT_ATTR HWY_INLINE void QuantizePanelRows(const float* X, int64_t m0, int64_t m1,
                                                   int64_t blk0, int64_t blk1, QuantizedInput& qx) {
   const int64_t M = qx.M, K = qx.K;
   const int R = static_cast<int>(m1 - m0);
-  const int64_t group = qx.group_blocks;
+  const int64_t group = qx.group_blocks, nb = K / 32;
   const bool fixed = qx.static_step > 0.0f;
   const __mmask16 valid = static_cast<__mmask16>((1u << R) - 1);
   const __m512 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f);
@@ -174,12 +180,15 @@ NIBBLE_INT_ATTR HWY_INLINE void QuantizePanelRows(const float* X, int64_t m0, in
     if (!fixed) {
       __m512 mx[16];
       for (int r = 0; r < 16; ++r) {
-        mx[r] = _mm512_setzero_ps();
-        if (r >= R) continue;
-        const float* x = X + (m0 + r) * K + 32 * g0;
-        for (int64_t i = 0; i < 32 * group; i += 16) {
-          mx[r] = _mm512_max_ps(mx[r], _mm512_and_ps(_mm512_loadu_ps(x + i), abs_mask));
+        // Assigned once per row, not zeroed first: GCC turned a zeroing loop into a 1 KB
+        // `rep stos` per group.
+        __m512 m = _mm512_setzero_ps();
+        if (r < R) {
+          const float* x = X + (m0 + r) * K + 32 * g0;
+          for (int64_t i = 0; i < 32 * group; i += 16)
+            m = _mm512_max_ps(m, _mm512_and_ps(_mm512_loadu_ps(x + i), abs_mask));
         }
+        mx[r] = m;
       }
       // detail::activation_scale: amax / 127, floored at 1e-30 when shared by a group.
       d = _mm512_div_ps(ReduceRows<true>(mx), _mm512_set1_ps(127.0f));
@@ -191,6 +200,13 @@ NIBBLE_INT_ATTR HWY_INLINE void QuantizePanelRows(const float* X, int64_t m0, in
     for (int64_t b = g0; b < std::min(blk1, g0 + group); ++b) {
       __m512 s0[16], s1[16];  // per row: the rounded levels of each half, summed lane-wise
       uint8_t* out = qx.panel_q.data() + 32 * (b * M + m0);
+      if (b + kQuantizePrefetchBlocks < nb) {
+        for (int r = 0; r < R; ++r) {
+          const float* ahead = X + (m0 + r) * K + 32 * (b + kQuantizePrefetchBlocks);
+          _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char*>(ahead + 16), _MM_HINT_T0);
+        }
+      }
       for (int r = 0; r < 16; ++r) {
         if (r >= R) {
           s0[r] = s1[r] = _mm512_setzero_ps();
@@ -242,27 +258,24 @@ NIBBLE_INT_ATTR HWY_INLINE void QuantizePanelRows(const float* X, int64_t m0, in
 NIBBLE_INT_ATTR HWY_INLINE __m512i Broadcast4(const uint8_t* p) {
   return _mm512_set1_epi32(static_cast<int>(detail::load_u32(p)));
 }
-// The formats with 256-element super-blocks take activations with one scale per 256
-// (QuantizedInput::group_blocks = 8, as llama.cpp pairs them with q8_K). Their tile (kGrouped)
-// sums each block's scaled product into a per-super-block t without d_a and applies d_a once
-// per 8 blocks: the multiply by d_a per block, one of the 3–4 float operations that share the
-// vpdpbusd pipes per 8 vpdpbusd, goes — for NP·MA more registers, so fewer rows per tile.
-// Of those, Q4_K and Q5_K have a 6-bit integer min per 32-block and one step per super-block:
-// their tile sums Σ_j min_j·Σq_j in int32 by vpdpwssd (4 per super-block, pairs of blocks) and
-// applies the step once, instead of one min FMA per block. On Zen 5 vpdpbusd shares its two
-// pipes with the float multiplies and FMAs (conversions and adds go elsewhere), so the 8 FMAs
+// Prefill activations come with one scale per 256 (QuantizedInput::group_blocks = 8, see
+// activation_group_blocks: as llama.cpp pairs the K-quants with q8_K, and here the sub-8-bit
+// 32-block formats too where K allows). The tile then (kGrouped) sums each block's scaled
+// product into a per-super-block t without d_a and applies d_a once per 8 blocks: the multiply
+// by d_a per block, one of the 3–4 float operations that share the vpdpbusd pipes per 8
+// vpdpbusd, goes — for NP·MA more registers, so fewer rows per tile. For the 32-block formats
+// that is 1.06–1.11× (bench_matmul M = 512, Zen 5: Q4_0, Q4_1, IQ4_NL; docs/design.md has the
+// perplexity it costs).
+// Of the K-quants, Q4_K and Q5_K have a 6-bit integer min per 32-block and one step per
+// super-block: their tile sums Σ_j min_j·Σq_j in int32 by vpdpwssd (4 per super-block, pairs of
+// blocks) and applies the step once, instead of one min FMA per block. On Zen 5 vpdpbusd shares its
+// two pipes with the float multiplies and FMAs (conversions and adds go elsewhere), so the 8 FMAs
 // per super-block become 4 vpdpwssd and 1 FMA. The panel's B area then holds, per super-block:
 // in blocks 0, 2, 4, 6 the pairs (int32 lanes: min of block 2j | min of block 2j+1 << 16), in
 // block 1 the row's −step as floats. Only with grouped activations (QuantizedInput::
 // panel_sum_pairs has the matching pairs of Σq).
 template <class Dec>
 constexpr bool kIntMinFormat = std::is_same_v<Dec, DecodeQ4_K> || std::is_same_v<Dec, DecodeQ5_K>;
-
-template <class Dec>
-constexpr bool kGroupedScaleFormat =
-    std::is_same_v<Dec, DecodeQ4_K> || std::is_same_v<Dec, DecodeQ5_K> ||
-    std::is_same_v<Dec, DecodeQ6_K> || std::is_same_v<Dec, DecodeQ2_K> ||
-    std::is_same_v<Dec, DecodeQ3_KPanel> || std::is_same_v<Dec, DecodeIQ4_XS>;
 
 // NP panels (16·NP rows) × MA activation rows from m: y[(m+i)·ldy + n + 16p + lane] for the
 // `valid[p]` leading lanes of panel p.
@@ -387,7 +400,9 @@ NIBBLE_INT_ATTR HWY_INLINE void PanelTile(const uint8_t* const* panels, const Qu
 template <int NP, bool kHalves>
 constexpr int kPanelTileRows = NP >= 4 ? 3 : NP == 3 ? 4 : (kHalves ? 5 : 6);
 
-// Grouped tiles (kGroupedScaleFormat): NP·MA t registers more.
+// Grouped tiles (activations with a scale per 256): NP·MA t registers more. (Keeping the sums in
+// y instead, read and written once per super-block, freed those registers for 6 rows: the
+// same speed, bench_matmul M = 512 Q4_K/Q5_K/Q6_K/Q3_K/IQ4_XS 0.97–1.04×.)
 template <int NP>
 constexpr int kGroupedTileRows = NP >= 2 ? 4 : 6;
 
@@ -506,7 +521,7 @@ NIBBLE_INT_ATTR HWY_INLINE bool RowScaled(const QuantizedInput& qx) {
 // Whether the grouped tile runs (and, for kIntMinFormat, the panel carries integer mins).
 template <class Dec>
 NIBBLE_INT_ATTR HWY_INLINE bool GroupedTile(const QuantizedInput& qx) {
-  return kGroupedScaleFormat<Dec> && qx.group_blocks == 8;
+  return qx.group_blocks == 8;
 }
 
 // One K slice [b0, b1) of NP panels for all M activation rows, by the tile the format and the
@@ -518,11 +533,9 @@ NIBBLE_INT_ATTR HWY_INLINE void PanelRows(const uint8_t* const* panels, const Qu
   if constexpr (kRowScaleFormat<Dec>) {
     if (RowScaled<Dec>(qx)) return RowTiles<RowScaledTiles<NP>>(panels, qx, M, b0, b1, y, valid);
   }
-  if constexpr (kGroupedScaleFormat<Dec>) {
-    if (GroupedTile<Dec>(qx))
-      return RowTiles<ScaledTiles<NP, Dec, true, kIntMinFormat<Dec>>>(panels, qx, M, b0, b1, y,
-                                                                      valid);
-  }
+  if (GroupedTile<Dec>(qx))
+    return RowTiles<ScaledTiles<NP, Dec, true, kIntMinFormat<Dec>>>(panels, qx, M, b0, b1, y,
+                                                                    valid);
   RowTiles<ScaledTiles<NP, Dec, false>>(panels, qx, M, b0, b1, y, valid);
 }
 

@@ -469,7 +469,7 @@ void matmul_reference(const WeightMatrix& W, const float* X, int64_t M, float* Y
   if (W.act_scale > 0.0f) {
     quantize_input_static_reference(X, M, K, W.act_scale, qx);
   } else {
-    quantize_input_reference(X, M, K, qx, activation_group_blocks(W.type));
+    quantize_input_reference(X, M, K, qx, activation_group_blocks(W.type, M, K));
   }
   const int64_t nb = K / 32;
   for (int64_t m = 0; m < M; ++m) {

@@ -37,10 +37,22 @@ TEST(AutoRecipe, MeetsAFileSizeExactlyAndSpendsIt) {
   const QuantizeResult r = quantize_model(kModel, out, "auto", o);
   const auto size = std::filesystem::file_size(out);
   EXPECT_LE(size, o.target_size);
-  // Within one tensor's smallest step of the budget (the allocator leaves no affordable upgrade).
-  EXPECT_GT(size, o.target_size - 40'000);
   ASSERT_FALSE(r.sensitivity.empty());
   ASSERT_EQ(r.allocation.size(), r.sensitivity.size());
+  // It spends the budget: no change of one tensor that still fits in what is left lowers the
+  // measured cost. (Not "within one step of the budget": on this small calibration the costs of
+  // neighbouring candidates are close and not monotone in size, so the best choice may leave
+  // bytes unspent.) 1 KiB covers the file's alignment padding and slack.
+  const uint64_t left = o.target_size - size;
+  for (size_t i = 0; i < r.sensitivity.size(); ++i) {
+    const auto& cands = r.sensitivity[i].candidates;
+    const AllocCandidate& chosen = cands[static_cast<size_t>(r.allocation[i])];
+    for (const AllocCandidate& c : cands) {
+      if (c.bytes <= chosen.bytes || c.bytes - chosen.bytes + 1024 > left) continue;
+      EXPECT_GE(c.cost, chosen.cost - 1e-12)
+          << r.sensitivity[i].name << ": " << type_name(static_cast<uint32_t>(c.type)) << " fits";
+    }
+  }
   // Costs are measured: the 8-bit candidate of a tensor never hurts more than its 3-bit one.
   for (const TensorSensitivity& t : r.sensitivity) {
     const AllocCandidate* q3 = nullptr;

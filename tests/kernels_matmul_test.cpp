@@ -466,9 +466,17 @@ TEST(QuantizeInput, GroupedScaleBitIdenticalOnEveryTarget) {
   QuantizedInput q;
   EXPECT_THROW(quantize_input(x.data(), 1, 2080, q, 8), std::invalid_argument);
   EXPECT_THROW(quantize_input(x.data(), 1, 256, q, 4), std::invalid_argument);
-  EXPECT_EQ(activation_group_blocks(TensorType::Q4_K), 8);
-  EXPECT_EQ(activation_group_blocks(TensorType::IQ4_XS), 8);
-  EXPECT_EQ(activation_group_blocks(TensorType::Q4_0), 1);
+  // K-quants always; the other sub-8-bit formats in prefill (M ≥ 16) where K allows, not in
+  // decode; 8-bit weights never.
+  EXPECT_EQ(activation_group_blocks(TensorType::Q4_K, 1, 256), 8);
+  EXPECT_EQ(activation_group_blocks(TensorType::IQ4_XS, 1, 256), 8);
+  EXPECT_EQ(activation_group_blocks(TensorType::Q4_0, 1, 2048), 1);
+  EXPECT_EQ(activation_group_blocks(TensorType::Q4_0, 15, 2048), 1);
+  EXPECT_EQ(activation_group_blocks(TensorType::Q4_0, 16, 2048), 8);
+  EXPECT_EQ(activation_group_blocks(TensorType::Q4_0, 512, 2080), 1);
+  EXPECT_EQ(activation_group_blocks(TensorType::Q8_0, 512, 2048), 1);
+  EXPECT_EQ(activation_group_blocks(TensorType::Q8_C, 512, 2048), 1);
+  EXPECT_EQ(activation_group_blocks(TensorType::Q4_1, 512, 5632), 8);
 }
 
 // The block-major copy the panel GEMM reads (straight from the floats on targets that have the
@@ -536,7 +544,7 @@ TEST(MatmulReference, AgreesWithDequantizedDoubleDot) {
     std::vector<float> ref(M * N);
     matmul_reference(W, x.data(), M, ref.data(), N);
     QuantizedInput q;  // as matmul quantises for this type (one scale per 256 for K-quants)
-    quantize_input_reference(x.data(), M, K, q, activation_group_blocks(t));
+    quantize_input_reference(x.data(), M, K, q, activation_group_blocks(t, M, K));
     std::vector<float> wrow(K);
     for (int64_t n = 0; n < N; ++n) {
       dequantize_row(t, w.data() + n * W.row_bytes, K, wrow.data());
