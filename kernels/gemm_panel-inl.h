@@ -151,9 +151,10 @@ NIBBLE_INT_ATTR HWY_INLINE __m512 RoundToF16(__m512 v) {
   return _mm512_cvtph_ps(_mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
 
-// Blocks ahead of the one being rounded that QuantizePanelRows prefetches X into L1: a tile's 16
-// rows are 16 streams a row apart (8–22 KB), each a page or less per tile, which the hardware
-// prefetchers did not follow — the first touch of X held most of the time.
+// Blocks ahead of the one being rounded that QuantizePanelRows prefetches X and its own output
+// into L1: a tile's 16 rows are 16 streams a row apart (8–22 KB), each a page or less per tile,
+// and its output block 32·M bytes after the last, which the hardware prefetchers did not follow
+// — the first touch of X and the stores' read-for-ownership held most of its time.
 constexpr int64_t kQuantizePrefetchBlocks = 8;
 
 // Rows [m0, m1) (at most 16) × blocks [blk0, blk1) of X (M × K floats) into qx's panel copy.
@@ -206,6 +207,10 @@ NIBBLE_INT_ATTR HWY_INLINE void QuantizePanelRows(const float* X, int64_t m0, in
           _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
           _mm_prefetch(reinterpret_cast<const char*>(ahead + 16), _MM_HINT_T0);
         }
+        const uint8_t* out_ahead =
+            qx.panel_q.data() + 32 * ((b + kQuantizePrefetchBlocks) * M + m0);
+        for (int l = 0; l < (R * 32 + 63) / 64; ++l)
+          _mm_prefetch(reinterpret_cast<const char*>(out_ahead + 64 * l), _MM_HINT_T0);
       }
       for (int r = 0; r < 16; ++r) {
         if (r >= R) {
