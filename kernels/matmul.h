@@ -50,9 +50,10 @@ struct WeightMatrix {
 struct QuantizedInput {
   int64_t M = 0, K = 0;                 // K is a multiple of 32
   // 32-blocks that share one scale: 1 (llama.cpp's q8_0 activations: d per block, rounded to
-  // fp16) or 8 (its q8_K, which the 256-element K-quants and IQ4_XS pair with: one float d per
-  // 256, stored repeated in each block's d). Every kernel reads d per block, so both work
-  // everywhere; the panel GEMM uses 8 to apply d_a once per 256 instead of once per block.
+  // fp16) or 8 (its q8_K, which the 256-element K-quants and IQ4_XS pair with, and the other
+  // sub-8-bit formats in prefill, see activation_group_blocks: one float d per 256, stored
+  // repeated in each block's d). Every kernel reads d per block, so both work everywhere; the
+  // panel GEMM uses 8 to apply d_a once per 256 instead of once per block.
   int group_blocks = 1;
   // > 0: quantised with this one step for every block of every row (quantize_input_static, a
   // calibrated W8A8 weight's act_scale): d[] holds it everywhere, and a weight with one scale per
