@@ -523,8 +523,8 @@ NIBBLE_INT_ATTR HWY_INLINE bool RowScaled(const QuantizedInput& qx) {
   return false;
 }
 
-// Whether the grouped tile runs (and, for kIntMinFormat, the panel carries integer mins).
-template <class Dec>
+// Whether the grouped tile runs (and, for kIntMinFormat, the panel carries integer mins): every
+// format does when its activations have one scale per 256 (activation_group_blocks decides).
 NIBBLE_INT_ATTR HWY_INLINE bool GroupedTile(const QuantizedInput& qx) {
   return qx.group_blocks == 8;
 }
@@ -538,7 +538,7 @@ NIBBLE_INT_ATTR HWY_INLINE void PanelRows(const uint8_t* const* panels, const Qu
   if constexpr (kRowScaleFormat<Dec>) {
     if (RowScaled<Dec>(qx)) return RowTiles<RowScaledTiles<NP>>(panels, qx, M, b0, b1, y, valid);
   }
-  if (GroupedTile<Dec>(qx))
+  if (GroupedTile(qx))
     return RowTiles<ScaledTiles<NP, Dec, true, kIntMinFormat<Dec>>>(panels, qx, M, b0, b1, y,
                                                                     valid);
   RowTiles<ScaledTiles<NP, Dec, false>>(panels, qx, M, b0, b1, y, valid);
@@ -569,7 +569,7 @@ NIBBLE_INT_ATTR void PanelRowRange(const MatmulArgs& args, int64_t n0, int64_t n
     __mmask16 valid[kPanelGroup];
     for (int p = 0; p < np; ++p) {
       const int64_t first = n + kPanelRows * p;
-      if (kIntMinFormat<Dec> && GroupedTile<Dec>(qx)) {
+      if (kIntMinFormat<Dec> && GroupedTile(qx)) {
         BuildPanel<RowsOf<Dec>, kIntMinFormat<Dec>>(RowsOf<Dec>(args, first, n1), nb,
                                                     const_cast<uint8_t*>(panel[p]));
       } else {

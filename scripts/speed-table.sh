@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Prefill and decode speed of GGUF files in nibble and in the peers (llama.cpp, ik_llama.cpp), in
 # one run, with the ratios the kernel and GGUF-type issues ask for:
-#   tg roofline  decode t/s × bytes streamed per token ÷ the read bandwidth measured just before
-#                (bench_matmul's StreamRead; bytes per token = every tensor but token_embd)
+#   tg roofline  decode t/s × bytes streamed per token ÷ the read bandwidth measured either side
+#                of that run (bench_matmul's StreamRead; bytes per token = every tensor but
+#                token_embd)
 #   pp/peer      nibble's pp ÷ the faster peer's pp
 #   pp/Q8_0      nibble's pp ÷ nibble's pp on the Q8_0 file, when one of the files is Q8_0
 #
 #   scripts/speed-table.sh [-t THREADS] [-p 512] [-n 128] [-r 3] FILE.gguf...
 #
-# Needs a Release build in $BUILD (default build/) and the peers in $PEERS (default
-# ../shared/peers; missing peers are left out). Prints a markdown table. Run it on a quiet machine:
-# the numbers are only as good as the machine's quietest moment.
+# -r is the number of interleaved rounds (every runtime once per round); the table shows each
+# runtime's median over the rounds. Needs a Release build in $BUILD (default build/) and the peers
+# in $PEERS (default ../shared/peers; missing peers are left out). Prints a markdown table.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -51,7 +52,7 @@ EOF
 }
 
 stream_gbps() {
-  NIBBLE_BENCH_THREADS=$THREADS "$BUILD/bench/bench_matmul" --benchmark_filter='StreamRead' 2>/dev/null |
+  NIBBLE_BENCH_THREADS=$THREADS "$BUILD/bench/bench_matmul" --benchmark_filter='StreamRead' --benchmark_min_time=0.01 2>/dev/null |
     sed -n 's/.*roofline_GB\/s=\([0-9.]*\).*/\1/p' | head -1
 }
 
@@ -72,46 +73,88 @@ file_type() {
   esac
 }
 
+# Median of each runtime's rounds for one file (lines "runtime pp tg probe_before probe_after"),
+# as table rows; nibble's row carries its pp after @Q8@ for the pp/Q8_0 column.
+summarise() {  # ROUNDS TYPE DECODE_BYTES
+  python3 - "$@" <<'EOF'
+import statistics, sys
+kind, decode_bytes = sys.argv[2], float(sys.argv[3])
+num = lambda s: None if s == '-' else float(s)
+stats = {}
+for line in open(sys.argv[1]):
+    rt, pp, tg, before, after = line.split()
+    s = stats.setdefault(rt, {'pp': [], 'tg': [], 'roof': [], 'gbps': []})
+    gbps = (float(before) + float(after)) / 2
+    s['gbps'].append(gbps)
+    if num(pp) is not None: s['pp'].append(num(pp))
+    if num(tg) is not None:
+        s['tg'].append(num(tg))
+        s['roof'].append(num(tg) * decode_bytes / 1e9 / gbps)
+med = lambda xs: statistics.median(xs) if xs else None
+fmt = lambda v, f='%.1f': '-' if v is None else f % v
+peers = [med(s['pp']) for rt, s in stats.items() if rt != 'nibble']
+best_peer = max([p for p in peers if p is not None], default=None)
+for rt, s in stats.items():
+    pp, tg, roof = med(s['pp']), med(s['tg']), med(s['roof'])
+    if rt == 'nibble':
+        vs = fmt(pp / best_peer if best_peer and pp else None, '%.2f')
+        print('| %s | nibble | %s | %s | %.1f | %s | %s | @Q8@%s |'
+              % (kind, fmt(pp), fmt(tg), med(s['gbps']), fmt(roof, '%.2f'), vs, fmt(pp)))
+    else:
+        print('| %s | %s | %s | %s | | %s | | |'
+              % (kind, rt.replace('-bench', ''), fmt(pp), fmt(tg), fmt(roof, '%.2f')))
+EOF
+}
+
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $THREADS threads, pp$PP / tg$TG, $REPS repetitions"
+echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $THREADS threads, pp$PP / tg$TG, medians of $REPS interleaved rounds"
 echo
 echo "| file | runtime | pp$PP t/s | tg$TG t/s | read GB/s | tg roofline | pp/peer | pp/Q8_0 |"
 echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
-q8_pp=""
+runtimes=(nibble)
+for peer in llama-bench ik-llama-bench; do
+  if [ -x "$PEERS/$peer" ]; then runtimes+=("$peer"); fi
+done
 for f in "$@"; do
   type=$(file_type "$f")
   bytes=$(decode_bytes "$f")
-  "$BUILD/bench/bench-model" -m "$f" -p "$PP" -n 0 -t "$THREADS" -r "$REPS" -o json > "$tmp/n_pp.json"
-  gbps=$(stream_gbps)
-  "$BUILD/bench/bench-model" -m "$f" -p 0 -n "$TG" -t "$THREADS" -r "$REPS" -o json > "$tmp/n_tg.json"
-  n_pp=$(json_ts "$tmp/n_pp.json" pp)
-  n_tg=$(json_ts "$tmp/n_tg.json" tg)
-  best_peer=0
-  peer_rows=""
-  for peer in llama-bench ik-llama-bench; do
-    [ -x "$PEERS/$peer" ] || continue
-    "$PEERS/$peer" -m "$f" -p "$PP" -n "$TG" -t "$THREADS" -r "$REPS" -o json > "$tmp/$peer.json" 2>/dev/null || {
-      peer_rows+="| $type | $peer | failed | | | | | |"$'\n'
-      continue
-    }
-    p_pp=$(json_ts "$tmp/$peer.json" pp)
-    p_tg=$(json_ts "$tmp/$peer.json" tg)
-    best_peer=$(python3 -c "print(max($best_peer, float('$p_pp') if '$p_pp' != '-' else 0))")
-    p_roof=$(python3 -c "print('%.2f' % ($p_tg * $bytes / 1e9 / $gbps))" 2>/dev/null || echo -)
-    peer_rows+="| $type | ${peer%-bench} | $p_pp | $p_tg | | $p_roof | | |"$'\n'
+  # Each round runs every runtime once (-r 1), with a bandwidth probe between consecutive
+  # runtimes; a decode run is judged against the mean of the probes either side of it. This
+  # host's read bandwidth swings (35-63 GB/s within minutes): runs of one runtime back to back
+  # let whichever hit a quiet minute win, interleaved rounds put every runtime through the same
+  # minutes, and the median drops the one round a neighbour disturbed.
+  : > "$tmp/rounds"
+  for _ in $(seq "$REPS"); do
+    before=$(stream_gbps)
+    for rt in "${runtimes[@]}"; do
+      if [ "$rt" = nibble ]; then
+        "$BUILD/bench/bench-model" -m "$f" -p 0 -n "$TG" -t "$THREADS" -r 1 -o json > "$tmp/tg.json"
+        after=$(stream_gbps)
+        "$BUILD/bench/bench-model" -m "$f" -p "$PP" -n 0 -t "$THREADS" -r 1 -o json > "$tmp/pp.json"
+        pp=$(json_ts "$tmp/pp.json" pp)
+        tg=$(json_ts "$tmp/tg.json" tg)
+      else
+        if "$PEERS/$rt" -m "$f" -p "$PP" -n "$TG" -t "$THREADS" -r 1 -o json > "$tmp/peer.json" 2>/dev/null; then
+          pp=$(json_ts "$tmp/peer.json" pp)
+          tg=$(json_ts "$tmp/peer.json" tg)
+        else
+          pp=- tg=-
+        fi
+        after=$(stream_gbps)
+      fi
+      echo "$rt $pp $tg $before $after" >> "$tmp/rounds"
+      before=$after
+    done
   done
-  roof=$(python3 -c "print('%.2f' % ($n_tg * $bytes / 1e9 / $gbps))")
-  vs_peer=$(python3 -c "print('%.2f' % ($n_pp / $best_peer) if $best_peer > 0 else '-')")
-  [ "$type" = Q8_0 ] && q8_pp=$n_pp
-  printf '| %s | nibble | %s | %s | %.1f | %s | %s | @Q8@%s |\n' "$type" "$n_pp" "$n_tg" "$gbps" "$roof" "$vs_peer" "$n_pp"
-  printf '%s' "$peer_rows"
+  summarise "$tmp/rounds" "$type" "$bytes"
 done > "$tmp/table"
 # pp relative to nibble's own Q8_0 prefill, once every file has run.
+q8_pp=$(sed -n 's/^| Q8_0 | nibble |.*@Q8@\([0-9.]*\) |$/\1/p' "$tmp/table" | head -1)
 while IFS= read -r line; do
   if [[ $line == *@Q8@* ]]; then
     pp=${line##*@Q8@}; pp=${pp%% *}
-    ratio=$([ -n "$q8_pp" ] && python3 -c "print('%.2f' % ($pp / $q8_pp))" || echo -)
+    ratio=$([ -n "$q8_pp" ] && [ "$pp" != - ] && python3 -c "print('%.2f' % ($pp / $q8_pp))" || echo -)
     line="${line%@Q8@*}$ratio |"
   fi
   echo "$line"
