@@ -770,15 +770,32 @@ NIBBLE_INT_ATTR HWY_INLINE void PackedTileQ8_0(const uint8_t* tile, const ActRow
         _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(scales + 8 * b)));
     __m512 s8[MA];  // d8 · d_a of the same block
     for (int m = 0; m < MA; ++m) s8[m] = ScaleRowPairs(d8, a[m].d + b);
+#if HWY_TARGET == HWY_AVX3_DL
+    // vpdpbusd sums in int32 without saturating, so the unsigned operand can be w + 128 (one
+    // xor per row, shared by the activation rows) and 128·Σa comes off after — per lane, so
+    // that every lane holds the same partial sum as the sign trick below (bit-identical
+    // results, and no large lanes cancelling in float).
+    __m512i corr[MA];  // lane l: 128·Σ of the 4 activations lane l multiplies
+    for (int m = 0; m < MA; ++m)
+      corr[m] = DotU8S8(_mm512_set1_epi8(static_cast<char>(0x80)), av[m]);
+#endif
     for (int r = 0; r < 4; ++r) {
       const __m512i w = _mm512_load_si512(group + 64 * r);
-      // w·a = |w|·(a with w's sign): the unsigned operand must be non-negative.
+      const __m512i row_index = _mm512_add_epi32(pair_index, _mm512_set1_epi32(2 * r));
+#if HWY_TARGET == HWY_AVX3_DL
+      const __m512i biased = _mm512_xor_si512(w, _mm512_set1_epi8(static_cast<char>(0x80)));
+#else
+      // w·a = |w|·(a with w's sign): maddubs saturates (w + 128)·a, and its unsigned operand
+      // must be non-negative.
       const __mmask64 negative = _mm512_movepi8_mask(w);
       const __m512i abs_w = _mm512_abs_epi8(w);
-      const __m512i row_index = _mm512_add_epi32(pair_index, _mm512_set1_epi32(2 * r));
+#endif
       for (int m = 0; m < MA; ++m) {
-        const __m512i s = _mm512_mask_sub_epi8(av[m], negative, zero, av[m]);
-        const __m512i dot = DotU8S8(abs_w, s);
+#if HWY_TARGET == HWY_AVX3_DL
+        const __m512i dot = _mm512_sub_epi32(DotU8S8(biased, av[m]), corr[m]);
+#else
+        const __m512i dot = DotU8S8(abs_w, _mm512_mask_sub_epi8(av[m], negative, zero, av[m]));
+#endif
         acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot),
                                     _mm512_permutexvar_ps(row_index, s8[m]), acc[m][r]);
       }
