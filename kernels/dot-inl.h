@@ -1327,6 +1327,16 @@ struct DecodeQ8_C {
   }
 };
 
+// Sub-block `sub`'s scale and min from a Q4_K / Q5_K super-block header (d, dmin, 12 bytes).
+NIBBLE_INT_ATTR HWY_INLINE void K4ScaleMin(const uint8_t* head, int sub, DecodedBlock& x) {
+  int sc, mn;
+  detail::k4_scale_min(head + 4, sub, &sc, &mn);
+  x.scale[0] = x.scale[1] = F16(head) * static_cast<float>(sc);
+  x.min_level = mn;
+  x.min_step = F16(head + 2);
+  x.bias[0] = x.bias[1] = -x.min_step * static_cast<float>(mn);
+}
+
 struct DecodeQ4_K {
   static constexpr bool kSigned = false, kBias = true, kHalves = false, kQ8_1Min = false;
   static constexpr int kOffset = 0;
@@ -1335,12 +1345,7 @@ struct DecodeQ4_K {
     const int sub = static_cast<int>(b % 8);
     const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 16 + 32 * (sub / 2)));
     x.v = _mm256_and_si256(sub % 2 ? _mm256_srli_epi16(q, 4) : q, _mm256_set1_epi8(0x0F));
-    int sc, mn;
-    detail::k4_scale_min(sb + 4, sub, &sc, &mn);
-    x.scale[0] = x.scale[1] = F16(sb) * static_cast<float>(sc);
-    x.min_level = mn;
-    x.min_step = F16(sb + 2);
-    x.bias[0] = x.bias[1] = -x.min_step * static_cast<float>(mn);
+    K4ScaleMin(sb, sub, x);
   }
 };
 
@@ -1356,12 +1361,7 @@ struct DecodeQ5_K {
     const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 16));
     const __m256i bit = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(sub)), _mm256_set1_epi8(1));
     x.v = _mm256_or_si256(low4, _mm256_slli_epi16(bit, 4));
-    int sc, mn;
-    detail::k4_scale_min(sb + 4, sub, &sc, &mn);
-    x.scale[0] = x.scale[1] = F16(sb) * static_cast<float>(sc);
-    x.min_level = mn;
-    x.min_step = F16(sb + 2);
-    x.bias[0] = x.bias[1] = -x.min_step * static_cast<float>(mn);
+    K4ScaleMin(sb, sub, x);
   }
 };
 
@@ -1755,6 +1755,21 @@ NIBBLE_INT_ATTR HWY_INLINE void PackedTileNibbles(const uint8_t* tile, const Act
 #endif
 
 #if defined(NIBBLE_X86_512)
+// The 12 bytes of 6-bit scales and mins of 4 Q4_K/Q5_K super-block headers (d, dmin, 12 bytes:
+// 16 bytes per 128-bit lane, one row each) as bytes [sc0-3, sc4-7, mn0-3, mn4-7] per lane:
+// dwords [w0 w0 w1 w1] and [w2 w2 w2 w2>>4] of the 12 bytes, masked.
+NIBBLE_INT_ATTR HWY_INLINE __m512i K4Scales(__m512i head) {
+  const __m512i w2_shift = _mm512_broadcast_i32x4(_mm_setr_epi32(0, 0, 0, 4));
+  const __m512i low6_mask = _mm512_broadcast_i32x4(_mm_setr_epi32(0x3F3F3F3F, 0, 0x3F3F3F3F, 0));
+  const __m512i top2_mask = _mm512_broadcast_i32x4(_mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
+  const __m512i low4_mask = _mm512_broadcast_i32x4(_mm_setr_epi32(0, 0x0F0F0F0F, 0, 0x0F0F0F0F));
+  const __m512i w001 = _mm512_shuffle_epi32(head, _MM_PERM_CCBB);
+  const __m512i w2 = _mm512_srlv_epi32(_mm512_shuffle_epi32(head, _MM_PERM_DDDD), w2_shift);
+  return _mm512_or_si512(_mm512_and_si512(w001, low6_mask),
+                         _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(w001, 2), top2_mask),
+                                         _mm512_and_si512(w2, low4_mask)));
+}
+
 // Q4_K, the weight type of most Q4_K_M files, has its own tile; so has Q5_K, the same
 // super-block with a fifth bit per element. Both pair with q8_K activations (one d_a per 256),
 // so the whole super-block's sum Σ_k sc_k·(q·a)_k is exact in int32 and takes one conversion
@@ -1781,12 +1796,6 @@ NIBBLE_INT_ATTR HWY_INLINE void TileQ45_K(const uint8_t* const* rows, const ActR
   constexpr int64_t kQsOffset = kFive ? 48 : 16;
   const int64_t n_super = a[0].K / 256;
   const __m512i low4 = _mm512_set1_epi8(0x0F);
-  // Scale unpacking, per 128-bit lane (one row each): dwords [w0 w0 w1 w1] and [w2 w2 w2 w2>>4]
-  // of the 12 bytes, masked, give [sc0-3, sc4-7, mn0-3, mn4-7].
-  const __m512i w2_shift = _mm512_broadcast_i32x4(_mm_setr_epi32(0, 0, 0, 4));
-  const __m512i low6_mask = _mm512_broadcast_i32x4(_mm_setr_epi32(0x3F3F3F3F, 0, 0x3F3F3F3F, 0));
-  const __m512i top2_mask = _mm512_broadcast_i32x4(_mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
-  const __m512i low4_mask = _mm512_broadcast_i32x4(_mm_setr_epi32(0, 0x0F0F0F0F, 0, 0x0F0F0F0F));
   const __m512i d_dmin_of_rows = _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
   const __m512i dmin_of_lane = _mm512_setr_epi32(1, 1, 1, 1, 3, 3, 3, 3, 5, 5, 5, 5, 7, 7, 7, 7);
 #if HWY_TARGET != HWY_AVX3_DL
@@ -1817,11 +1826,7 @@ NIBBLE_INT_ATTR HWY_INLINE void TileQ45_K(const uint8_t* const* rows, const ActR
     head = _mm512_inserti32x4(head, _mm_loadu_si128(reinterpret_cast<const __m128i*>(sb[1])), 1);
     head = _mm512_inserti32x4(head, _mm_loadu_si128(reinterpret_cast<const __m128i*>(sb[2])), 2);
     head = _mm512_inserti32x4(head, _mm_loadu_si128(reinterpret_cast<const __m128i*>(sb[3])), 3);
-    const __m512i w001 = _mm512_shuffle_epi32(head, _MM_PERM_CCBB);
-    const __m512i w2 = _mm512_srlv_epi32(_mm512_shuffle_epi32(head, _MM_PERM_DDDD), w2_shift);
-    const __m512i six = _mm512_or_si512(
-        _mm512_and_si512(w001, low6_mask),
-        _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(w001, 2), top2_mask), _mm512_and_si512(w2, low4_mask)));
+    const __m512i six = K4Scales(head);
     const __m512i mn16 = _mm512_unpackhi_epi8(six, _mm512_setzero_si512());  // lane r: row r's 8 mins
     // [d0 dmin0 d1 dmin1 d2 dmin2 d3 dmin3]
     const __m256 d_dmin = _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutexvar_epi32(d_dmin_of_rows, head)));
@@ -1892,6 +1897,83 @@ NIBBLE_INT_ATTR HWY_INLINE void TileQ45_K(const uint8_t* const* rows, const ActR
       const float row_min = (min_parts[4 * r] + min_parts[4 * r + 1]) + (min_parts[4 * r + 2] + min_parts[4 * r + 3]);
       out[4 * m + r] = _mm512_reduce_add_ps(acc[m][r]) - row_min;
     }
+  }
+}
+#endif
+
+#if HWY_TARGET == HWY_AVX3_DL
+// Q4_K in kLayoutPacked4 (kernels/repack.h): each 64-byte vector holds one sub-block of all 4
+// rows, dword lane 4r + j carrying row r's elements 4j..4j+3 (low nibbles) and 16+4j..16+4j+3
+// (high nibbles). One vpdpbusd per nibble half against the sub-block's 16 activations broadcast
+// to every row's lane gives each lane a sum of 8 products (|·| ≤ 8·15·127, so it fits int16),
+// and one vpdpwssd against the row's 6-bit scale (pshufb of the unpacked scales into the low
+// word of each of the row's lanes) adds sc·dot to an int32 lane sum. Per sub-block and 4 rows:
+// one load, 3 ops to split nibbles, 2 vpdpbusd, 1 pshufb, 1 vpdpwssd; the GGUF-layout tile
+// (TileQ45_K) spends ~20 instructions per row and super-block on vpmaddubsw + vpdpwssd against
+// scales spread by vpermb. The mins enter as in TileQ45_K (Σ mn_k·Σa_k in int32), and the lane
+// sums meet d·d_a once per super-block. Lanes sum in float at the end, so results equal the
+// GGUF tile's within float rounding, not bit for bit.
+template <int MA>
+NIBBLE_INT_ATTR HWY_INLINE void PackedTileQ4_K(const uint8_t* tile, const ActRow* a, float* out) {
+  const int64_t n_super = a[0].K / 256;
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  const __m512i zero = _mm512_setzero_si512();
+  // Words 0..15: row i/4's d (header word 8r), 16..31: its dmin (word 8r + 1).
+  alignas(64) static constexpr int16_t kDMinWords[32] = {0,  0,  0,  0,  8,  8,  8,  8,  16, 16, 16,
+                                                         16, 24, 24, 24, 24, 1,  1,  1,  1,  9,  9,
+                                                         9,  9,  17, 17, 17, 17, 25, 25, 25, 25};
+  const __m512i d_dmin_words = _mm512_load_si512(kDMinWords);
+  // Lane 4r + j ← (mn_2j, mn_2j+1) of row r as int16, from bytes 8.. of K4Scales.
+  const __m512i min_pairs = _mm512_broadcast_i32x4(
+      _mm_setr_epi8(8, -1, 9, -1, 10, -1, 11, -1, 12, -1, 13, -1, 14, -1, 15, -1));
+  __m512 acc[MA];
+  for (int m = 0; m < MA; ++m) acc[m] = _mm512_setzero_ps();
+  for (int64_t s = 0; s < n_super; ++s) {
+    a[0].next.Fetch(8 * s, 8 * s + 8);
+    const uint8_t* run = tile + 576 * s;
+    const __m512i head = _mm512_load_si512(run);
+    const __m512i six = K4Scales(head);
+    const __m512i d_dmin = _mm512_permutexvar_epi16(d_dmin_words, head);
+    const __m512 d = _mm512_cvtph_ps(_mm512_castsi512_si256(d_dmin));
+    const __m512 dmin = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(d_dmin, 1));
+    const __m512i mins = _mm512_shuffle_epi8(six, min_pairs);
+    __m512i msum[MA], isum[MA][2];
+    for (int m = 0; m < MA; ++m) {
+      // Block sums (|Σa| ≤ 32·127) as int16 pairs, the same 8 in every row's lane.
+      const __m512i bsum = _mm512_broadcast_i32x4(_mm256_cvtepi32_epi16(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[m].sum + 8 * s))));
+      msum[m] = _mm512_dpwssd_epi32(zero, mins, bsum);
+      isum[m][0] = isum[m][1] = zero;
+    }
+    for (int k = 0; k < 8; ++k) {
+      const __m512i v = _mm512_load_si512(run + 64 + 64 * k);
+      const __m512i lo = _mm512_and_si512(v, low4);
+      const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+      // Byte k of the row's lane (its scale) into the low byte of each dword, zeros above.
+      const __m512i sc =
+          _mm512_shuffle_epi8(six, _mm512_set1_epi32(static_cast<int>(0x80808000u | k)));
+      for (int m = 0; m < MA; ++m) {
+        const int8_t* q = a[m].q + 256 * s + 32 * k;
+        const __m512i a_lo =
+            _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q)));
+        const __m512i a_hi =
+            _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 16)));
+        const __m512i dot = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, lo, a_lo), hi, a_hi);
+        isum[m][k % 2] = _mm512_dpwssd_epi32(isum[m][k % 2], dot, sc);  // two chains
+      }
+    }
+    for (int m = 0; m < MA; ++m) {
+      const __m512 d_a = _mm512_set1_ps(a[m].d[8 * s]);
+      acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(isum[m][0], isum[m][1])),
+                               _mm512_mul_ps(d, d_a), acc[m]);
+      acc[m] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum[m]), _mm512_mul_ps(dmin, d_a), acc[m]);
+    }
+  }
+  for (int m = 0; m < MA; ++m) {
+    alignas(64) float lanes[16];
+    _mm512_store_ps(lanes, acc[m]);
+    for (int r = 0; r < 4; ++r)
+      out[4 * m + r] = (lanes[4 * r] + lanes[4 * r + 1]) + (lanes[4 * r + 2] + lanes[4 * r + 3]);
   }
 }
 #endif
@@ -2443,6 +2525,8 @@ struct PackedQ4_1 : PackedTileFn<MA, PackedTileNibbles<NibbleQ4_1, MA>> {};
 #if HWY_TARGET == HWY_AVX3_DL
 template <int MA>
 struct PackedIQ4_NL : PackedTileFn<MA, PackedTileNibbles<NibbleIQ4_NL, MA>> {};
+template <int MA>
+struct PackedQ4_K : PackedTileFn<MA, PackedTileQ4_K<MA>> {};
 #endif
 #define NIBBLE_PACKED_RANGE(NATIVE, KERNEL) PackedRowRange<NATIVE>
 #else
@@ -2511,6 +2595,17 @@ NIBBLE_INT_ATTR void MatmulRowsIQ4_NLPacked(const MatmulArgs& a, int64_t n0, int
   UnpackingRowRange<KernelIQ4_NL>(a, TensorType::IQ4_NL, n0, n1);
 #endif
 }
+NIBBLE_INT_ATTR void MatmulRowsQ4_KPacked(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_TRY_PANEL(PackedPanelRows, DecodePackedQ4_K)
+#if HWY_TARGET == HWY_AVX3_DL
+  if (a.qx->group_blocks == 8) return PackedRowRange<PackedQ4_K>(a, TensorType::Q4_K, n0, n1);
+#endif
+#if defined(NIBBLE_X86_512) || defined(NIBBLE_X86_256)
+  if (a.qx->group_blocks != 8)
+    return UnpackingRowRange<KernelQ4_KPerBlock>(a, TensorType::Q4_K, n0, n1);
+#endif
+  UnpackingRowRange<KernelQ4_K>(a, TensorType::Q4_K, n0, n1);
+}
 // Whether this target has its own packed tile for t (detail::packed_layout_pays). AArch64 runs
 // kernels/matmul_neon.cpp's packed Q4_0 / Q8_0 rows instead of these targets'. Elsewhere a packed
 // tile would be unpacked to GGUF blocks per call (UnpackingRowRange): on AVX2, Q4_0 / Q8_0 from
@@ -2518,7 +2613,7 @@ NIBBLE_INT_ATTR void MatmulRowsIQ4_NLPacked(const MatmulArgs& a, int64_t n0, int
 bool HasNativePackedTile(TensorType t) {
   const bool q4_0_q8_0 = t == TensorType::Q4_0 || t == TensorType::Q8_0;
 #if HWY_TARGET == HWY_AVX3_DL
-  return q4_0_q8_0 || t == TensorType::Q4_1 || t == TensorType::IQ4_NL;
+  return q4_0_q8_0 || t == TensorType::Q4_1 || t == TensorType::IQ4_NL || t == TensorType::Q4_K;
 #elif defined(NIBBLE_X86_512)
   return q4_0_q8_0 || t == TensorType::Q4_1;
 #elif HWY_ARCH_ARM_A64

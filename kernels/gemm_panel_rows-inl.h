@@ -99,6 +99,20 @@ struct DecodePackedIQ4_NL {
   }
 };
 
+// Q4_K in kLayoutPacked4: super-block b/8's run holds the 4 rows' headers, then row r's 32
+// elements of sub-block b%8 as 16 bytes in Q4_0's nibble order (repack.h).
+struct DecodePackedQ4_K {
+  static constexpr bool kSigned = false, kBias = true, kHalves = false, kQ8_1Min = false;
+  static constexpr int kOffset = 0;
+  static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* tile, int r, int64_t, int64_t b,
+                                                DecodedBlock& x) {
+    const uint8_t* run = tile + 576 * (b / 8);
+    const int sub = static_cast<int>(b % 8);
+    x.v = Nibbles(run + 64 + 64 * sub + 16 * r);
+    K4ScaleMin(run + 16 * r, sub, x);
+  }
+};
+
 // A contiguous run of weight bytes (WeightBytes::PrefetchPart).
 struct WeightBytes {
   const uint8_t* p = nullptr;
