@@ -194,6 +194,7 @@ BENCHMARK_CAPTURE(BM_Matmul, Q6_K, TensorType::Q6_K, false)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, Q4_K, TensorType::Q4_K, false)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, Q4_K_packed, TensorType::Q4_K, true)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, Q5_K, TensorType::Q5_K, false)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_Matmul, Q5_K_packed, TensorType::Q5_K, true)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, Q4_1, TensorType::Q4_1, false)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, Q4_1_packed, TensorType::Q4_1, true)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, Q8_C, TensorType::Q8_C, false)->Apply(Shapes);

@@ -54,6 +54,12 @@ inline uint32_t load_u32(const uint8_t* p) {
   return v;
 }
 
+inline uint64_t load_u64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
 // Q4_K / Q5_K: 6-bit scale and min of sub-block s from the 12 packed bytes (gguf-facts.md).
 inline void k4_scale_min(const uint8_t* sc, int s, int* scale, int* min) {
   if (s < 4) {
@@ -1902,8 +1908,8 @@ NIBBLE_INT_ATTR HWY_INLINE void TileQ45_K(const uint8_t* const* rows, const ActR
 #endif
 
 #if HWY_TARGET == HWY_AVX3_DL
-// Q4_K in kLayoutPacked4 (kernels/repack.h): each 64-byte vector holds one sub-block of all 4
-// rows, dword lane 4r + j carrying row r's elements 4j..4j+3 (low nibbles) and 16+4j..16+4j+3
+// Q4_K and Q5_K in kLayoutPacked4 (kernels/repack.h): each 64-byte vector holds one sub-block of
+// all 4 rows, dword lane 4r + j carrying row r's elements 4j..4j+3 (low nibbles) and 16+4j..16+4j+3
 // (high nibbles). One vpdpbusd per nibble half against the sub-block's 16 activations broadcast
 // to every row's lane gives each lane a sum of 8 products (|·| ≤ 8·15·127, so it fits int16),
 // and one vpdpwssd against the row's 6-bit scale (pshufb of the unpacked scales into the low
@@ -1913,9 +1919,14 @@ NIBBLE_INT_ATTR HWY_INLINE void TileQ45_K(const uint8_t* const* rows, const ActR
 // scales spread by vpermb. The mins enter as in TileQ45_K (Σ mn_k·Σa_k in int32), and the lane
 // sums meet d·d_a once per super-block. Lanes sum in float at the end, so results equal the
 // GGUF tile's within float rounding, not bit for bit.
-template <int MA>
-NIBBLE_INT_ATTR HWY_INLINE void PackedTileQ4_K(const uint8_t* tile, const ActRow* a, float* out) {
+// Q5_K (kFive) is the same tile with each nibble half's fifth bits as a 64-bit mask per
+// sub-block (16 bytes of the run per sub-block), added as 16 under the mask: ≤ 8·31·127 per
+// lane still fits int16.
+template <int MA, bool kFive>
+NIBBLE_INT_ATTR HWY_INLINE void PackedTileQ45_K(const uint8_t* tile, const ActRow* a, float* out) {
+  constexpr int64_t kRunBytes = kFive ? 704 : 576;
   const int64_t n_super = a[0].K / 256;
+  [[maybe_unused]] const __m512i sixteen = _mm512_set1_epi8(16);
   const __m512i low4 = _mm512_set1_epi8(0x0F);
   const __m512i zero = _mm512_setzero_si512();
   // Words 0..15: row i/4's d (header word 8r), 16..31: its dmin (word 8r + 1).
@@ -1930,7 +1941,7 @@ NIBBLE_INT_ATTR HWY_INLINE void PackedTileQ4_K(const uint8_t* tile, const ActRow
   for (int m = 0; m < MA; ++m) acc[m] = _mm512_setzero_ps();
   for (int64_t s = 0; s < n_super; ++s) {
     a[0].next.Fetch(8 * s, 8 * s + 8);
-    const uint8_t* run = tile + 576 * s;
+    const uint8_t* run = tile + kRunBytes * s;
     const __m512i head = _mm512_load_si512(run);
     const __m512i six = K4Scales(head);
     const __m512i d_dmin = _mm512_permutexvar_epi16(d_dmin_words, head);
@@ -1947,8 +1958,13 @@ NIBBLE_INT_ATTR HWY_INLINE void PackedTileQ4_K(const uint8_t* tile, const ActRow
     }
     for (int k = 0; k < 8; ++k) {
       const __m512i v = _mm512_load_si512(run + 64 + 64 * k);
-      const __m512i lo = _mm512_and_si512(v, low4);
-      const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+      __m512i lo = _mm512_and_si512(v, low4);
+      __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+      if constexpr (kFive) {
+        const uint8_t* bits = run + 576 + 16 * k;
+        lo = _mm512_mask_add_epi8(lo, _cvtu64_mask64(detail::load_u64(bits)), lo, sixteen);
+        hi = _mm512_mask_add_epi8(hi, _cvtu64_mask64(detail::load_u64(bits + 8)), hi, sixteen);
+      }
       // Byte k of the row's lane (its scale) into the low byte of each dword, zeros above.
       const __m512i sc =
           _mm512_shuffle_epi8(six, _mm512_set1_epi32(static_cast<int>(0x80808000u | k)));
@@ -2526,7 +2542,9 @@ struct PackedQ4_1 : PackedTileFn<MA, PackedTileNibbles<NibbleQ4_1, MA>> {};
 template <int MA>
 struct PackedIQ4_NL : PackedTileFn<MA, PackedTileNibbles<NibbleIQ4_NL, MA>> {};
 template <int MA>
-struct PackedQ4_K : PackedTileFn<MA, PackedTileQ4_K<MA>> {};
+struct PackedQ4_K : PackedTileFn<MA, PackedTileQ45_K<MA, false>> {};
+template <int MA>
+struct PackedQ5_K : PackedTileFn<MA, PackedTileQ45_K<MA, true>> {};
 #endif
 #define NIBBLE_PACKED_RANGE(NATIVE, KERNEL) PackedRowRange<NATIVE>
 #else
@@ -2606,6 +2624,17 @@ NIBBLE_INT_ATTR void MatmulRowsQ4_KPacked(const MatmulArgs& a, int64_t n0, int64
 #endif
   UnpackingRowRange<KernelQ4_K>(a, TensorType::Q4_K, n0, n1);
 }
+NIBBLE_INT_ATTR void MatmulRowsQ5_KPacked(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  NIBBLE_TRY_PANEL(PackedPanelRows, DecodePackedQ5_K)
+#if HWY_TARGET == HWY_AVX3_DL
+  if (a.qx->group_blocks == 8) return PackedRowRange<PackedQ5_K>(a, TensorType::Q5_K, n0, n1);
+#endif
+#if defined(NIBBLE_X86_512) || defined(NIBBLE_X86_256)
+  if (a.qx->group_blocks != 8)
+    return UnpackingRowRange<KernelQ5_KPerBlock>(a, TensorType::Q5_K, n0, n1);
+#endif
+  UnpackingRowRange<KernelQ5_K>(a, TensorType::Q5_K, n0, n1);
+}
 // Whether this target has its own packed tile for t (detail::packed_layout_pays). AArch64 runs
 // kernels/matmul_neon.cpp's packed Q4_0 / Q8_0 rows instead of these targets'. Elsewhere a packed
 // tile would be unpacked to GGUF blocks per call (UnpackingRowRange): on AVX2, Q4_0 / Q8_0 from
@@ -2613,7 +2642,8 @@ NIBBLE_INT_ATTR void MatmulRowsQ4_KPacked(const MatmulArgs& a, int64_t n0, int64
 bool HasNativePackedTile(TensorType t) {
   const bool q4_0_q8_0 = t == TensorType::Q4_0 || t == TensorType::Q8_0;
 #if HWY_TARGET == HWY_AVX3_DL
-  return q4_0_q8_0 || t == TensorType::Q4_1 || t == TensorType::IQ4_NL || t == TensorType::Q4_K;
+  return q4_0_q8_0 || t == TensorType::Q4_1 || t == TensorType::IQ4_NL || t == TensorType::Q4_K ||
+         t == TensorType::Q5_K;
 #elif defined(NIBBLE_X86_512)
   return q4_0_q8_0 || t == TensorType::Q4_1;
 #elif HWY_ARCH_ARM_A64

@@ -282,7 +282,7 @@ NIBBLE_INT_ATTR HWY_INLINE __m512i Broadcast4(const uint8_t* p) {
 template <class Dec>
 constexpr bool kIntMinFormat =
     std::is_same_v<Dec, DecodeQ4_K> || std::is_same_v<Dec, DecodePackedQ4_K> ||
-    std::is_same_v<Dec, DecodeQ5_K>;
+    std::is_same_v<Dec, DecodeQ5_K> || std::is_same_v<Dec, DecodePackedQ5_K>;
 
 // NP panels (16·NP rows) × MA activation rows from m: y[(m+i)·ldy + n + 16p + lane] for the
 // `valid[p]` leading lanes of panel p.

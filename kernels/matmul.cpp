@@ -33,6 +33,7 @@ HWY_EXPORT(MatmulRowsQ8_0Packed);
 HWY_EXPORT(MatmulRowsQ4_1Packed);
 HWY_EXPORT(MatmulRowsIQ4_NLPacked);
 HWY_EXPORT(MatmulRowsQ4_KPacked);
+HWY_EXPORT(MatmulRowsQ5_KPacked);
 HWY_EXPORT(HasNativePackedTile);
 HWY_EXPORT(MatmulRowsQ6_K);
 HWY_EXPORT(MatmulRowsQ4_1);
@@ -76,6 +77,9 @@ void rows_iq4_nl_packed(const MatmulArgs& a, int64_t n0, int64_t n1) {
 void rows_q4_k_packed(const MatmulArgs& a, int64_t n0, int64_t n1) {
   HWY_DYNAMIC_DISPATCH(MatmulRowsQ4_KPacked)(a, n0, n1);
 }
+void rows_q5_k_packed(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  HWY_DYNAMIC_DISPATCH(MatmulRowsQ5_KPacked)(a, n0, n1);
+}
 void rows_q6_k(const MatmulArgs& a, int64_t n0, int64_t n1) { HWY_DYNAMIC_DISPATCH(MatmulRowsQ6_K)(a, n0, n1); }
 void rows_q4_1(const MatmulArgs& a, int64_t n0, int64_t n1) { HWY_DYNAMIC_DISPATCH(MatmulRowsQ4_1)(a, n0, n1); }
 void rows_q5_0(const MatmulArgs& a, int64_t n0, int64_t n1) { HWY_DYNAMIC_DISPATCH(MatmulRowsQ5_0)(a, n0, n1); }
@@ -112,7 +116,7 @@ constexpr MatmulKernel kKernels[] = {
     {TensorType::Q2_K, true, rows_q2_k},
     {TensorType::Q3_K, true, rows_q3_k},
     {TensorType::Q4_K, true, rows_q4_k, rows_q4_k_packed},
-    {TensorType::Q5_K, true, rows_q5_k},
+    {TensorType::Q5_K, true, rows_q5_k, rows_q5_k_packed},
     {TensorType::Q4_G64, true, rows_q4_g64},
     {TensorType::Q4_G128, true, rows_q4_g128},
     {TensorType::Q8_C, true, rows_q8_c},

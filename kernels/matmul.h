@@ -17,10 +17,11 @@ namespace nibble {
 
 // How a WeightMatrix's bytes are arranged.
 //   kLayoutGguf    the file's own blocks, row after row (row_bytes apart).
-//   kLayoutPacked4 Q4_0, Q8_0, Q4_1, IQ4_NL, Q4_K, built by repack_for_matmul (kernels/repack.h):
-//                  rows in tiles of 4, each tile 64-byte aligned and holding the 4 rows' quant
-//                  bytes interleaved in 64-byte runs followed by their fp16 scales (and mins);
-//                  Q4_K interleaves each super-block's headers and sub-blocks. row_bytes stays
+//   kLayoutPacked4 Q4_0, Q8_0, Q4_1, IQ4_NL, Q4_K, Q5_K, built by repack_for_matmul
+//                  (kernels/repack.h): rows in tiles of 4, each tile 64-byte aligned and holding
+//                  the 4 rows' quant bytes interleaved in 64-byte runs followed by their fp16
+//                  scales (and mins); Q4_K and Q5_K interleave each super-block's headers and
+//                  sub-blocks (and Q5_K's fifth bits). row_bytes stays
 //                  the GGUF row size; the layouts are documented in kernels/repack.h.
 constexpr uint32_t kLayoutGguf = 0;
 constexpr uint32_t kLayoutPacked4 = 1;

@@ -28,8 +28,8 @@ struct MatmulArgs {
 constexpr int64_t kPanelMinM = 16;
 
 // kLayoutPacked4 geometry (see kernels/repack.h): blocks per 64-byte quant run (Q4_0, Q4_1 and
-// IQ4_NL: 4 blocks of 16 nibble bytes, Q8_0: 2 blocks of 32 bytes; Q4_K: the 8 blocks of a
-// super-block, which has a layout of its own), 0 for types without a packed layout.
+// IQ4_NL: 4 blocks of 16 nibble bytes, Q8_0: 2 blocks of 32 bytes; Q4_K and Q5_K: the 8 blocks of
+// a super-block, which have a layout of their own), 0 for types without a packed layout.
 inline int packed_group_blocks(TensorType t) {
   switch (t) {
     case TensorType::Q4_0:
@@ -39,6 +39,7 @@ inline int packed_group_blocks(TensorType t) {
     case TensorType::Q8_0:
       return 2;
     case TensorType::Q4_K:
+    case TensorType::Q5_K:
       return 8;
     default:
       return 0;

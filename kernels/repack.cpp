@@ -66,12 +66,22 @@ struct PackedGeometry {
   }
 };
 
-// Q4_K's packed tile, one 576-byte run per super-block (repack.h): the 4 rows' 16-byte headers,
-// then sub-block k's 32 elements of each row as 16 bytes at 64 + 64k + 16r, element e's nibble
-// low in byte e (e < 16) or high in byte e − 16 — the Q4_0 order, from GGUF's sub-block order
-// (chunk k/2 of 32 bytes, low nibbles for even k, high for odd).
-constexpr uint64_t kQ4KSuperBytes = 144;
-constexpr uint64_t kQ4KRunBytes = 4 * kQ4KSuperBytes;
+// Q4_K's and Q5_K's packed tiles, one run per super-block of the 4 rows' bytes (repack.h): the
+// 4 rows' 16-byte headers, then sub-block k's 32 elements of each row as 16 bytes at 64 + 64k +
+// 16r, element e's nibble low in byte e (e < 16) or high in byte e − 16 — the Q4_0 order, from
+// GGUF's sub-block order (chunk k/2 of 32 bytes, low nibbles for even k, high for odd) — and for
+// Q5_K the fifth bits of sub-block k at 576 + 16k: 16 bits per row for elements 0..15 (2r) and
+// 16 for 16..31 (8 + 2r), bit e of each for element e (GGUF: bit k of qh[e]).
+struct K45Layout {
+  bool five;
+  uint64_t super_bytes;  // GGUF: 144 (Q4_K) or 176 (Q5_K)
+  uint64_t qs;           // quant bytes' offset in a GGUF super-block
+  explicit K45Layout(TensorType t)
+      : five(t == TensorType::Q5_K), super_bytes(five ? 176 : 144), qs(five ? 48 : 16) {}
+  uint64_t run_bytes() const { return 4 * super_bytes; }
+};
+
+bool is_k45(TensorType t) { return t == TensorType::Q4_K || t == TensorType::Q5_K; }
 
 // 8 bytes at a time: the nibbles of one sub-block sit in the low (even k) or high (odd k) half
 // of each GGUF byte, elements e and e + 16 are 16 bytes apart.
@@ -85,13 +95,13 @@ uint64_t load8(const uint8_t* p) {
 
 void store8(uint8_t* p, uint64_t v) { std::memcpy(p, &v, 8); }
 
-void pack_q4_k_row(const uint8_t* src, int64_t n_super, int r, uint8_t* tile) {
+void pack_k45_row(const K45Layout& L, const uint8_t* src, int64_t n_super, int r, uint8_t* tile) {
   for (int64_t s = 0; s < n_super; ++s) {
-    const uint8_t* sb = src + s * kQ4KSuperBytes;
-    uint8_t* run = tile + s * kQ4KRunBytes;
+    const uint8_t* sb = src + s * L.super_bytes;
+    uint8_t* run = tile + s * L.run_bytes();
     std::memcpy(run + 16 * r, sb, 16);
     for (int k = 0; k < 8; ++k) {
-      const uint8_t* chunk = sb + 16 + 32 * (k / 2);
+      const uint8_t* chunk = sb + L.qs + 32 * (k / 2);
       uint8_t* dst = run + 64 + 64 * k + 16 * r;
       const unsigned shift = k % 2 ? 4 : 0;
       for (int e = 0; e < 16; e += 8) {
@@ -99,23 +109,42 @@ void pack_q4_k_row(const uint8_t* src, int64_t n_super, int r, uint8_t* tile) {
         const uint64_t hi = (load8(chunk + e + 16) >> shift) & kLowNibbles;
         store8(dst + e, lo | hi << 4);
       }
+      if (L.five) {
+        const uint8_t* qh = sb + 16;
+        uint16_t bits[2] = {0, 0};
+        for (int e = 0; e < 32; ++e)
+          bits[e / 16] |= static_cast<uint16_t>(((qh[e] >> k) & 1) << (e % 16));
+        std::memcpy(run + 576 + 16 * k + 2 * r, &bits[0], 2);
+        std::memcpy(run + 576 + 16 * k + 8 + 2 * r, &bits[1], 2);
+      }
     }
   }
 }
 
-void unpack_q4_k_row(const uint8_t* tile, int64_t n_super, int r, uint8_t* dst) {
+void unpack_k45_row(const K45Layout& L, const uint8_t* tile, int64_t n_super, int r, uint8_t* dst) {
   for (int64_t s = 0; s < n_super; ++s) {
-    const uint8_t* run = tile + s * kQ4KRunBytes;
-    uint8_t* sb = dst + s * kQ4KSuperBytes;
+    const uint8_t* run = tile + s * L.run_bytes();
+    uint8_t* sb = dst + s * L.super_bytes;
     std::memcpy(sb, run + 16 * r, 16);
     for (int c = 0; c < 4; ++c) {  // chunk c: sub-block 2c low, 2c + 1 high
       const uint8_t* even = run + 64 + 64 * (2 * c) + 16 * r;
       const uint8_t* odd = even + 64;
-      uint8_t* chunk = sb + 16 + 32 * c;
+      uint8_t* chunk = sb + L.qs + 32 * c;
       for (int e = 0; e < 16; e += 8) {
         const uint64_t a = load8(even + e), b = load8(odd + e);
         store8(chunk + e, (a & kLowNibbles) | (b & kLowNibbles) << 4);
         store8(chunk + e + 16, (a >> 4 & kLowNibbles) | (b & ~kLowNibbles));
+      }
+    }
+    if (L.five) {
+      uint8_t* qh = sb + 16;
+      std::memset(qh, 0, 32);
+      for (int k = 0; k < 8; ++k) {
+        uint16_t bits[2];
+        std::memcpy(&bits[0], run + 576 + 16 * k + 2 * r, 2);
+        std::memcpy(&bits[1], run + 576 + 16 * k + 8 + 2 * r, 2);
+        for (int e = 0; e < 32; ++e)
+          qh[e] = static_cast<uint8_t>(qh[e] | ((bits[e / 16] >> (e % 16)) & 1) << k);
       }
     }
   }
@@ -141,8 +170,8 @@ PackedWeight repack_for_matmul(const WeightMatrix& W) {
     for (int r = 0; r < 4; ++r) {
       const int64_t row = std::min<int64_t>(4 * t + r, W.rows - 1);  // N tail: repeat the last row
       const uint8_t* src = W.data + static_cast<uint64_t>(row) * W.row_bytes;
-      if (W.type == TensorType::Q4_K) {
-        pack_q4_k_row(src, nb / 8, r, tile);
+      if (is_k45(W.type)) {
+        pack_k45_row(K45Layout(W.type), src, nb / 8, r, tile);
         continue;
       }
       for (int64_t b = 0; b < nb; ++b) {
@@ -164,8 +193,9 @@ namespace detail {
 
 void unpack_packed_tile(TensorType type, const uint8_t* tile, int64_t K, int r0, int nr, uint8_t* out,
                         uint64_t out_row_bytes) {
-  if (type == TensorType::Q4_K) {
-    for (int i = 0; i < nr; ++i) unpack_q4_k_row(tile, K / 256, r0 + i, out + i * out_row_bytes);
+  if (is_k45(type)) {
+    for (int i = 0; i < nr; ++i)
+      unpack_k45_row(K45Layout(type), tile, K / 256, r0 + i, out + i * out_row_bytes);
     return;
   }
   const PackedGeometry geo(type, K);

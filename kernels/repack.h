@@ -20,28 +20,33 @@
 //   32 bytes for the 4-bit types, 16 for Q8_0) and loads as one vector; Q4_1's 4 rows' mins
 //   follow their scales.
 //
-// Q4_K (K a multiple of 256) has a layout of its own, in the same 4-row tiles of exactly the 4
-// GGUF rows' bytes (144 per super-block and row): super-block s of the tile is the 576 bytes at
-// s·576,
+// Q4_K and Q5_K (K a multiple of 256) have a layout of their own, in the same 4-row tiles of
+// exactly the 4 GGUF rows' bytes: Q4_K's super-block s of the tile (144 bytes per row) is the 576
+// bytes at s·576,
 //     header        at 16·r            : row r's 16-byte super-block header as in GGUF (d,
 //                                         dmin, the 12 bytes of 6-bit scales and mins)
 //     sub-block k   at 64 + 64·k + 16·r : row r's 32 elements of sub-block k (k < 8) as 16 bytes,
 //                                         element e in the low nibble of byte e (e < 16) or the
 //                                         high nibble of byte e − 16 (Q4_0's order)
 // so that one aligned 64-byte load holds a sub-block of all 4 rows with dword 4r + j carrying
-// row r's elements 4j..4j+3 and 16+4j..16+4j+3: PackedTileQ4_K (dot-inl.h) multiplies it with
+// row r's elements 4j..4j+3 and 16+4j..16+4j+3: PackedTileQ45_K (dot-inl.h) multiplies it with
 // 16 activations broadcast to every row's lanes, one vpdpbusd per nibble half, and applies the
-// row's sub-block scale to its own lanes with one vpdpwssd.
+// row's sub-block scale to its own lanes with one vpdpwssd. Q5_K (176 bytes per super-block and
+// row) has the same 576 bytes followed by 128 bytes of fifth bits,
+//     fifth bits    at 576 + 16·k + 2·r      : 16 bits, bit e for element e of sub-block k
+//                   at 576 + 16·k + 8 + 2·r  : 16 bits, bit e for element 16 + e
+// so that the 8 bytes at 576 + 16·k (and + 8) are a 64-bit mask over the sub-block vector's
+// bytes, low (high) nibble half.
 //
 // A type is packed at load only where the running target has a native packed tile for it
 // (detail::packed_layout_pays: AVX-512 and AArch64 for Q4_0 and Q8_0, AVX-512 for Q4_1,
-// AVX-512 VNNI for IQ4_NL and Q4_K); nibble's own files store Q4_0 and Q8_0 packed
+// AVX-512 VNNI for IQ4_NL, Q4_K and Q5_K); nibble's own files store Q4_0 and Q8_0 packed
 // (docs/format.md), which other targets then unpack per tile.
 //
 // The mapping is lossless (same nibbles / int8s, same fp16 scales), and the AVX-512 kernels do
 // the same arithmetic in the same order as on GGUF blocks, so results are bit-identical to the
-// plain layout — except Q4_K's tile, which sums each row's 4 lanes in float in another order
-// (equal within float rounding; bit for bit wherever the sums are exact). Targets without a
+// plain layout — except the Q4_K / Q5_K tile, which sums each row's 4 lanes in float in another
+// order (equal within float rounding; bit for bit wherever the sums are exact). Targets without a
 // native packed kernel (AVX2, portable) unpack one tile to GGUF blocks in scratch and run their
 // usual kernel, which is bit-identical.
 #pragma once
@@ -73,7 +78,7 @@ struct PackedWeight {
 };
 
 // True when W (layout kLayoutGguf) has a kLayoutPacked4 form that the kernels of every target
-// run: Q4_0, Q4_1, IQ4_NL with K/32 a multiple of 4, Q8_0 with K/32 even, Q4_K.
+// run: Q4_0, Q4_1, IQ4_NL with K/32 a multiple of 4, Q8_0 with K/32 even, Q4_K and Q5_K.
 bool packed_layout_fits(const WeightMatrix& W);
 
 // True when repack_for_matmul would pack W: it fits and the running target has a native packed

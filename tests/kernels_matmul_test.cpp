@@ -254,13 +254,14 @@ TEST(Matmul, PackedLayoutMatchesPlainOnEveryTarget) {
   std::mt19937 rng(15);
   std::uniform_int_distribution<int> small(-20, 20), pos(0, 31);
   for (TensorType t : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_1, TensorType::IQ4_NL,
-                       TensorType::Q4_K}) {
+                       TensorType::Q4_K, TensorType::Q5_K}) {
     SCOPED_TRACE(type_name(static_cast<uint32_t>(t)));
-    const int64_t group_elems = t == TensorType::Q8_0 ? 64 : t == TensorType::Q4_K ? 256 : 128;
-    // Q4_K's packed tile sums each row's lanes in float in another order than the GGUF tile:
-    // equal within float rounding (bit for bit on integer-exact inputs, `unit`). The others do
-    // the same arithmetic in the same order on both layouts.
-    const bool same_order = t != TensorType::Q4_K;
+    const bool k_quant = t == TensorType::Q4_K || t == TensorType::Q5_K;
+    const int64_t group_elems = t == TensorType::Q8_0 ? 64 : k_quant ? 256 : 128;
+    // The Q4_K / Q5_K packed tile sums each row's lanes in float in another order than the GGUF
+    // tile: equal within float rounding (bit for bit on integer-exact inputs, `unit`). The others
+    // do the same arithmetic in the same order on both layouts.
+    const bool same_order = !k_quant;
     const bool packs = detail::packed_layout_pays(t);
     if (t == TensorType::Q4_0 || t == TensorType::Q8_0) {
       // Packed where a target reads the layout natively: AVX-512 and AArch64, not AVX2.
