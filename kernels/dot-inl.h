@@ -760,7 +760,6 @@ template <int MA>
 NIBBLE_INT_ATTR HWY_INLINE void PackedTileQ8_0(const uint8_t* tile, const ActRow* a, float* out) {
   const int64_t nb = a[0].K / 32;
   const uint8_t* scales = tile + nb * 128;  // after nb/2 groups × 4 rows × 64 quant bytes
-  const __m512i zero = _mm512_setzero_si512();
   const __m512i pair_index = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
   __m512 acc[MA][4];
   for (int m = 0; m < MA; ++m) {
@@ -800,7 +799,8 @@ NIBBLE_INT_ATTR HWY_INLINE void PackedTileQ8_0(const uint8_t* tile, const ActRow
 #if HWY_TARGET == HWY_AVX3_DL
         const __m512i dot = _mm512_sub_epi32(DotU8S8(biased, av[m]), corr[m]);
 #else
-        const __m512i dot = DotU8S8(abs_w, _mm512_mask_sub_epi8(av[m], negative, zero, av[m]));
+        const __m512i dot =
+            DotU8S8(abs_w, _mm512_mask_sub_epi8(av[m], negative, _mm512_setzero_si512(), av[m]));
 #endif
         acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot),
                                     _mm512_permutexvar_ps(row_index, s8[m]), acc[m][r]);
@@ -1956,6 +1956,8 @@ NIBBLE_INT_ATTR HWY_INLINE void PackedTileQ45_K(const uint8_t* tile, const ActRo
       msum[m] = _mm512_dpwssd_epi32(zero, mins, bsum);
       isum[m][0] = isum[m][1] = zero;
     }
+    // Unrolled so that isum[m][k % 2] stays in registers (GCC kept the loop for MA = 4).
+#pragma GCC unroll 8
     for (int k = 0; k < 8; ++k) {
       const __m512i v = _mm512_load_si512(run + 64 + 64 * k);
       __m512i lo = _mm512_and_si512(v, low4);
