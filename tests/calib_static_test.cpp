@@ -11,6 +11,7 @@
 
 #include "kernels/matmul.h"
 #include "kernels/quantize.h"
+#include "kernels/repack.h"
 #include "quant/calibration.h"
 #include "quant/float_weights.h"
 #include "quant/nibble_quantize.h"
@@ -90,6 +91,9 @@ TEST(StaticActivations, MatmulWithAStaticScaleMatchesTheReference) {
       W.cols = K;
       W.row_bytes = rb;
       W.act_scale = 0.02f;
+      // Where the running target packs the type (Q8_0, Q4_0; Q4_K and Q5_K on AVX-512 VNNI),
+      // the packed copy too: a scale per 32-block takes the per-block tiles on unpacked tiles.
+      const PackedWeight P = repack_for_matmul(W);
       for (int64_t M : {1, 5, 40, 130}) {
         std::vector<float> X(M * K), got(M * N), want(M * N), dyn(M * N);
         for (float& v : X) v = nd(rng);
@@ -99,6 +103,12 @@ TEST(StaticActivations, MatmulWithAStaticScaleMatchesTheReference) {
           MatmulWorkspace ws;
           ws.n_threads = 2;
           matmul(W, X.data(), M, got.data(), N, ws);
+          if (P.view.layout == kLayoutPacked4) {
+            std::vector<float> packed(M * N);
+            matmul(P.view, X.data(), M, packed.data(), N, ws);
+            EXPECT_EQ(packed, got)
+                << type_name(static_cast<uint32_t>(type)) << " M=" << M << " packed";
+          }
           WeightMatrix Wd = W;
           Wd.act_scale = 0.0f;
           matmul(Wd, X.data(), M, dyn.data(), N, ws);
