@@ -1924,7 +1924,7 @@ NIBBLE_INT_ATTR HWY_INLINE void TileQ45_K(const uint8_t* const* rows, const ActR
 // lane still fits int16.
 template <int MA, bool kFive>
 NIBBLE_INT_ATTR HWY_INLINE void PackedTileQ45_K(const uint8_t* tile, const ActRow* a, float* out) {
-  constexpr int64_t kRunBytes = kFive ? 704 : 576;
+  constexpr int64_t kRunBytes = kFive ? detail::kK5RunBytes : detail::kK4RunBytes;
   const int64_t n_super = a[0].K / 256;
   [[maybe_unused]] const __m512i sixteen = _mm512_set1_epi8(16);
   const __m512i low4 = _mm512_set1_epi8(0x0F);
@@ -1963,7 +1963,7 @@ NIBBLE_INT_ATTR HWY_INLINE void PackedTileQ45_K(const uint8_t* tile, const ActRo
       __m512i lo = _mm512_and_si512(v, low4);
       __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
       if constexpr (kFive) {
-        const uint8_t* bits = run + 576 + 16 * k;
+        const uint8_t* bits = run + detail::kK5FifthBitsAt + 16 * k;
         lo = _mm512_mask_add_epi8(lo, _cvtu64_mask64(detail::load_u64(bits)), lo, sixteen);
         hi = _mm512_mask_add_epi8(hi, _cvtu64_mask64(detail::load_u64(bits + 8)), hi, sixteen);
       }

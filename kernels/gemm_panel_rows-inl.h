@@ -106,7 +106,7 @@ struct DecodePackedQ4_K {
   static constexpr int kOffset = 0;
   static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* tile, int r, int64_t, int64_t b,
                                                 DecodedBlock& x) {
-    const uint8_t* run = tile + 576 * (b / 8);
+    const uint8_t* run = tile + detail::kK4RunBytes * (b / 8);
     const int sub = static_cast<int>(b % 8);
     x.v = Nibbles(run + 64 + 64 * sub + 16 * r);
     K4ScaleMin(run + 16 * r, sub, x);
@@ -114,15 +114,16 @@ struct DecodePackedQ4_K {
 };
 
 // Q5_K in kLayoutPacked4: Q4_K's runs with each sub-block's fifth bits after the quants, 16 per
-// row for elements 0..15 at 576 + 16·sub + 2r and 16 for 16..31 eight bytes on (repack.h).
+// row for elements 0..15 at kK5FifthBitsAt + 16·sub + 2r and 16 for 16..31 eight bytes on
+// (repack.h).
 struct DecodePackedQ5_K {
   static constexpr bool kSigned = false, kBias = true, kHalves = false, kQ8_1Min = false;
   static constexpr int kOffset = 0;
   static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* tile, int r, int64_t, int64_t b,
                                                 DecodedBlock& x) {
-    const uint8_t* run = tile + 704 * (b / 8);
+    const uint8_t* run = tile + detail::kK5RunBytes * (b / 8);
     const int sub = static_cast<int>(b % 8);
-    const uint8_t* bits = run + 576 + 16 * sub + 2 * r;
+    const uint8_t* bits = run + detail::kK5FifthBitsAt + 16 * sub + 2 * r;
     const uint32_t fifth =
         detail::load_u16(bits) | static_cast<uint32_t>(detail::load_u16(bits + 8)) << 16;
     x.v = _mm256_or_si256(Nibbles(run + 64 + 64 * sub + 16 * r), FifthBits(fifth));

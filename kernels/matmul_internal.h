@@ -54,6 +54,12 @@ inline int packed_header_bytes(TensorType t) { return t == TensorType::Q4_1 ? 4 
 // has a native packed tile — elsewhere their file layout is read directly, since unpacking each
 // tile to it in scratch would cost more than the packing saves.
 bool packed_layout_pays(TensorType t);
+// Q4_K's and Q5_K's packed runs (repack.h), one per super-block of a 4-row tile: the 4 rows'
+// 16-byte headers and 8 sub-block vectors (4 × 144 bytes), then for Q5_K the sub-blocks' fifth
+// bits (4 × 32 bytes more).
+constexpr int64_t kK4RunBytes = 4 * 144;
+constexpr int64_t kK5FifthBitsAt = kK4RunBytes;
+constexpr int64_t kK5RunBytes = 4 * 176;
 // Bytes of one 4-row tile: the 4 GGUF rows' bytes rounded up to keep every tile 64-byte aligned.
 inline uint64_t packed_tile_bytes(uint64_t gguf_row_bytes) { return (4 * gguf_row_bytes + 63) / 64 * 64; }
 

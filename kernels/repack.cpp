@@ -70,15 +70,15 @@ struct PackedGeometry {
 // 4 rows' 16-byte headers, then sub-block k's 32 elements of each row as 16 bytes at 64 + 64k +
 // 16r, element e's nibble low in byte e (e < 16) or high in byte e − 16 — the Q4_0 order, from
 // GGUF's sub-block order (chunk k/2 of 32 bytes, low nibbles for even k, high for odd) — and for
-// Q5_K the fifth bits of sub-block k at 576 + 16k: 16 bits per row for elements 0..15 (2r) and
-// 16 for 16..31 (8 + 2r), bit e of each for element e (GGUF: bit k of qh[e]).
+// Q5_K the fifth bits of sub-block k at kK5FifthBitsAt + 16k: 16 bits per row for elements
+// 0..15 (2r) and 16 for 16..31 (8 + 2r), bit e of each for element e (GGUF: bit k of qh[e]).
 struct K45Layout {
   bool five;
   uint64_t super_bytes;  // GGUF: 144 (Q4_K) or 176 (Q5_K)
   uint64_t qs;           // quant bytes' offset in a GGUF super-block
   explicit K45Layout(TensorType t)
       : five(t == TensorType::Q5_K), super_bytes(five ? 176 : 144), qs(five ? 48 : 16) {}
-  uint64_t run_bytes() const { return 4 * super_bytes; }
+  uint64_t run_bytes() const { return five ? detail::kK5RunBytes : detail::kK4RunBytes; }
 };
 
 bool is_k45(TensorType t) { return t == TensorType::Q4_K || t == TensorType::Q5_K; }
@@ -114,8 +114,8 @@ void pack_k45_row(const K45Layout& L, const uint8_t* src, int64_t n_super, int r
         uint16_t bits[2] = {0, 0};
         for (int e = 0; e < 32; ++e)
           bits[e / 16] |= static_cast<uint16_t>(((qh[e] >> k) & 1) << (e % 16));
-        std::memcpy(run + 576 + 16 * k + 2 * r, &bits[0], 2);
-        std::memcpy(run + 576 + 16 * k + 8 + 2 * r, &bits[1], 2);
+        std::memcpy(run + detail::kK5FifthBitsAt + 16 * k + 2 * r, &bits[0], 2);
+        std::memcpy(run + detail::kK5FifthBitsAt + 16 * k + 8 + 2 * r, &bits[1], 2);
       }
     }
   }
@@ -141,12 +141,23 @@ void unpack_k45_row(const K45Layout& L, const uint8_t* tile, int64_t n_super, in
       std::memset(qh, 0, 32);
       for (int k = 0; k < 8; ++k) {
         uint16_t bits[2];
-        std::memcpy(&bits[0], run + 576 + 16 * k + 2 * r, 2);
-        std::memcpy(&bits[1], run + 576 + 16 * k + 8 + 2 * r, 2);
+        std::memcpy(&bits[0], run + detail::kK5FifthBitsAt + 16 * k + 2 * r, 2);
+        std::memcpy(&bits[1], run + detail::kK5FifthBitsAt + 16 * k + 8 + 2 * r, 2);
         for (int e = 0; e < 32; ++e)
           qh[e] = static_cast<uint8_t>(qh[e] | ((bits[e / 16] >> (e % 16)) & 1) << k);
       }
     }
+  }
+}
+
+void pack_block_row(const PackedGeometry& geo, const uint8_t* src, int64_t nb, int r,
+                    uint8_t* tile) {
+  for (int64_t b = 0; b < nb; ++b) {
+    const int64_t g = b / geo.G, i = b % geo.G;
+    const uint8_t* blk = src + b * geo.block_bytes;
+    std::memcpy(tile + geo.quant_at(g, r, i), blk + geo.header, geo.quant);
+    for (uint64_t f = 0; f < geo.header / 2; ++f)
+      std::memcpy(tile + geo.field_at(g, f, r, i), blk + 2 * f, 2);
   }
 }
 
@@ -156,7 +167,6 @@ PackedWeight repack_for_matmul(const WeightMatrix& W) {
   PackedWeight out;
   out.view = W;
   if (!has_packed_layout(W)) return out;
-  const PackedGeometry geo(W.type, W.cols);
   const int64_t nb = W.cols / 32;
   const uint64_t gguf_row = row_bytes(static_cast<uint32_t>(W.type), static_cast<uint64_t>(W.cols));
   const uint64_t tile_bytes = detail::packed_tile_bytes(gguf_row);
@@ -172,14 +182,8 @@ PackedWeight repack_for_matmul(const WeightMatrix& W) {
       const uint8_t* src = W.data + static_cast<uint64_t>(row) * W.row_bytes;
       if (is_k45(W.type)) {
         pack_k45_row(K45Layout(W.type), src, nb / 8, r, tile);
-        continue;
-      }
-      for (int64_t b = 0; b < nb; ++b) {
-        const int64_t g = b / geo.G, i = b % geo.G;
-        const uint8_t* blk = src + b * geo.block_bytes;
-        std::memcpy(tile + geo.quant_at(g, r, i), blk + geo.header, geo.quant);
-        for (uint64_t f = 0; f < geo.header / 2; ++f)
-          std::memcpy(tile + geo.field_at(g, f, r, i), blk + 2 * f, 2);
+      } else {
+        pack_block_row(PackedGeometry(W.type, W.cols), src, nb, r, tile);
       }
     }
   }
