@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include "kernels/tensor_type.h"
@@ -92,8 +93,25 @@ struct QuantizedInput {
 // Scratch owned by the caller (one per session), so per-token work allocates nothing once warm.
 class OneDnnMatmul;
 
+// Where one thread's first rows of a matmul start: what another thread may prefetch for it.
+struct WeightPrefetch {
+  const uint8_t* bytes = nullptr;
+  uint64_t size = 0;
+};
+
+// Decode (M ≤ 2) runs the same matmuls in the same order every token. For each weight a decode
+// matmul started with, the first rows each thread took in the matmul that came next last time
+// (keyed by that first weight's bytes): a thread that has run out of rows prefetches its share of
+// the next matmul instead of idling at the join (run_jobs in matmul.cpp). A wrong guess costs
+// only the prefetch.
+struct DecodeLookahead {
+  const uint8_t* previous = nullptr;  // the first weight of the last decode matmul
+  std::unordered_map<const uint8_t*, std::vector<WeightPrefetch>> next;
+};
+
 struct MatmulWorkspace {
   int n_threads = 1;
+  DecodeLookahead lookahead;
   QuantizedInput qx;
   // Weights with outliers (WeightMatrix::n_outliers): X with the outlier channels zeroed (what
   // the quantized product reads) and the outlier channels gathered (M × n_outliers).

@@ -351,6 +351,49 @@ TEST(Matmul, SharedInputWithPackedWeights) {
   EXPECT_EQ(yb, sb);
 }
 
+// Decode matmuls remember which matmul followed which and where each thread's first rows of it
+// start (run_jobs prefetches them while waiting at the join); prompts (M > 2) leave the record
+// alone, and results do not depend on it.
+TEST(Matmul, DecodeLookaheadRecordsTheNextMatmul) {
+  std::mt19937 rng(17);
+  const int64_t K = 512, NA = 64, NB = 128;
+  const auto wa = random_weights(TensorType::Q6_K, NA, K, rng);
+  const auto wb = random_weights(TensorType::Q4_0, NB, K, rng);
+  const WeightMatrix A = matrix(TensorType::Q6_K, wa, NA, K),
+                     B = matrix(TensorType::Q4_0, wb, NB, K);
+  const PackedWeight PB = repack_for_matmul(B);
+  const auto x = test::random_floats(rng, 16 * K, -1.0f, 1.0f);
+  MatmulWorkspace ws;
+  ws.n_threads = 2;
+  std::vector<float> ya(16 * NA), yb(NB), first(NA);
+  matmul(A, x.data(), 1, first.data(), NA, ws);
+  matmul(PB.view, x.data(), 1, yb.data(), NB, ws);
+  matmul(A, x.data(), 16, ya.data(), NA, ws);  // a prompt: not recorded
+  matmul(A, x.data(), 1, ya.data(), NA, ws);
+  EXPECT_TRUE(std::equal(first.begin(), first.end(), ya.begin()));
+  EXPECT_EQ(ws.lookahead.previous, A.data);
+
+  const auto after_a = ws.lookahead.next.find(A.data);
+  ASSERT_NE(after_a, ws.lookahead.next.end());
+  ASSERT_EQ(after_a->second.size(), 2u);
+  const uint8_t* b_end = PB.view.data + PB.storage_bytes;
+  EXPECT_EQ(after_a->second[0].bytes, PB.view.data);  // thread 0 starts B at its first tile
+  for (const WeightPrefetch& p : after_a->second) {
+    EXPECT_GT(p.size, 0u);
+    EXPECT_GE(p.bytes, PB.view.data);
+    EXPECT_LE(p.bytes + p.size, b_end);
+  }
+  EXPECT_GT(after_a->second[1].bytes, after_a->second[0].bytes);
+
+  const auto after_b = ws.lookahead.next.find(PB.view.data);
+  ASSERT_NE(after_b, ws.lookahead.next.end());
+  ASSERT_EQ(after_b->second.size(), 2u);
+  EXPECT_EQ(after_b->second[0].bytes, A.data);
+  EXPECT_GT(after_b->second[1].bytes, A.data);
+  EXPECT_EQ((after_b->second[1].bytes - A.data) % static_cast<int64_t>(A.row_bytes), 0);
+  EXPECT_LE(after_b->second[1].bytes + after_b->second[1].size, A.data + NA * A.row_bytes);
+}
+
 #if defined(__aarch64__)
 // The variants really switch kernels: every int8 format, in both Q4_0/Q8_0 layouts, runs the
 // i8mm, dot-product or plain NEON row function of the active ISA name, and float types none.
