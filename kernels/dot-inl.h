@@ -2428,10 +2428,12 @@ HWY_INLINE ActRow MakeActRow(const MatmulArgs& args, int64_t m) {
 }
 
 // What the tile at output row n of the range [.., n1) prefetches: the tile after it (`bytes` at
-// p), in decode only and only within the range — the next range may be another thread's.
+// p), in decode only and only within the range or up to args.prefetch_end — the rows after the
+// range may be another thread's.
 HWY_INLINE NextTile NextTileOf(const MatmulArgs& args, int64_t n, int64_t n1, const uint8_t* p,
                                uint64_t bytes) {
-  return args.M <= 2 && n + 4 < n1 ? NextTile(p, bytes, args.K / 32) : NextTile();
+  return args.M <= 2 && n + 4 < std::max(n1, args.prefetch_end) ? NextTile(p, bytes, args.K / 32)
+                                                                : NextTile();
 }
 
 // Columns [n, n + nr) (nr ≤ 4) of y for every activation row: Source::Run<MA> computes one tile

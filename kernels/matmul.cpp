@@ -161,12 +161,11 @@ const MatmulKernel& checked_kernel(const WeightMatrix& W) {
 // 16..64 rows, and at least ~8 per thread where N allows, so the tail imbalance is small while
 // each chunk still streams a few KB of contiguous weights.
 constexpr int64_t kTileRows = 4;
-// Decode chunks are longer: N/(2·threads) rows, two chunks per thread (up to 1024 rows). The GEMV
-// prefetch (dot-inl.h) stops at a chunk's end, so every chunk starts cold; fewer, longer streams
-// measured faster tg on the 1.1B shape (N/16 → N/4 for 2 threads, alternated bench-model tg64: Q4_1
-// 61 → 64 t/s, Q6_K 50 → 51), while 2 chunks per thread still let one thread take over from a
-// preempted one.
-constexpr int64_t kMaxDecodeChunk = 1024;
+// Decode (M ≤ 2) shares rows differently (run_decode_jobs): each thread owns a contiguous range of
+// pieces of this many rows and streams it front to back, its GEMV prefetch running on from one
+// piece into the next; a thread whose range is done takes pieces from the back of another's. The
+// pieces are small so that the threads end together.
+constexpr int64_t kDecodePieceRows = 32;
 
 // The panel GEMM (M ≥ kPanelMinM) works on 64 rows at a time: its chunks are whole multiples.
 constexpr int64_t kPanelChunk = 64;
@@ -176,10 +175,8 @@ int64_t chunk_rows(int64_t N, int n_threads, int64_t M) {
     const int64_t c = std::clamp<int64_t>(N / (4 * static_cast<int64_t>(n_threads)), kPanelChunk, 2 * kPanelChunk);
     return (c + kPanelChunk - 1) / kPanelChunk * kPanelChunk;
   }
-  const bool decode = M <= 2;
-  const int64_t per_thread = decode ? 2 : 8;
-  const int64_t c = std::clamp<int64_t>(N / (per_thread * static_cast<int64_t>(n_threads)), 16,
-                                        decode ? kMaxDecodeChunk : 64);
+  if (M <= 2) return kDecodePieceRows;
+  const int64_t c = std::clamp<int64_t>(N / (8 * static_cast<int64_t>(n_threads)), 16, 64);
   return (c + kTileRows - 1) / kTileRows * kTileRows;
 }
 
@@ -192,14 +189,7 @@ struct RowJob {
   int64_t n_chunks = 0;
 };
 
-// Bytes of a decode thread's first rows that a waiting thread prefetches for it. A thread that
-// runs out of rows waits for the others at the join (~6 % of decode samples on the 1.1B Q4_K_M,
-// 2 threads); prefetching the next matmul's first rows in that time starts it from L2 instead of
-// a cold stream. Half of L2 on the smallest L2s nibble runs on (512 KB per core).
-constexpr uint64_t kLookaheadBytes = 256 * 1024;
-constexpr uint64_t kLookaheadStep = 4096;  // prefetched between checks of whether all are done
-
-// Chunk c of the jobs: which job, and its row range.
+// Chunk c of the jobs (chunk indices run through the jobs in order): its job and rows.
 struct ChunkRows {
   const RowJob* job;
   int64_t n0, n1;
@@ -210,32 +200,120 @@ ChunkRows chunk_at(const RowJob* jobs, int64_t c) {
   return {&jobs[j], c * jobs[j].chunk, std::min(jobs[j].N, (c + 1) * jobs[j].chunk)};
 }
 
-// The first kLookaheadBytes of thread t's first chunk (chunk t, see run_jobs), per thread.
-void first_chunks(const RowJob* jobs, int64_t total, int n_threads,
-                  std::vector<WeightPrefetch>& out) {
-  out.resize(static_cast<size_t>(n_threads));
-  for (int t = 0; t < n_threads; ++t) {
-    if (t >= total) {
-      out[static_cast<size_t>(t)] = {};
-      continue;
+// Runs every job's row chunks in ONE parallel region (one fork/join per matmul_shared_input call,
+// not one per weight), dynamically.
+void run_chunks(const RowJob* jobs, int64_t total, int n_threads) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
+  for (int64_t c = 0; c < total; ++c) {
+    const ChunkRows r = chunk_at(jobs, c);
+    r.job->rows(r.job->args, r.n0, r.n1);
+  }
+}
+
+// --- Decode ------------------------------------------------------------------------------------
+// Before this, decode handed out 2 chunks per thread dynamically: each chunk's stream started
+// cold, and a thread that finished first waited for the other's last chunk at the join (~4 % of
+// the 1.1B Q4_K_M decode samples in libgomp's barrier).
+
+// Pieces [front, back) of a thread's range, front in the low 32 bits: the owner takes from the
+// front, the others from the back, one compare-and-swap per piece. A cache line each.
+struct alignas(64) OwnedPieces {
+  std::atomic<uint64_t> range{0};
+};
+constexpr int kMaxDecodeThreads = 128;
+
+bool take_piece(OwnedPieces& o, bool from_front, int64_t& piece) {
+  uint64_t v = o.range.load(std::memory_order_relaxed);
+  for (;;) {
+    const uint64_t front = v & 0xFFFFFFFFu, back = v >> 32;
+    if (front >= back) return false;
+    const uint64_t taken = from_front ? (back << 32 | (front + 1)) : ((back - 1) << 32 | front);
+    if (o.range.compare_exchange_weak(v, taken, std::memory_order_relaxed)) {
+      piece = static_cast<int64_t>(from_front ? front : back - 1);
+      return true;
     }
-    const ChunkRows r = chunk_at(jobs, t);
+  }
+}
+
+// Thread t's range of the `total` pieces when n_threads share them.
+int64_t first_piece(int64_t total, int t, int n_threads) { return total * t / n_threads; }
+
+// Bytes of a decode thread's first rows that a waiting thread prefetches for it. Once no piece is
+// left, a thread waits for the others at the join; prefetching the next matmul's first rows in that
+// time starts it from L2 instead of a cold stream. Half of L2 on the smallest L2s nibble runs on
+// (512 KB per core).
+constexpr uint64_t kLookaheadBytes = 256 * 1024;
+constexpr uint64_t kLookaheadStep = 4096;  // prefetched between checks of whether all are done
+
+// The first kLookaheadBytes of each thread's first piece (DecodeLookahead), per thread.
+void first_pieces(const RowJob* jobs, int64_t total, int n_threads,
+                  std::vector<WeightPrefetch>& out) {
+  out.assign(static_cast<size_t>(n_threads), WeightPrefetch{});
+  for (int t = 0; t < n_threads; ++t) {
+    const int64_t first = first_piece(total, t, n_threads);
+    if (first >= first_piece(total, t + 1, n_threads)) continue;
+    const ChunkRows r = chunk_at(jobs, first);
     const MatmulArgs& a = r.job->args;
-    // Packed weights are tiles of 4 rows; chunks are whole tiles.
+    // Packed weights are tiles of 4 rows; pieces are whole tiles. The prefetch runs on past the
+    // piece, as the owner's GEMV does.
+    const int64_t rows = r.job->N - r.n0;
     const uint64_t offset = a.w_tile_bytes ? static_cast<uint64_t>(r.n0 / 4) * a.w_tile_bytes
                                            : static_cast<uint64_t>(r.n0) * a.w_row_bytes;
-    const uint64_t size = a.w_tile_bytes
-                              ? static_cast<uint64_t>((r.n1 - r.n0 + 3) / 4) * a.w_tile_bytes
-                              : static_cast<uint64_t>(r.n1 - r.n0) * a.w_row_bytes;
+    const uint64_t size = a.w_tile_bytes ? static_cast<uint64_t>((rows + 3) / 4) * a.w_tile_bytes
+                                         : static_cast<uint64_t>(rows) * a.w_row_bytes;
     out[static_cast<size_t>(t)] = {a.w + offset, std::min(size, kLookaheadBytes)};
   }
 }
 
-// Runs every job's row chunks in ONE parallel region (one fork/join per matmul_shared_input call,
-// not one per weight): chunk indices run through the jobs in order. Thread t takes chunk t first,
-// then whichever chunk is next (dynamic: on a shared machine a preempted thread does less). In
-// decode, a thread with no chunk left prefetches its first chunk of the matmul that followed this
-// one last token (DecodeLookahead) until every thread is done.
+// Runs piece p; the owner (`ahead_to`: the end of its range) lets the GEMV's prefetch run on into
+// its next piece when that continues the same weight.
+void run_piece(const RowJob* jobs, int64_t p, int64_t ahead_to) {
+  const ChunkRows r = chunk_at(jobs, p);
+  MatmulArgs args = r.job->args;
+  if (p + 1 < ahead_to && r.n1 < r.job->N) args.prefetch_end = std::min(r.job->N, r.n1 + kTileRows);
+  r.job->rows(args, r.n0, r.n1);
+}
+
+// Decode's parallel region: every thread streams its own range, then takes pieces from the back of
+// the others' until none is left, then prefetches its first rows of the matmul that followed this
+// one last token (DecodeLookahead) until all are done.
+void run_decode_pieces(const RowJob* jobs, int64_t total, int n_threads,
+                       const std::vector<WeightPrefetch>* ahead) {
+  OwnedPieces owned[kMaxDecodeThreads];
+  for (int t = 0; t < n_threads; ++t) {
+    const uint64_t front = static_cast<uint64_t>(first_piece(total, t, n_threads));
+    const uint64_t back = static_cast<uint64_t>(first_piece(total, t + 1, n_threads));
+    owned[t].range.store(back << 32 | front, std::memory_order_relaxed);
+  }
+  std::atomic<int> done{0};
+#pragma omp parallel num_threads(n_threads)
+  {
+    // Fewer threads than asked (nested regions, thread limits): the missing ones' ranges are
+    // taken from the back by the others.
+    const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+    int64_t p;
+    while (take_piece(owned[t], true, p)) {
+      run_piece(jobs, p,
+                static_cast<int64_t>(owned[t].range.load(std::memory_order_relaxed) >> 32));
+    }
+    for (int k = 1; k < n_threads; ++k) {
+      OwnedPieces& other = owned[(t + k) % n_threads];
+      while (take_piece(other, false, p)) run_piece(jobs, p, 0);
+    }
+    done.fetch_add(1, std::memory_order_relaxed);
+    if (ahead != nullptr && static_cast<size_t>(t) < ahead->size()) {
+      const WeightPrefetch& w = (*ahead)[static_cast<size_t>(t)];
+      for (uint64_t at = 0; at < w.size && done.load(std::memory_order_relaxed) < nt;
+           at += kLookaheadStep) {
+        for (uint64_t l = at; l < std::min(w.size, at + kLookaheadStep); l += 64)
+          __builtin_prefetch(w.bytes + l, 0, 2);
+      }
+    }
+  }
+}
+
+// Runs every job's row chunks in ONE parallel region: decode (M ≤ 2) as run_decode_pieces,
+// everything else as run_chunks.
 void run_jobs(const RowJob* jobs, int n_jobs, MatmulWorkspace& ws) {
   const int n_threads = ws.n_threads;
   int64_t total = 0;
@@ -244,33 +322,13 @@ void run_jobs(const RowJob* jobs, int n_jobs, MatmulWorkspace& ws) {
     for (int j = 0; j < n_jobs; ++j) jobs[j].rows(jobs[j].args, 0, jobs[j].N);
     return;
   }
-  const std::vector<WeightPrefetch>* ahead = nullptr;
-  if (jobs[0].args.M <= 2) {
-    DecodeLookahead& la = ws.lookahead;
-    if (la.previous != nullptr) first_chunks(jobs, total, n_threads, la.next[la.previous]);
-    la.previous = jobs[0].args.w;
-    const auto it = la.next.find(la.previous);
-    if (it != la.next.end()) ahead = &it->second;
-  }
-  std::atomic<int64_t> next{0};
-  std::atomic<int> done{0};
-#pragma omp parallel num_threads(n_threads)
-  {
-    const int nt = omp_get_num_threads(), t = omp_get_thread_num();
-    for (int64_t c = t; c < total; c = nt + next.fetch_add(1, std::memory_order_relaxed)) {
-      const ChunkRows r = chunk_at(jobs, c);
-      r.job->rows(r.job->args, r.n0, r.n1);
-    }
-    done.fetch_add(1, std::memory_order_relaxed);
-    if (ahead != nullptr && static_cast<size_t>(t) < ahead->size()) {
-      const WeightPrefetch& p = (*ahead)[static_cast<size_t>(t)];
-      for (uint64_t at = 0; at < p.size && done.load(std::memory_order_relaxed) < nt;
-           at += kLookaheadStep) {
-        for (uint64_t l = at; l < std::min(p.size, at + kLookaheadStep); l += 64)
-          __builtin_prefetch(p.bytes + l, 0, 2);
-      }
-    }
-  }
+  if (jobs[0].args.M > 2 || n_threads > kMaxDecodeThreads)
+    return run_chunks(jobs, total, n_threads);
+  DecodeLookahead& la = ws.lookahead;
+  if (la.previous != nullptr) first_pieces(jobs, total, n_threads, la.next[la.previous]);
+  la.previous = jobs[0].args.w;
+  const auto it = la.next.find(la.previous);
+  run_decode_pieces(jobs, total, n_threads, it != la.next.end() ? &it->second : nullptr);
 }
 
 // Quantises X into the sized q (all M·K/32 blocks); with `panel` it also writes the block-major

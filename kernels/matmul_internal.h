@@ -21,6 +21,9 @@ struct MatmulArgs {
   const QuantizedInput* qx = nullptr;  // int8 activations (quantized weights)
   float* y = nullptr;
   int64_t ldy = 0;
+  // Decode: the row up to which the GEMV's next-tile prefetch may run past the end of its range
+  // (the rows this thread takes next); 0: only within the range.
+  int64_t prefetch_end = 0;
 };
 
 // Activation rows from which the targets that have it run the panel GEMM

@@ -1,6 +1,7 @@
 // matmul on every Highway target against matmul_reference, quantize_input against its scalar
 // reference, and matmul_reference itself against plain double arithmetic on dequantized rows.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -392,6 +393,51 @@ TEST(Matmul, DecodeLookaheadRecordsTheNextMatmul) {
   EXPECT_GT(after_b->second[1].bytes, A.data);
   EXPECT_EQ((after_b->second[1].bytes - A.data) % static_cast<int64_t>(A.row_bytes), 0);
   EXPECT_LE(after_b->second[1].bytes + after_b->second[1].size, A.data + NA * A.row_bytes);
+}
+
+// Decode shares rows as per-thread ranges of pieces, a thread that is done taking pieces from the
+// back of the others' ranges. A region that gets fewer threads than asked (here one: nested in an
+// active region with nesting off) must still compute every row, the missing threads' rows taken
+// over: the same results as one thread, for every weight of a shared-input call.
+TEST(Matmul, DecodeRowsOfMissingThreadsAreTakenOver) {
+  std::mt19937 rng(18);
+  const int64_t K = 512, N1 = 200, N2 = 132;
+  const auto w1 = random_weights(TensorType::Q4_0, N1, K, rng);
+  const auto w2 = random_weights(TensorType::Q6_K, N2, K, rng);
+  const WeightMatrix A = matrix(TensorType::Q4_0, w1, N1, K),
+                     B = matrix(TensorType::Q6_K, w2, N2, K);
+  const auto x = test::random_floats(rng, K, -1.0f, 1.0f);
+  const WeightMatrix* list[] = {&A, &B};
+  const int64_t ldys[] = {N1, N2};
+
+  MatmulWorkspace one;
+  std::vector<float> ya(N1), yb(N2);
+  float* ys[] = {ya.data(), yb.data()};
+  matmul_shared_input(list, ys, ldys, 2, x.data(), 1, one);
+
+  MatmulWorkspace four;
+  four.n_threads = 4;
+  std::vector<float> za(N1, -1.0f), zb(N2, -1.0f);
+  float* zs[] = {za.data(), zb.data()};
+  const int levels = omp_get_max_active_levels();
+  omp_set_max_active_levels(1);
+  int inner_threads = 0;
+#pragma omp parallel num_threads(2)
+  {
+#pragma omp single
+    {
+#pragma omp parallel num_threads(4)
+      {
+#pragma omp single
+        inner_threads = omp_get_num_threads();
+      }
+      matmul_shared_input(list, zs, ldys, 2, x.data(), 1, four);
+    }
+  }
+  omp_set_max_active_levels(levels);
+  EXPECT_EQ(inner_threads, 1);
+  EXPECT_EQ(za, ya);
+  EXPECT_EQ(zb, yb);
 }
 
 #if defined(__aarch64__)
