@@ -161,8 +161,8 @@ const MatmulKernel& checked_kernel(const WeightMatrix& W) {
 // 16..64 rows, and at least ~8 per thread where N allows, so the tail imbalance is small while
 // each chunk still streams a few KB of contiguous weights.
 constexpr int64_t kTileRows = 4;
-// Decode (M ≤ 2) shares rows differently (run_decode_jobs): each thread owns a contiguous range of
-// pieces of this many rows and streams it front to back, its GEMV prefetch running on from one
+// Decode (M ≤ 2) shares rows differently (run_decode_pieces): each thread owns a contiguous range
+// of pieces of this many rows and streams it front to back, its GEMV prefetch running on from one
 // piece into the next; a thread whose range is done takes pieces from the back of another's. The
 // pieces are small so that the threads end together.
 constexpr int64_t kDecodePieceRows = 32;
@@ -211,9 +211,9 @@ void run_chunks(const RowJob* jobs, int64_t total, int n_threads) {
 }
 
 // --- Decode ------------------------------------------------------------------------------------
-// Before this, decode handed out 2 chunks per thread dynamically: each chunk's stream started
-// cold, and a thread that finished first waited for the other's last chunk at the join (~4 % of
-// the 1.1B Q4_K_M decode samples in libgomp's barrier).
+// Why not chunks: with 2 dynamic chunks per thread every chunk's stream started cold, and the
+// thread that finished first waited for the other's last chunk at the join (4.2 % of the 1.1B
+// Q4_K_M decode samples in libgomp's barrier; 0.9 % with pieces, docs/design.md "Threads").
 
 // Pieces [front, back) of a thread's range, front in the low 32 bits: the owner takes from the
 // front, the others from the back, one compare-and-swap per piece. A cache line each.

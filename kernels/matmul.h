@@ -127,7 +127,9 @@ bool matmul_supports(TensorType type);
 // Y[m*ldy + n] = Σ_k X[m*K + k] · W[n, k] for m < M, n < N; with outliers (n_outliers > 0) the
 // quantized part runs on X with those channels zeroed and their F16 part is added in float
 // (oneDNN is not used for such weights). Threads: ws.n_threads (OpenMP),
-// output rows handed out in chunks dynamically (a thread that was preempted does less). Throws std::invalid_argument on an unsupported type
+// output rows handed out in chunks dynamically, in decode (M ≤ 2) as per-thread ranges that a
+// thread done with its own takes over from the back (a thread that was preempted does less).
+// Throws std::invalid_argument on an unsupported type
 // or K not a multiple of the type's block.
 void matmul(const WeightMatrix& W, const float* X, int64_t M, float* Y, int64_t ldy,
             MatmulWorkspace& ws);
