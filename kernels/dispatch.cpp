@@ -83,6 +83,18 @@ Int8Extension detected_int8_extension() {
   return detected;
 }
 
+CpuVendor cpu_vendor() {
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+  __builtin_cpu_init();  // harmless when done already; needed if called before constructors ran
+  static const CpuVendor vendor = __builtin_cpu_is("amd")     ? CpuVendor::kAmd
+                                  : __builtin_cpu_is("intel") ? CpuVendor::kIntel
+                                                              : CpuVendor::kOther;
+  return vendor;
+#else
+  return CpuVendor::kOther;
+#endif
+}
+
 Int8Extension active_int8_extension() {
   const int choice = g_int8_choice.load(std::memory_order_relaxed);
   return choice < 0 ? detected_int8_extension() : static_cast<Int8Extension>(choice);

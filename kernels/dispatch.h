@@ -42,4 +42,9 @@ Int8Extension detected_int8_extension();
 // What the int8 matmul kernels use now: the detected one unless set_isa chose otherwise.
 Int8Extension active_int8_extension();
 
+// The x86 CPU's vendor (kOther elsewhere): the memory hints that stream weights fastest differ
+// between AMD's and Intel's caches (the decode GEMV's prefetch, kernels/matmul_internal.h).
+enum class CpuVendor { kOther = 0, kIntel = 1, kAmd = 2 };
+CpuVendor cpu_vendor();
+
 }  // namespace nibble

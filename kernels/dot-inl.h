@@ -317,30 +317,22 @@ using detail::MatmulArgs;
 // against it, bench_matmul M = 1 from DRAM, 2 threads, Zen 5, best of 3 alternated runs:
 // Q6_K 5632 → 2048 1.47×, Q8_0 packed 1.37×, Q4_K 1.33×; 2048 → 5632 1.07–1.17×; 2048 → 2048
 // 0.98–1.10×.
-// Where to: a line is read about one tile after its prefetch. Tiles up to kL1PrefetchTileBytes
-// go to L1, non-temporal (prefetchnta: read once per token, so filling L2 — and, on Zen, the L3
-// that L2 evicts into — only costs traffic); against locality 3 (with the burst) 1.06–1.37× on
-// the large shapes, and prefetcht1 into L2 was 1.25–1.5× slower at K = 2048 (tiles of 4.6–8.7
-// KB). Larger tiles go to L2 (prefetcht1): prefetchnta's low-priority L1 lines did not survive a
-// tile of 12–24 KB — Q8_0 5632 → 2048 ran at 16 GB/s against 27 at K = 2048 (1 thread); into
-// L2, 1.66× faster (Q6_K 1.7×, Q4_K 1.3×, Q4_0 1.12–1.17×, bench_matmul M = 1, 1 thread,
-// 3 alternated rounds).
-constexpr uint64_t kL1PrefetchTileBytes = 10 * 1024;
-
+// Where to: a line is read about one tile after its prefetch; L1 (non-temporal) or L2 depends on
+// the tile's size and the CPU (detail::decode_nta_prefetch_max_bytes).
 struct NextTile {
   const uint8_t* line = nullptr;  // its first cache line; nullptr: nothing to prefetch
   int64_t lines = 0;
   int64_t lines_per_block_q16 = 0;  // ⌈lines · 2^16 / blocks of this tile⌉
-  bool to_l2 = false;               // prefetcht1 instead of prefetchnta (kL1PrefetchTileBytes)
+  bool to_l2 = false;               // prefetcht1 instead of prefetchnta
 
   NextTile() = default;
-  NextTile(const uint8_t* p, uint64_t bytes, int64_t blocks) {
+  NextTile(const uint8_t* p, uint64_t bytes, int64_t blocks, uint64_t nta_max_bytes) {
     const uintptr_t first = reinterpret_cast<uintptr_t>(p) & ~uintptr_t{63};
     line = p - (reinterpret_cast<uintptr_t>(p) - first);
     lines = static_cast<int64_t>((reinterpret_cast<uintptr_t>(p) + bytes - first + 63) / 64);
     const int64_t b = std::max<int64_t>(blocks, 1);
     lines_per_block_q16 = ((lines << 16) + b - 1) / b;
-    to_l2 = bytes > kL1PrefetchTileBytes;
+    to_l2 = bytes > nta_max_bytes;
   }
   // The share of blocks [b0, b1) of this tile (K / 32 blocks in all).
   HWY_INLINE void Fetch(int64_t b0, int64_t b1) const {
@@ -2432,8 +2424,9 @@ HWY_INLINE ActRow MakeActRow(const MatmulArgs& args, int64_t m) {
 // range may be another thread's.
 HWY_INLINE NextTile NextTileOf(const MatmulArgs& args, int64_t n, int64_t n1, const uint8_t* p,
                                uint64_t bytes) {
-  return args.M <= 2 && n + 4 < std::max(n1, args.prefetch_end) ? NextTile(p, bytes, args.K / 32)
-                                                                : NextTile();
+  return args.M <= 2 && n + 4 < std::max(n1, args.prefetch_end)
+             ? NextTile(p, bytes, args.K / 32, args.nta_prefetch_max_bytes)
+             : NextTile();
 }
 
 // Columns [n, n + nr) (nr ≤ 4) of y for every activation row: Source::Run<MA> computes one tile

@@ -412,6 +412,7 @@ MatmulArgs make_args(const WeightMatrix& W, const float* X, int64_t M, float* Y,
   a.qx = qx;
   a.y = Y;
   a.ldy = ldy;
+  a.nta_prefetch_max_bytes = detail::decode_nta_prefetch_max_bytes();
   return a;
 }
 

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "kernels/dispatch.h"
 #include "kernels/fp16.h"
 #include "kernels/matmul.h"
 
@@ -24,7 +25,24 @@ struct MatmulArgs {
   // Decode: the row up to which the GEMV's next-tile prefetch may run past the end of its range
   // (the rows this thread takes next); 0: only within the range.
   int64_t prefetch_end = 0;
+  // Decode: next tiles up to this many bytes are prefetched non-temporally into L1, larger ones
+  // into L2 (decode_nta_prefetch_max_bytes()).
+  uint64_t nta_prefetch_max_bytes = 0;
 };
+
+// How the x86 decode GEMV prefetches the next tile (kernels/dot-inl.h, NextTile): the largest
+// tile it sends to L1 non-temporally (prefetchnta) rather than to L2 (prefetcht1). On AMD (Zen
+// 4/5), prefetchnta was 1.25–1.5× faster than prefetcht1 for tiles of 4.6–8.7 KB (K = 2048),
+// but its low-priority L1 lines did not survive tiles of 12–24 KB (K = 5632: prefetcht1 1.12–1.7×
+// faster). On Intel (a Xeon with AMX, 480 MB L3) prefetchnta halved streaming reads from DRAM
+// at any distance (a plain read loop 11.9 GB/s per thread, with prefetchnta 5.4, prefetcht1
+// 12.0) and the GEMV with it (bench_matmul M = 1, 2 threads, K = 2048: Q4_0 8.0 → 17.9 GB/s,
+// Q8_0 8.2 → 21.8, Q4_K 9.1 → 19.2 with prefetcht1): there, and on CPUs not measured, every tile
+// goes to L2.
+constexpr uint64_t kAmdNtaPrefetchMaxTileBytes = 10 * 1024;
+inline uint64_t decode_nta_prefetch_max_bytes() {
+  return cpu_vendor() == CpuVendor::kAmd ? kAmdNtaPrefetchMaxTileBytes : 0;
+}
 
 // Activation rows from which the targets that have it run the panel GEMM
 // (kernels/gemm_panel-inl.h) instead of the 4-row tiles; the driver sizes row chunks for it.

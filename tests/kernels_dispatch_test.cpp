@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <fstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -100,3 +101,22 @@ TEST(Dispatch, MatchesExpectedVariants) {
 
 }  // namespace
 }  // namespace nibble
+
+// cpu_vendor() picks the decode GEMV's prefetch hint: it must agree with what the kernel reports
+// (Linux's vendor_id line, from the same cpuid leaf 0).
+TEST(Dispatch, CpuVendorMatchesProcCpuinfo) {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line, vendor;
+  while (vendor.empty() && std::getline(cpuinfo, line)) {
+    if (line.rfind("vendor_id", 0) == 0) vendor = line.substr(line.find(':') + 2);
+  }
+#if defined(__x86_64__) || defined(__i386__)
+  if (vendor.empty()) GTEST_SKIP() << "no vendor_id in /proc/cpuinfo";
+  const nibble::CpuVendor expected = vendor == "AuthenticAMD"   ? nibble::CpuVendor::kAmd
+                                     : vendor == "GenuineIntel" ? nibble::CpuVendor::kIntel
+                                                                : nibble::CpuVendor::kOther;
+  EXPECT_EQ(nibble::cpu_vendor(), expected) << "vendor_id: " << vendor;
+#else
+  EXPECT_EQ(nibble::cpu_vendor(), nibble::CpuVendor::kOther);
+#endif
+}
