@@ -30,7 +30,7 @@
 namespace {
 
 struct Options {
-  std::string model, tokenizer, output = "md", gemm = "nibble";
+  std::string model, tokenizer, output = "md", gemm = "auto";
   std::vector<int> n_prompt{512}, n_gen{128}, threads{2}, n_depth{0};
   int reps = 3;
 };
@@ -39,15 +39,18 @@ struct Result {
   int n_prompt = 0, n_gen = 0, n_depth = 0, threads = 0;
   std::vector<double> samples_ns, samples_ts;
   double avg_ts = 0, stddev_ts = 0, avg_ns = 0, stddev_ns = 0;
+  std::string isa;  // the kernels' instruction set, and the prompt matmul when not nibble's
 };
 
 const char* kUsage =
     "usage: bench-model -m FILE [-p 512] [-n 128] [-d 0] [-t 2] [-r 3] [-o md|json]\n"
-    "                   [--tokenizer F] [--gemm nibble|onednn]\n"
+    "                   [--tokenizer F] [--gemm auto|nibble|onednn]\n"
     "  -p, -n, -d, -t take comma lists (e.g. -p 128,512); -p/-n 0 skips that kind of test.\n"
     "  -d: tokens already in the context when each test starts (llama-bench's --n-depth).\n"
     "  --tokenizer: sentencepiece .model for files without a vocabulary (llama2.c checkpoints).\n"
-    "  --gemm: the matmul prompts use (onednn: oneDNN's bf16 primitive, AMX if present).\n";
+    "  --gemm: the matmul prompts use (onednn: oneDNN's bf16 primitive, AMX if present; auto, the\n"
+    "          default: onednn where oneDNN runs on AMX). The isa column names it when not "
+    "nibble.\n";
 
 std::vector<int> parse_list(const std::string& flag, const std::string& s, int lo) {
   std::vector<int> v;
@@ -122,6 +125,7 @@ Result run_test(nibble_model* model, int n_prompt, int n_gen, int n_depth, int t
   check(nibble_context_create(model, &cp, &g.ctx), nullptr, "creating the context");
   nibble_context* ctx = g.ctx;
   check(nibble_context_set_gemm(ctx, gemm.c_str()), ctx, "choosing the matmul");
+  const std::string chosen = nibble_context_gemm(ctx);
 
   nibble_model_info info{};
   check(nibble_model_get_info(model, &info), nullptr, "reading the model info");
@@ -162,6 +166,8 @@ Result run_test(nibble_model* model, int n_prompt, int n_gen, int n_depth, int t
   r.n_gen = n_gen;
   r.n_depth = n_depth;
   r.threads = nibble_context_threads(ctx);
+  // The isa column names the matmul too when it is not nibble's own.
+  r.isa = chosen == "nibble" ? nibble_isa() : std::string(nibble_isa()) + "+" + chosen;
   for (int rep = 0; rep < reps; ++rep) {
     start();
     const auto t0 = std::chrono::steady_clock::now();
@@ -231,8 +237,6 @@ int run(int argc, char** argv) {
 
   std::vector<Result> results;
   const bool md = o.output == "md";
-  // The isa column names the matmul too when it is not nibble's own.
-  const std::string isa = o.gemm == "nibble" ? nibble_isa() : std::string(nibble_isa()) + "+" + o.gemm;
   if (md) {
     std::printf("| model | size | params | isa | threads | test | t/s |\n");
     std::printf("| --- | ---: | ---: | --- | ---: | ---: | ---: |\n");
@@ -250,8 +254,8 @@ int run(int argc, char** argv) {
         const Result& r = results.back();
         if (md) {
           std::printf("| %s | %.2f MiB | %s | %s | %d | %s | %.2f ± %.2f |\n", o.model.c_str(),
-                      size_mib, params_text, isa.c_str(), r.threads, test_name(r).c_str(), r.avg_ts,
-                      r.stddev_ts);
+                      size_mib, params_text, r.isa.c_str(), r.threads, test_name(r).c_str(),
+                      r.avg_ts, r.stddev_ts);
           std::fflush(stdout);
         }
       }
@@ -267,7 +271,7 @@ int run(int argc, char** argv) {
           "    \"n_prompt\": %d,\n    \"n_gen\": %d,\n    \"n_depth\": %d,\n    \"avg_ns\": %.0f,\n"
           "    \"stddev_ns\": %.0f,\n    \"avg_ts\": %.6f,\n    \"stddev_ts\": %.6f,\n"
           "    \"samples_ts\": [",
-          nibble_version(), isa.c_str(), json_escape(o.model).c_str(),
+          nibble_version(), r.isa.c_str(), json_escape(o.model).c_str(),
           static_cast<unsigned long long>(info.tensor_bytes), n_params, std::max(r.n_prompt, 1),
           r.threads, r.n_prompt, r.n_gen, r.n_depth, r.avg_ns, r.stddev_ns, r.avg_ts, r.stddev_ts);
       for (size_t k = 0; k < r.samples_ts.size(); ++k)

@@ -500,7 +500,9 @@ void matmul(const WeightMatrix& W, const float* X, int64_t M, float* Y, int64_t 
     add_outlier_product(W, ws.x_outliers.data(), M, Y, ldy, ws.n_threads);
     return;
   }
-  if (ws.onednn && M >= detail::kPanelMinM) {
+  // Quantised weights only: float weights keep their exact sgemm below (bf16 would round F32
+  // and F16 weights, which a user running a float model chose not to have rounded).
+  if (ws.onednn && kernel.int8_input && M >= detail::kPanelMinM) {
     ws.onednn->run(W, X, M, Y, ldy, ws.n_threads);
     return;
   }

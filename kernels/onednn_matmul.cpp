@@ -85,6 +85,12 @@ std::string OneDnnMatmul::isa() {
   }
 }
 
+bool OneDnnMatmul::runs_on_amx() {
+  // get_effective_cpu_isa() already accounts for what the kernel permits (oneDNN asks Linux for
+  // the AMX tile state itself).
+  return dnnl::get_effective_cpu_isa() == dnnl::cpu_isa::avx512_core_amx;
+}
+
 void OneDnnMatmul::run(const WeightMatrix& W, const float* X, int64_t M, float* Y, int64_t ldy, int n_threads) {
   if (M <= 0 || W.rows == 0) return;
   const int64_t N = W.rows, K = W.cols;
@@ -176,6 +182,8 @@ void OneDnnMatmul::run(const WeightMatrix&, const float*, int64_t, float*, int64
 }
 
 std::string OneDnnMatmul::isa() { return "none"; }
+
+bool OneDnnMatmul::runs_on_amx() { return false; }
 
 #endif
 

@@ -1,7 +1,7 @@
 // Prefill matmuls through oneDNN's bf16 matmul primitive: on CPUs with AMX, oneDNN runs them
 // on the AMX tile unit (its bf16 peak is several times the AVX-512 VNNI int8 one); elsewhere on
-// AVX-512 BF16 or plain AVX-512/AVX2. Opt-in per context (nibble_context_set_gemm), so the
-// path can be selected — and is tested — on any CPU.
+// AVX-512 BF16 or plain AVX-512/AVX2. The default on AMX CPUs (Session's "auto"), and
+// selectable per context on any CPU (nibble_context_set_gemm), so the path is tested everywhere.
 //
 // Each weight is dequantised once, on first use, to bf16 in oneDNN's own blocked layout and
 // kept (2 bytes per weight: the price of the path, on top of the quantised weights that decode
@@ -34,6 +34,10 @@ class OneDnnMatmul {
 
   // The instruction set oneDNN dispatches to on this CPU (e.g. "avx512_core_amx").
   static std::string isa();
+
+  // True when oneDNN runs its bf16 matmul on AMX tiles here (the CPU has AMX and the kernel lets
+  // the process use it): then this path beats nibble's int8 GEMM on prompts.
+  static bool runs_on_amx();
 
  private:
   struct Impl;

@@ -302,6 +302,11 @@ nibble_status nibble_context_set_gemm(nibble_context* ctx, const char* name) {
   });
 }
 
+const char* nibble_context_gemm(const nibble_context* ctx) {
+  if (!ctx) return "";
+  return ctx->session->gemm() == "onednn" ? "onednn" : "nibble";
+}
+
 nibble_status nibble_context_reset(nibble_context* ctx) {
   if (!ctx) return fail(NIBBLE_ERR_INVALID_ARGUMENT, "nibble_context_reset: ctx is NULL");
   ctx->session->reset();
@@ -522,6 +527,10 @@ nibble_status nibble_perplexity(nibble_model* model, nibble_model* ref, const ch
     nibble::Session session(*model->m->model, so);
     std::unique_ptr<nibble::Session> ref_session;
     if (ref) ref_session = std::make_unique<nibble::Session>(*ref->m->model, so);
+    if (p.gemm) {
+      session.set_gemm(p.gemm);
+      if (ref_session) ref_session->set_gemm(p.gemm);
+    }
     struct Stop {};
     nibble::PerplexityOptions po;
     po.n_ctx = p.n_ctx;

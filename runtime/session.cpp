@@ -1,12 +1,12 @@
 #include "runtime/session.h"
 
-#include "kernels/onednn_matmul.h"
-
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
 #include <string>
 
+#include "kernels/onednn_matmul.h"
 #include "runtime/threads.h"
 
 namespace nibble {
@@ -40,6 +40,29 @@ int64_t checked_context(const Model& model, int64_t requested) {
   return n_ctx;
 }
 
+// Bytes of the bf16 copy the onednn matmul keeps of the model's matmul weights (2 per weight):
+// every layer's projections and the output head.
+uint64_t bf16_weight_bytes(const ModelConfig& c) {
+  const uint64_t per_layer =
+      static_cast<uint64_t>(c.n_embd) * (2 * c.q_dim() + 2 * c.kv_dim() + 3 * c.n_ff);
+  return 2 * (static_cast<uint64_t>(c.n_layer) * per_layer +
+              static_cast<uint64_t>(c.n_vocab) * c.n_embd);
+}
+
+// Memory the kernel could hand out now without swapping (MemAvailable), or all of RAM where
+// /proc/meminfo is not there.
+uint64_t available_memory() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  uint64_t kib = 0;
+  while (meminfo >> key >> kib) {
+    if (key == "MemAvailable:") return kib << 10;
+    meminfo.ignore(64, '\n');
+  }
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * page : 0;
+}
+
 }  // namespace
 
 Session::Session(const Model& model, const SessionOptions& o)
@@ -51,6 +74,7 @@ Session::Session(const Model& model, const SessionOptions& o)
       scratch_(model.config(), n_batch_, n_threads_),
       logits_(model.config().n_vocab) {
   if (n_ctx_ <= 0) throw std::invalid_argument("context size must be positive");
+  set_gemm("auto");
 }
 
 void Session::check_fits(int64_t n) const {
@@ -82,13 +106,23 @@ void Session::eval_all_logits(const int32_t* tokens, int64_t n, float* out) {
   if (n > 0) std::copy_n(out + (n - 1) * V, V, logits_.data());
 }
 
-void Session::set_gemm(const std::string& name) {
+bool Session::auto_gemm_uses_onednn() const {
+  // On AMX, oneDNN's bf16 prompts ran 1.2–1.3× nibble's AVX-512 VNNI int8 GEMM (1.1B shape, 2
+  // threads, pp512, Q4_0 / Q4_K_M / Q6_K / Q8_0), at the price of the bf16 copy: taken only while
+  // that fits in half the memory available now, so a model that barely fits still runs.
+  return OneDnnMatmul::available() && OneDnnMatmul::runs_on_amx() &&
+         bf16_weight_bytes(model_.config()) <= available_memory() / 2;
+}
+
+void Session::set_gemm(const std::string& requested) {
+  const std::string name =
+      requested == "auto" ? (auto_gemm_uses_onednn() ? "onednn" : "nibble") : requested;
   if (name == "nibble") {
     scratch_.ws.onednn.reset();
   } else if (name == "onednn") {
     if (!scratch_.ws.onednn) scratch_.ws.onednn = std::make_shared<OneDnnMatmul>();
   } else {
-    throw std::invalid_argument("unknown matmul '" + name + "' (known: nibble, onednn)");
+    throw std::invalid_argument("unknown matmul '" + name + "' (known: auto, nibble, onednn)");
   }
 }
 

@@ -204,6 +204,10 @@ TEST(CApi, OneDnnGemmGivesTheSameLogits) {
   EXPECT_EQ(nibble_context_set_gemm(c, "bogus"), NIBBLE_ERR_INVALID_ARGUMENT);
   EXPECT_NE(std::string(nibble_context_last_error(c)).find("bogus"), std::string::npos);
   EXPECT_EQ(nibble_context_set_gemm(nullptr, "nibble"), NIBBLE_ERR_INVALID_ARGUMENT);
+  EXPECT_STREQ(nibble_context_gemm(nullptr), "");
+  // The default ("auto") may be oneDNN on an AMX CPU: the baseline is nibble's kernels.
+  ASSERT_EQ(nibble_context_set_gemm(c, "nibble"), NIBBLE_OK);
+  EXPECT_STREQ(nibble_context_gemm(c), "nibble");
   const char* text = "And God said, Let there be light: and there was light. And God saw the light, that it was good";
   int32_t ids[64];
   int32_t n = 0;
@@ -221,6 +225,7 @@ TEST(CApi, OneDnnGemmGivesTheSameLogits) {
     GTEST_SKIP() << "built without oneDNN";
   }
   ASSERT_EQ(st, NIBBLE_OK);
+  EXPECT_STREQ(nibble_context_gemm(c), "onednn");
   ASSERT_EQ(nibble_context_reset(c), NIBBLE_OK);
   ASSERT_EQ(nibble_eval(c, ids, n), NIBBLE_OK);
   const float* theirs = nibble_get_logits(c);

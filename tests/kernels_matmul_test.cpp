@@ -743,6 +743,25 @@ TEST(OneDnnMatmul, PrefillWithinBf16OfReference) {
   }
 }
 
+// Float weights keep their exact f32 GEMM with the oneDNN matmul chosen: bf16 would round them.
+TEST(OneDnnMatmul, FloatWeightsAreNotRoundedToBf16) {
+  if (!OneDnnMatmul::available()) GTEST_SKIP() << "built without oneDNN";
+  std::mt19937 rng(23);
+  const int64_t M = 32, N = 24, K = 256;
+  for (TensorType t : {TensorType::F32, TensorType::F16}) {
+    SCOPED_TRACE(type_name(static_cast<uint32_t>(t)));
+    const auto w = random_weights(t, N, K, rng);
+    const auto x = test::random_floats(rng, M * K, -1.0f, 1.0f);
+    const WeightMatrix W = matrix(t, w, N, K);
+    MatmulWorkspace plain, with;
+    with.onednn = std::make_shared<OneDnnMatmul>();
+    std::vector<float> a(M * N), b(M * N);
+    matmul(W, x.data(), M, a.data(), N, plain);
+    matmul(W, x.data(), M, b.data(), N, with);
+    EXPECT_EQ(a, b);
+  }
+}
+
 TEST(OneDnnMatmul, DecodeKeepsNibblesKernels) {
   if (!OneDnnMatmul::available()) GTEST_SKIP() << "built without oneDNN";
   std::mt19937 rng(22);

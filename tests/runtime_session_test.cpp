@@ -1,8 +1,11 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
+#include "kernels/onednn_matmul.h"
 #include "loaders/model_file.h"
 #include "runtime/generate.h"
 #include "runtime/loaded_model.h"
@@ -41,6 +44,32 @@ TEST(Session, ResetGivesTheSameLogits) {
   s.reset();
   const float* b = s.eval(ids);
   for (int64_t i = 0; i < s.n_vocab(); ++i) ASSERT_EQ(la[i], b[i]);
+}
+
+// A new session's prompt matmul is "auto": oneDNN's bf16 one where oneDNN runs on AMX (the
+// bundled model's bf16 copy, under 30 MB, fits in any machine's free memory), else nibble's.
+// Naming one explicitly switches; an unknown name is refused and lists the known ones.
+TEST(Session, GemmAutoIsOneDnnExactlyOnAmx) {
+  auto lm = load_model_and_tokenizer(kModel, {});
+  SessionOptions o;
+  o.n_ctx = 64;
+  Session s(*lm->model, o);
+  const bool amx = OneDnnMatmul::available() && OneDnnMatmul::runs_on_amx();
+  EXPECT_EQ(s.gemm(), amx ? "onednn" : "nibble") << "oneDNN isa: " << OneDnnMatmul::isa();
+  s.set_gemm("nibble");
+  EXPECT_EQ(s.gemm(), "nibble");
+  s.set_gemm("auto");
+  EXPECT_EQ(s.gemm(), amx ? "onednn" : "nibble");
+  if (OneDnnMatmul::available()) {
+    s.set_gemm("onednn");
+    EXPECT_EQ(s.gemm(), "onednn");
+  }
+  try {
+    s.set_gemm("amx");
+    FAIL() << "an unknown name was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("auto, nibble, onednn"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Generate, GreedyIsDeterministicAndStopsAtTheContext) {
