@@ -517,6 +517,15 @@ void matmul(const WeightMatrix& W, const float* X, int64_t M, float* Y, int64_t 
 void matmul_shared_input(const WeightMatrix* const* Ws, float* const* Ys, const int64_t* ldys, int n_weights,
                          const float* X, int64_t M, MatmulWorkspace& ws) {
   if (n_weights <= 0 || M <= 0) return;
+  if (ws.onednn && M >= detail::kPanelMinM) {
+    bool to_onednn = true;  // where matmul() would send each weight: X converted to bf16 once
+    for (int i = 0; i < n_weights; ++i)
+      to_onednn &= checked_kernel(*Ws[i]).int8_input && Ws[i]->n_outliers == 0;
+    if (to_onednn) {
+      ws.onednn->run_shared_input(Ws, Ys, ldys, n_weights, X, M, ws.n_threads);
+      return;
+    }
+  }
   // One quantised X serves all only when they agree on how X is quantised, and an outlier part
   // changes the X its weight's quantized product reads.
   for (int i = 0; i < n_weights; ++i) {

@@ -3,18 +3,18 @@
 #include <stdexcept>
 
 #if defined(NIBBLE_HAVE_DNNL)
+#include <dnnl.h>
 #include <omp.h>
 
-#include <dnnl.h>
-#include <dnnl.hpp>
 #include <algorithm>
+#include <dnnl.hpp>
 #include <map>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
-#include "kernels/fp16.h"
 #include "kernels/matmul_internal.h"
+#include "kernels/ops.h"
 #include "kernels/quantize.h"
 #include "kernels/repack.h"
 #endif
@@ -46,11 +46,24 @@ std::vector<uint16_t> bf16_rows(const WeightMatrix& W, int n_threads) {
         src = gguf.data();
       }
       dequantize_row(W.type, src, K, row.data());
-      for (int64_t k = 0; k < K; ++k) out[n * K + k] = fp32_to_bf16(row[k]);
+      to_bf16(row.data(), K, out.data() + n * K);
     }
   }
   return out;
 }
+
+// oneDNN's OpenMP regions use the calling thread's thread count: set for one call, restored
+// after it, also when it throws.
+class OmpThreads {
+ public:
+  explicit OmpThreads(int n) : saved_(omp_get_max_threads()) { omp_set_num_threads(n); }
+  ~OmpThreads() { omp_set_num_threads(saved_); }
+  OmpThreads(const OmpThreads&) = delete;
+  OmpThreads& operator=(const OmpThreads&) = delete;
+
+ private:
+  int saved_;
+};
 
 }  // namespace
 
@@ -92,14 +105,35 @@ bool OneDnnMatmul::runs_on_amx() {
 }
 
 void OneDnnMatmul::run(const WeightMatrix& W, const float* X, int64_t M, float* Y, int64_t ldy, int n_threads) {
-  if (M <= 0 || W.rows == 0) return;
+  const WeightMatrix* w = &W;
+  run_shared_input(&w, &Y, &ldy, 1, X, M, n_threads);
+}
+
+void OneDnnMatmul::run_shared_input(const WeightMatrix* const* Ws, float* const* Ys,
+                                    const int64_t* ldys, int n_weights, const float* X, int64_t M,
+                                    int n_threads) {
+  if (M <= 0 || n_weights <= 0) return;
+  const int64_t K = Ws[0]->cols;
+  for (int i = 0; i < n_weights; ++i) {
+    if (Ws[i]->cols != K) throw std::invalid_argument("onednn matmul: weights differ in K");
+    if (ldys[i] < Ws[i]->rows) throw std::invalid_argument("onednn matmul: ldy smaller than N");
+    // matmul() keeps weights with an outlier part (q8o) on its own kernels; this path ignores it.
+    if (Ws[i]->n_outliers != 0)
+      throw std::invalid_argument("onednn matmul: weights with outliers are not supported");
+  }
+  const OmpThreads threads(n_threads);
+  // X in bf16, once for all the weights that read it.
+  impl_->src.resize(static_cast<size_t>(M * K));
+  uint16_t* src = impl_->src.data();
+#pragma omp parallel for num_threads(n_threads) schedule(static)
+  for (int64_t m = 0; m < M; ++m) to_bf16(X + m * K, K, src + m * K);
+  for (int i = 0; i < n_weights; ++i) {
+    if (Ws[i]->rows > 0) execute(*Ws[i], M, Ys[i], ldys[i], n_threads);
+  }
+}
+
+void OneDnnMatmul::execute(const WeightMatrix& W, int64_t M, float* Y, int64_t ldy, int n_threads) {
   const int64_t N = W.rows, K = W.cols;
-  if (ldy < N) throw std::invalid_argument("onednn matmul: ldy smaller than N");
-  // matmul() keeps weights with an outlier part (q8o) on its own kernels; this path ignores it.
-  if (W.n_outliers != 0) throw std::invalid_argument("onednn matmul: weights with outliers are not supported");
-  // oneDNN's OpenMP regions use the calling thread's thread count.
-  const int saved_threads = omp_get_max_threads();
-  omp_set_num_threads(n_threads);
 
   const memory::desc src_md({M, K}, memory::data_type::bf16, memory::format_tag::ab);
   const memory::desc dst_md({M, N}, memory::data_type::f32, memory::dims{ldy, 1});
@@ -125,17 +159,12 @@ void OneDnnMatmul::run(const WeightMatrix& W, const float* X, int64_t M, float* 
     found = w.primitives.emplace(std::make_pair(M, ldy), std::make_pair(dnnl::matmul(pd), layout)).first;
   }
 
-  impl_->src.resize(static_cast<size_t>(M * K));
-  uint16_t* src = impl_->src.data();
-#pragma omp parallel for num_threads(n_threads) schedule(static)
-  for (int64_t i = 0; i < M * K; ++i) src[i] = fp32_to_bf16(X[i]);
-  memory src_mem(src_md, impl_->engine, src);
+  memory src_mem(src_md, impl_->engine, impl_->src.data());
   memory dst_mem(dst_md, impl_->engine, Y);
   found->second.first.execute(impl_->stream, {{DNNL_ARG_SRC, src_mem},
                                               {DNNL_ARG_WEIGHTS, w.layouts[found->second.second]},
                                               {DNNL_ARG_DST, dst_mem}});
   impl_->stream.wait();
-  omp_set_num_threads(saved_threads);
 }
 
 bool onednn_float_gemm(const WeightMatrix& W, const float* X, int64_t M, float* Y, int64_t ldy,
@@ -146,8 +175,7 @@ bool onednn_float_gemm(const WeightMatrix& W, const float* X, int64_t M, float* 
   // Panels of rows small enough to stay in cache while sgemm streams X past them.
   const int64_t panel = std::max<int64_t>(64, std::min<int64_t>(N, (1 << 20) / std::max<int64_t>(K, 1)));
   std::vector<float> wf(static_cast<size_t>(panel * K));
-  const int saved_threads = omp_get_max_threads();
-  omp_set_num_threads(n_threads);
+  const OmpThreads threads(n_threads);
   for (int64_t n0 = 0; n0 < N; n0 += panel) {
     const int64_t rows = std::min(panel, N - n0);
 #pragma omp parallel for num_threads(n_threads) schedule(static)
@@ -155,12 +183,11 @@ bool onednn_float_gemm(const WeightMatrix& W, const float* X, int64_t M, float* 
       dequantize_row(W.type, W.data + (n0 + r) * W.row_bytes, K, wf.data() + r * K);
     }
     // Row-major: Y[:, n0:n0+rows] = X (M×K) · Wpanelᵀ (K×rows).
-    if (dnnl_sgemm('N', 'T', M, rows, K, 1.0f, X, K, wf.data(), K, 0.0f, Y + n0, ldy) != dnnl_success) {
-      omp_set_num_threads(saved_threads);
+    if (dnnl_sgemm('N', 'T', M, rows, K, 1.0f, X, K, wf.data(), K, 0.0f, Y + n0, ldy) !=
+        dnnl_success) {
       throw std::runtime_error("oneDNN sgemm failed");
     }
   }
-  omp_set_num_threads(saved_threads);
   return true;
 }
 
@@ -178,6 +205,11 @@ OneDnnMatmul::OneDnnMatmul() {
 OneDnnMatmul::~OneDnnMatmul() = default;
 
 void OneDnnMatmul::run(const WeightMatrix&, const float*, int64_t, float*, int64_t, int) {
+  throw std::runtime_error("this nibble was built without oneDNN");
+}
+
+void OneDnnMatmul::run_shared_input(const WeightMatrix* const*, float* const*, const int64_t*, int,
+                                    const float*, int64_t, int) {
   throw std::runtime_error("this nibble was built without oneDNN");
 }
 

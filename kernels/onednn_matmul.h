@@ -32,6 +32,11 @@ class OneDnnMatmul {
   // dequantize_row handles, any layout matmul accepts.
   void run(const WeightMatrix& W, const float* X, int64_t M, float* Y, int64_t ldy, int n_threads);
 
+  // run() for several weights that read the same X (equal K): Ys[i] = X·Ws[i]ᵀ, X converted to
+  // bf16 once.
+  void run_shared_input(const WeightMatrix* const* Ws, float* const* Ys, const int64_t* ldys,
+                        int n_weights, const float* X, int64_t M, int n_threads);
+
   // The instruction set oneDNN dispatches to on this CPU (e.g. "avx512_core_amx").
   static std::string isa();
 
@@ -40,6 +45,9 @@ class OneDnnMatmul {
   static bool runs_on_amx();
 
  private:
+  // Y = X·Wᵀ from the bf16 X that run_shared_input left in Impl::src.
+  void execute(const WeightMatrix& W, int64_t M, float* Y, int64_t ldy, int n_threads);
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

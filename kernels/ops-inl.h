@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/fp16.h"
 #include "kernels/ops.h"
 #include "kernels/ops_internal.h"
 
@@ -144,6 +145,29 @@ void SiluMul(const float* gate, const float* up, int64_t n, float* out) {
     hn::StoreU(hn::Mul(silu, hn::LoadU(df, up + i)), df, out + i);
   }
   for (; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+// fp32_to_bf16's rounding on 32-bit lanes: add 0x7FFF plus the lowest kept bit, keep the top 16
+// bits; NaNs keep their top bits with the quiet bit set.
+void ToBf16(const float* x, int64_t n, uint16_t* out) {
+  const DF df;
+  const hn::RebindToUnsigned<DF> du;
+  const hn::RebindToSigned<DF> di;
+  const hn::Rebind<uint16_t, DF> du16;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  const auto half = hn::Set(du, 0x7FFFu), one = hn::Set(du, 1u), quiet = hn::Set(du, 0x40u);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    const auto v = hn::LoadU(df, x + i);
+    const auto bits = hn::BitCast(du, v);
+    const auto high = hn::ShiftRight<16>(bits);
+    const auto rounded = hn::ShiftRight<16>(hn::Add(bits, hn::Add(half, hn::And(high, one))));
+    const auto result =
+        hn::IfThenElse(hn::RebindMask(du, hn::IsNaN(v)), hn::Or(high, quiet), rounded);
+    // Every lane is below 2^16, so the saturating demotion from int32 only narrows.
+    hn::StoreU(hn::DemoteTo(du16, hn::BitCast(di, result)), du16, out + i);
+  }
+  for (; i < n; ++i) out[i] = fp32_to_bf16(x[i]);
 }
 
 // ½·g·(1 + tanh u) written as g·σ(2u) = g / (1 + e^(−2u)), which has no cancellation in 1 + tanh u

@@ -18,6 +18,7 @@ HWY_EXPORT(RopeWithAngles);
 HWY_EXPORT(Softmax);
 HWY_EXPORT(SiluMul);
 HWY_EXPORT(GeluTanhMul);
+HWY_EXPORT(ToBf16);
 HWY_EXPORT(AttentionBatch);
 
 void rms_norm(const float* x, const float* w, int64_t n, float eps, float* out) {
@@ -54,6 +55,8 @@ void silu_mul(const float* gate, const float* up, int64_t n, float* out) {
 void gelu_tanh_mul(const float* gate, const float* up, int64_t n, float* out) {
   HWY_DYNAMIC_DISPATCH(GeluTanhMul)(gate, up, n, out);
 }
+
+void to_bf16(const float* x, int64_t n, uint16_t* out) { HWY_DYNAMIC_DISPATCH(ToBf16)(x, n, out); }
 
 void attention_batch(const float* q, int64_t q_stride, int64_t n_tokens, int64_t pos0, int64_t n_heads_in_group,
                      const float* k, const float* v, int64_t kv_stride, int64_t head_dim, float scale,

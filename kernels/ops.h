@@ -38,6 +38,10 @@ void silu_mul(const float* gate, const float* up, int64_t n, float* out);
 //   gelu_tanh(g) = ½·g·(1 + tanh(√(2/π)·(g + 0.044715·g³))).   (out may alias gate or up)
 void gelu_tanh_mul(const float* gate, const float* up, int64_t n, float* out);
 
+// out[i] = x[i] rounded to bfloat16 (to nearest even; NaN stays NaN), bit-identical to
+// fp32_to_bf16 (kernels/fp16.h): the activations oneDNN's bf16 prompt matmul reads.
+void to_bf16(const float* x, int64_t n, uint16_t* out);
+
 // Causal attention of a block of consecutive query tokens against one KV head, for all
 // n_heads_in_group query heads that share it (GQA). Query token i (0 ≤ i < n_tokens) sits at
 // position pos0 + i; head g of token i is at q + i·q_stride + g·head_dim and its result goes to
@@ -65,6 +69,7 @@ void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t rot_dim, int64_t 
 void softmax(float* x, int64_t n);
 void silu_mul(const float* gate, const float* up, int64_t n, float* out);
 void gelu_tanh_mul(const float* gate, const float* up, int64_t n, float* out);
+void to_bf16(const float* x, int64_t n, uint16_t* out);
 void attention_head(const float* q, const float* k, const float* v, int64_t n_kv,
                     int64_t head_dim, int64_t kv_stride, float scale, float* scores, float* out);
 // Same contract as nibble::attention_batch; scratch is ignored (it may be null).

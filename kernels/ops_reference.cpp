@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "kernels/fp16.h"
 #include "kernels/ops.h"
 #include "kernels/ops_internal.h"
 
@@ -44,6 +45,10 @@ void softmax(float* x, int64_t n) {
   }
   const float inv = static_cast<float>(1.0 / sum);
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void to_bf16(const float* x, int64_t n, uint16_t* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = fp32_to_bf16(x[i]);
 }
 
 void silu_mul(const float* gate, const float* up, int64_t n, float* out) {

@@ -743,6 +743,37 @@ TEST(OneDnnMatmul, PrefillWithinBf16OfReference) {
   }
 }
 
+// Weights that share an input (q/k/v, gate/up) go to oneDNN together, X converted once: the
+// results are those of one matmul() per weight, bit for bit.
+TEST(OneDnnMatmul, SharedInputGivesEachWeightsResult) {
+  if (!OneDnnMatmul::available()) GTEST_SKIP() << "built without oneDNN";
+  std::mt19937 rng(24);
+  const int64_t M = 20, K = 512;
+  const int64_t Ns[3] = {64, 16, 40};
+  const TensorType types[3] = {TensorType::Q4_K, TensorType::Q8_0, TensorType::Q6_K};
+  std::vector<std::vector<uint8_t>> w;
+  std::vector<WeightMatrix> W;
+  for (int i = 0; i < 3; ++i) w.push_back(random_weights(types[i], Ns[i], K, rng));
+  for (int i = 0; i < 3; ++i) W.push_back(matrix(types[i], w[i], Ns[i], K));
+  const auto x = test::random_floats(rng, M * K, -1.0f, 1.0f);
+  MatmulWorkspace ws;
+  ws.onednn = std::make_shared<OneDnnMatmul>();
+  std::vector<std::vector<float>> one(3), shared(3);
+  const WeightMatrix* ptrs[3];
+  float* ys[3];
+  int64_t ldys[3];
+  for (int i = 0; i < 3; ++i) {
+    one[i].assign(M * Ns[i], 0.0f);
+    shared[i].assign(M * Ns[i], -1.0f);
+    matmul(W[i], x.data(), M, one[i].data(), Ns[i], ws);
+    ptrs[i] = &W[i];
+    ys[i] = shared[i].data();
+    ldys[i] = Ns[i];
+  }
+  matmul_shared_input(ptrs, ys, ldys, 3, x.data(), M, ws);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(one[i], shared[i]) << "weight " << i;
+}
+
 // Float weights keep their exact f32 GEMM with the oneDNN matmul chosen: bf16 would round them.
 TEST(OneDnnMatmul, FloatWeightsAreNotRoundedToBf16) {
   if (!OneDnnMatmul::available()) GTEST_SKIP() << "built without oneDNN";

@@ -3,10 +3,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <iterator>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "kernels/fp16.h"
 #include "kernels/ops.h"
 #include "tests/kernels_test_util.h"
 
@@ -122,6 +125,37 @@ TEST(Ops, SiluMul) {
       expect_close(got, want, 1e-5f, 1e-30f, "n=" + std::to_string(n));
     });
   }
+}
+
+// Bit-identical to fp32_to_bf16 on every target: ties to even either way, the largest finite
+// floats (which round up to infinity), infinities, NaNs (quiet ones and a signalling one, which
+// must not turn into an infinity), denormals and zeros of both signs.
+TEST(Ops, ToBf16) {
+  std::mt19937 rng(31);
+  auto from_bits = [](uint32_t b) {
+    float f;
+    std::memcpy(&f, &b, 4);
+    return f;
+  };
+  for (int64_t n : {1, 7, 33, 2048}) {
+    auto x = test::random_floats(rng, n, -100.0f, 100.0f);
+    const uint32_t special[] = {0x3F808000u, 0x3F818000u, 0xBF808000u, 0x7F7FFFFFu, 0xFF7FFFFFu,
+                                0x7F800000u, 0xFF800000u, 0x7FC00000u, 0x7F800001u, 0xFFFFFFFFu,
+                                0x00000001u, 0x80000000u, 0x00000000u, 0x3F80FFFFu};
+    for (size_t i = 0; i < std::size(special) && static_cast<int64_t>(i) < n; ++i)
+      x[i] = from_bits(special[i]);
+    std::vector<uint16_t> want(n);
+    ref::to_bf16(x.data(), n, want.data());
+    test::for_each_target([&](const std::string& target) {
+      std::vector<uint16_t> got(n, 0xABCD);
+      to_bf16(x.data(), n, got.data());
+      for (int64_t i = 0; i < n; ++i)
+        ASSERT_EQ(got[i], want[i]) << target << " n=" << n << " i=" << i;
+    });
+  }
+  EXPECT_EQ(fp32_to_bf16(from_bits(0x3F808000u)), 0x3F80);  // a tie, to even
+  EXPECT_EQ(fp32_to_bf16(from_bits(0x3F818000u)), 0x3F82);
+  EXPECT_EQ(fp32_to_bf16(from_bits(0x7F800001u)), 0x7FC0);  // a NaN stays a NaN
 }
 
 TEST(Ops, GeluTanhMul) {
