@@ -527,10 +527,9 @@ nibble_status nibble_perplexity(nibble_model* model, nibble_model* ref, const ch
     nibble::Session session(*model->m->model, so);
     std::unique_ptr<nibble::Session> ref_session;
     if (ref) ref_session = std::make_unique<nibble::Session>(*ref->m->model, so);
-    if (p.gemm) {
-      session.set_gemm(p.gemm);
-      if (ref_session) ref_session->set_gemm(p.gemm);
-    }
+    const char* gemm = p.gemm ? p.gemm : "auto";
+    session.set_gemm(gemm);
+    if (ref_session) ref_session->set_gemm(gemm);
     struct Stop {};
     nibble::PerplexityOptions po;
     po.n_ctx = p.n_ctx;

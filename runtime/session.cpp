@@ -74,7 +74,6 @@ Session::Session(const Model& model, const SessionOptions& o)
       scratch_(model.config(), n_batch_, n_threads_),
       logits_(model.config().n_vocab) {
   if (n_ctx_ <= 0) throw std::invalid_argument("context size must be positive");
-  set_gemm("auto");
 }
 
 void Session::check_fits(int64_t n) const {
@@ -107,7 +106,7 @@ void Session::eval_all_logits(const int32_t* tokens, int64_t n, float* out) {
 }
 
 bool Session::auto_gemm_uses_onednn() const {
-  // On AMX, oneDNN's bf16 prompts ran 1.2–1.3× nibble's AVX-512 VNNI int8 GEMM (1.1B shape, 2
+  // On AMX, oneDNN's bf16 prompts ran 1.3–1.5× nibble's AVX-512 VNNI int8 GEMM (1.1B shape, 2
   // threads, pp512, Q4_0 / Q4_K_M / Q6_K / Q8_0), at the price of the bf16 copy: taken only while
   // that fits in half the memory available now, so a model that barely fits still runs.
   return OneDnnMatmul::available() && OneDnnMatmul::runs_on_amx() &&

@@ -39,12 +39,13 @@ class Session {
   // Forgets the context (the cache is reused, nothing is freed).
   void reset() { n_past_ = 0; }
 
-  // Which matmul prompt evaluation uses: "nibble" (nibble's int8 kernels), "onednn" (oneDNN's
-  // bf16 primitive, AMX where the CPU has it; kernels/onednn_matmul.h, which keeps a bf16 copy
-  // of the weights, 2 bytes each) or "auto" (the default: onednn where oneDNN runs on AMX and
-  // the copy fits in half the available memory, else nibble). Decode always uses nibble's
-  // kernels. Throws std::invalid_argument for an unknown name and std::runtime_error when this
-  // build has no oneDNN. gemm() names the matmul in use ("nibble" or "onednn").
+  // Which matmul prompt evaluation uses: "nibble" (the default: nibble's int8 kernels),
+  // "onednn" (oneDNN's bf16 primitive, AMX where the CPU has it; kernels/onednn_matmul.h, which
+  // keeps a bf16 copy of the weights, 2 bytes each, made on the first prompt) or "auto" (onednn
+  // where oneDNN runs on AMX and the copy fits in half the available memory, else nibble: for
+  // long or many prompts, which repay the first prompt's conversion). Decode always uses
+  // nibble's kernels. Throws std::invalid_argument for an unknown name and std::runtime_error when
+  // this build has no oneDNN. gemm() names the matmul in use ("nibble" or "onednn").
   void set_gemm(const std::string& name);
   std::string gemm() const;
 

@@ -46,20 +46,20 @@ TEST(Session, ResetGivesTheSameLogits) {
   for (int64_t i = 0; i < s.n_vocab(); ++i) ASSERT_EQ(la[i], b[i]);
 }
 
-// A new session's prompt matmul is "auto": oneDNN's bf16 one where oneDNN runs on AMX (the
-// bundled model's bf16 copy, under 30 MB, fits in any machine's free memory), else nibble's.
-// Naming one explicitly switches; an unknown name is refused and lists the known ones.
+// A new session's prompt matmul is nibble's; "auto" is oneDNN's bf16 one where oneDNN runs on
+// AMX (the bundled model's bf16 copy, under 30 MB, fits in any machine's free memory), else
+// nibble's. An unknown name is refused and lists the known ones.
 TEST(Session, GemmAutoIsOneDnnExactlyOnAmx) {
   auto lm = load_model_and_tokenizer(kModel, {});
   SessionOptions o;
   o.n_ctx = 64;
   Session s(*lm->model, o);
   const bool amx = OneDnnMatmul::available() && OneDnnMatmul::runs_on_amx();
+  EXPECT_EQ(s.gemm(), "nibble");
+  s.set_gemm("auto");
   EXPECT_EQ(s.gemm(), amx ? "onednn" : "nibble") << "oneDNN isa: " << OneDnnMatmul::isa();
   s.set_gemm("nibble");
   EXPECT_EQ(s.gemm(), "nibble");
-  s.set_gemm("auto");
-  EXPECT_EQ(s.gemm(), amx ? "onednn" : "nibble");
   if (OneDnnMatmul::available()) {
     s.set_gemm("onednn");
     EXPECT_EQ(s.gemm(), "onednn");

@@ -39,8 +39,9 @@ generation:
   -c, --ctx-size N         context size in tokens (default: the model's trained context)
   -b, --batch-size N       prompt tokens per forward pass (default 512)
   -t, --threads N          threads (default: physical cores)
-  --gemm NAME              matmul for prompts: auto (default: onednn where oneDNN runs on
-                           AMX and its bf16 weight copy fits in memory), nibble or onednn
+  --gemm NAME              matmul for prompts: nibble (generate's default), onednn (oneDNN
+                           bf16, a one-time weight conversion on the first prompt) or auto
+                           (perplexity's default: onednn where oneDNN runs on AMX)
   --stop TEXT              end generation when TEXT appears (not printed; repeatable)
 chat (instruct models):
   --chat                   interactive conversation: one message per line; Ctrl-C stops an
@@ -89,7 +90,7 @@ struct Options {
   std::string model, tokenizer, prompt;
   bool have_prompt = false, use_mmap = true;
   int32_t n_predict = 128, n_ctx = 0, n_batch = 512, n_threads = 0;
-  std::string gemm = "auto";
+  std::string gemm;  // empty: the command's default
   nibble_sampler_params sampler = nibble_sampler_default_params();
   bool seed_given = false;
   bool no_bos = false, pieces = false, special = false;
@@ -260,7 +261,7 @@ int run_perplexity(const Options& o, nibble_model* model, const nibble_model_par
   pp.n_batch = std::min(o.n_batch, pp.n_ctx);
   pp.save_logits = o.save_logits.empty() ? nullptr : o.save_logits.c_str();
   pp.ref_logits = o.ref_logits.empty() ? nullptr : o.ref_logits.c_str();
-  pp.gemm = o.gemm.c_str();
+  pp.gemm = o.gemm.empty() ? nullptr : o.gemm.c_str();
   bool quiet = o.json;
   pp.on_chunk = on_chunk;
   pp.user = &quiet;
@@ -316,7 +317,7 @@ int run_generate(const Options& o, nibble_model* model, double load_ms) {
   cp.n_threads = o.n_threads;
   nibble_context* ctx = nullptr;
   if (nibble_context_create(model, &cp, &ctx) != NIBBLE_OK) return fail(nibble_last_error());
-  if (nibble_context_set_gemm(ctx, o.gemm.c_str()) != NIBBLE_OK) {
+  if (!o.gemm.empty() && nibble_context_set_gemm(ctx, o.gemm.c_str()) != NIBBLE_OK) {
     const std::string error = nibble_context_last_error(ctx);
     nibble_context_free(ctx);
     return fail(error);

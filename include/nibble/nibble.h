@@ -126,10 +126,11 @@ NIBBLE_API int32_t nibble_context_used(const nibble_context* ctx);
 NIBBLE_API int32_t nibble_context_threads(const nibble_context* ctx);
 /* Forgets the conversation; the context can be reused. */
 NIBBLE_API nibble_status nibble_context_reset(nibble_context* ctx);
-/* Chooses the matmul that evaluates prompts: "nibble" (nibble's int8 kernels), "onednn"
- * (oneDNN's bf16 matmul, on AMX where the CPU has it; weights get a bf16 copy on first use, 2
- * bytes per weight) or "auto" (the default: onednn where oneDNN runs on AMX and that copy fits
- * in half the available memory, else nibble). Generation always uses nibble's kernels.
+/* Chooses the matmul that evaluates prompts: "nibble" (the default, nibble's int8 kernels),
+ * "onednn" (oneDNN's bf16 matmul, on AMX where the CPU has it; weights get a bf16 copy on the
+ * first prompt, 2 bytes per weight, which that prompt waits for) or "auto" (onednn where oneDNN
+ * runs on AMX and that copy fits in half the available memory, else nibble: for long or many
+ * prompts). Generation always uses nibble's kernels.
  * NIBBLE_ERR_INVALID_ARGUMENT for an unknown name, NIBBLE_ERR_INTERNAL when this build has no
  * oneDNN. */
 NIBBLE_API nibble_status nibble_context_set_gemm(nibble_context* ctx, const char* name);
@@ -206,7 +207,8 @@ typedef struct nibble_perplexity_params {
   void* user;
   const char* save_logits; /* write this model's distributions here (reuse with ref_logits) */
   const char* ref_logits;  /* compare against distributions saved earlier instead of a ref model */
-  const char* gemm;        /* the chunks' matmul, as nibble_context_set_gemm; NULL: "auto" */
+  const char* gemm;        /* the chunks' matmul, as nibble_context_set_gemm; NULL: "auto" (many
+                              chunks repay oneDNN's one-time weight conversion on AMX) */
 } nibble_perplexity_params;
 
 typedef struct nibble_perplexity_result {
