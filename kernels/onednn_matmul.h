@@ -1,7 +1,8 @@
 // Prefill matmuls through oneDNN's bf16 matmul primitive: on CPUs with AMX, oneDNN runs them
 // on the AMX tile unit (its bf16 peak is several times the AVX-512 VNNI int8 one); elsewhere on
-// AVX-512 BF16 or plain AVX-512/AVX2. The default on AMX CPUs (Session's "auto"), and
-// selectable per context on any CPU (nibble_context_set_gemm), so the path is tested everywhere.
+// AVX-512 BF16 or plain AVX-512/AVX2. Chosen per context (nibble_context_set_gemm: "onednn" on
+// any CPU, so the path is tested everywhere; "auto" only where oneDNN runs on AMX — perplexity's
+// default, while generate keeps nibble's GEMM since the first prompt pays the weight conversion).
 //
 // Each weight is dequantised once, on first use, to bf16 in oneDNN's own blocked layout and
 // kept (2 bytes per weight: the price of the path, on top of the quantised weights that decode
