@@ -9,11 +9,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstdlib>
-#include <string>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <random>
+#include <string>
 #include <vector>
 
 #if defined(__x86_64__)
@@ -26,6 +27,7 @@
 #endif
 
 #include "bench/bench_common.h"
+#include "kernels/amx_matmul.h"
 #include "kernels/dispatch.h"
 #include "kernels/fp16.h"
 #include "kernels/matmul.h"
@@ -122,9 +124,15 @@ WeightCopies make_weights(TensorType t, int64_t N, int64_t K, bool cold) {
 double int8_peak_gops();
 
 // act_scale > 0: a calibrated W8A8 weight (WeightMatrix::act_scale, recipe q8a8): activations
-// quantised with that one step, as oneDNN's int8 matmul below takes them.
-void BM_Matmul(benchmark::State& state, TensorType t, bool packed, float act_scale = 0.0f) {
+// quantised with that one step, as oneDNN's int8 matmul below takes them. amx: prompts (M ≥
+// AmxMatmul::min_rows()) on the AMX tile kernel, as `--gemm amx`.
+void BM_Matmul(benchmark::State& state, TensorType t, bool packed, float act_scale = 0.0f,
+               bool amx = false) {
   const int64_t K = state.range(0), N = state.range(1), M = state.range(2);
+  if (amx && !nibble::AmxMatmul::available()) {
+    state.SkipWithError("no AMX-BF16 tiles on this CPU");
+    return;
+  }
   const bool cold = M == 1 && std::getenv("NIBBLE_BENCH_HOT") == nullptr;
   WeightCopies w = make_weights(t, N, K, cold);
   std::vector<float> x(M * K), y(M * N);
@@ -133,6 +141,7 @@ void BM_Matmul(benchmark::State& state, TensorType t, bool packed, float act_sca
   for (float& v : x) v = value(rng);
   nibble::MatmulWorkspace ws;
   ws.n_threads = bench_threads();
+  if (amx) ws.prompt = std::make_shared<nibble::AmxMatmul>();
   nibble::WeightMatrix W;
   W.type = t;
   W.rows = N;
@@ -175,7 +184,9 @@ void BM_Matmul(benchmark::State& state, TensorType t, bool packed, float act_sca
     state.counters["roofline"] = benchmark::Counter(static_cast<double>(w.matrix_bytes) / 1e9 / roofline_gbps(),
                                                     benchmark::Counter::kIsIterationInvariantRate);
   }
-  state.SetLabel(std::string(nibble::active_isa()) + (packed ? " packed" : ""));
+  const bool on_amx = amx && M >= ws.prompt->min_rows();
+  state.SetLabel(std::string(on_amx ? "AMX-BF16" : nibble::active_isa()) +
+                 (packed ? " packed" : ""));
 }
 
 void Shapes(benchmark::internal::Benchmark* b) {
@@ -208,6 +219,11 @@ BENCHMARK_CAPTURE(BM_Matmul, IQ4_NL, TensorType::IQ4_NL, false)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, IQ4_NL_packed, TensorType::IQ4_NL, true)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, IQ4_XS, TensorType::IQ4_XS, false)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, F16, TensorType::F16, false)->Apply(Shapes);
+// The AMX tile kernel on the types of the common files (Q4_K_M mixes Q4_K and Q6_K).
+BENCHMARK_CAPTURE(BM_Matmul, Q4_0_amx, TensorType::Q4_0, true, 0.0f, true)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_Matmul, Q8_0_amx, TensorType::Q8_0, true, 0.0f, true)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_Matmul, Q4_K_amx, TensorType::Q4_K, true, 0.0f, true)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_Matmul, Q6_K_amx, TensorType::Q6_K, false, 0.0f, true)->Apply(Shapes);
 // The plain FP32 GEMV/GEMM the quantised formats are measured against.
 BENCHMARK_CAPTURE(BM_Matmul, F32, TensorType::F32, false)->Apply(Shapes);
 

@@ -30,7 +30,7 @@
 namespace {
 
 struct Options {
-  std::string model, tokenizer, output = "md", gemm = "nibble";
+  std::string model, tokenizer, output = "md", gemm = "auto";
   std::vector<int> n_prompt{512}, n_gen{128}, threads{2}, n_depth{0};
   int reps = 3;
 };
@@ -44,13 +44,13 @@ struct Result {
 
 const char* kUsage =
     "usage: bench-model -m FILE [-p 512] [-n 128] [-d 0] [-t 2] [-r 3] [-o md|json]\n"
-    "                   [--tokenizer F] [--gemm auto|nibble|onednn]\n"
+    "                   [--tokenizer F] [--gemm auto|nibble|amx|onednn]\n"
     "  -p, -n, -d, -t take comma lists (e.g. -p 128,512); -p/-n 0 skips that kind of test.\n"
     "  -d: tokens already in the context when each test starts (llama-bench's --n-depth).\n"
     "  --tokenizer: sentencepiece .model for files without a vocabulary (llama2.c checkpoints).\n"
-    "  --gemm: the matmul prompts use (default nibble; onednn: oneDNN's bf16 primitive, AMX if\n"
-    "          present; auto: onednn where oneDNN runs on AMX). The isa column names it when not\n"
-    "          nibble. The untimed warmup pays onednn's one-time weight conversion.\n";
+    "  --gemm: the matmul prompts use (default auto: amx where the CPU has AMX tiles, else\n"
+    "          nibble's int8 GEMM; onednn: oneDNN's bf16 primitive). The isa column names it when\n"
+    "          not nibble's. The untimed warmup pays onednn's one-time weight conversion.\n";
 
 std::vector<int> parse_list(const std::string& flag, const std::string& s, int lo) {
   std::vector<int> v;

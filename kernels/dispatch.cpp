@@ -85,10 +85,14 @@ Int8Extension detected_int8_extension() {
 
 CpuVendor cpu_vendor() {
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
-  __builtin_cpu_init();  // harmless when done already; needed if called before constructors ran
-  static const CpuVendor vendor = __builtin_cpu_is("amd")     ? CpuVendor::kAmd
-                                  : __builtin_cpu_is("intel") ? CpuVendor::kIntel
-                                                              : CpuVendor::kOther;
+  // Once per process (make_args asks on every matmul); __builtin_cpu_init is needed if this runs
+  // before the constructors that would have called it.
+  static const CpuVendor vendor = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_is("amd")     ? CpuVendor::kAmd
+           : __builtin_cpu_is("intel") ? CpuVendor::kIntel
+                                       : CpuVendor::kOther;
+  }();
   return vendor;
 #else
   return CpuVendor::kOther;

@@ -60,17 +60,6 @@ inline uint64_t load_u64(const uint8_t* p) {
   return v;
 }
 
-// Q4_K / Q5_K: 6-bit scale and min of sub-block s from the 12 packed bytes (gguf-facts.md).
-inline void k4_scale_min(const uint8_t* sc, int s, int* scale, int* min) {
-  if (s < 4) {
-    *scale = sc[s] & 63;
-    *min = sc[s + 4] & 63;
-  } else {
-    *scale = (sc[s + 4] & 0x0F) | (sc[s - 4] >> 6) << 4;
-    *min = (sc[s + 4] >> 4) | (sc[s] >> 6) << 4;
-  }
-}
-
 // Byte indices for vpermb (AVX-512 VBMI) in the Q4_K/Q5_K tile: int16 lane i of dot vector v
 // of row r takes byte 16r + sub-block of the scale vector (one row per 128-bit lane); the odd
 // bytes are masked to zero. Vector v holds sub-blocks (0|2, 1|3, 4|6, 5|7)[v] in its halves.
@@ -1328,7 +1317,7 @@ struct DecodeQ8_C {
 // Sub-block `sub`'s scale and min from a Q4_K / Q5_K super-block header (d, dmin, 12 bytes).
 NIBBLE_INT_ATTR HWY_INLINE void K4ScaleMin(const uint8_t* head, int sub, DecodedBlock& x) {
   int sc, mn;
-  detail::k4_scale_min(head + 4, sub, &sc, &mn);
+  k4_scale_min(head + 4, sub, &sc, &mn);
   x.scale[0] = x.scale[1] = F16(head) * static_cast<float>(sc);
   x.min_level = mn;
   x.min_step = F16(head + 2);

@@ -13,6 +13,7 @@
 #include "kernels/matmul_internal.h"
 #include "kernels/matmul_neon.h"
 #include "kernels/onednn_matmul.h"
+#include "kernels/prompt_matmul.h"
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/dot-inl.h"
@@ -464,6 +465,15 @@ void add_outlier_product(const WeightMatrix& W, const float* xo, int64_t M, floa
   }
 }
 
+// Where matmul() sends W: the workspace's prompt matmul takes quantised weights without an
+// outlier part (which it knows nothing of) in prompt-sized products; float weights keep their
+// exact sgemm (bf16 would round F32 and F16 weights, which a user running a float model chose
+// not to have rounded).
+bool to_prompt_matmul(const WeightMatrix& W, int64_t M, const MatmulWorkspace& ws) {
+  return ws.prompt && M >= ws.prompt->min_rows() && W.n_outliers == 0 &&
+         checked_kernel(W).int8_input;
+}
+
 }  // namespace
 
 bool matmul_supports(TensorType type) { return find_kernel(type) != nullptr; }
@@ -493,17 +503,14 @@ void matmul(const WeightMatrix& W, const float* X, int64_t M, float* Y, int64_t 
   if (M <= 0 || W.rows == 0) return;
   if (ldy < W.rows) throw std::invalid_argument("matmul: ldy smaller than N");
   if (W.n_outliers != 0) {
-    // oneDNN knows nothing of the outlier part, so these weights always take nibble's kernels.
     detail::check_outliers(W, "matmul");
     detail::split_outliers(W, X, M, ws.x_inliers, ws.x_outliers);
     run_quantized(kernel, W, ws.x_inliers.data(), M, Y, ldy, ws);
     add_outlier_product(W, ws.x_outliers.data(), M, Y, ldy, ws.n_threads);
     return;
   }
-  // Quantised weights only: float weights keep their exact sgemm below (bf16 would round F32
-  // and F16 weights, which a user running a float model chose not to have rounded).
-  if (ws.onednn && kernel.int8_input && M >= detail::kPanelMinM) {
-    ws.onednn->run(W, X, M, Y, ldy, ws.n_threads);
+  if (to_prompt_matmul(W, M, ws)) {
+    ws.prompt->run(W, X, M, Y, ldy, ws.n_threads);
     return;
   }
   // Float weights in a prompt (F16/F32 models, the calibration pass): oneDNN's sgemm where
@@ -517,14 +524,11 @@ void matmul(const WeightMatrix& W, const float* X, int64_t M, float* Y, int64_t 
 void matmul_shared_input(const WeightMatrix* const* Ws, float* const* Ys, const int64_t* ldys, int n_weights,
                          const float* X, int64_t M, MatmulWorkspace& ws) {
   if (n_weights <= 0 || M <= 0) return;
-  if (ws.onednn && M >= detail::kPanelMinM) {
-    bool to_onednn = true;  // where matmul() would send each weight: X converted to bf16 once
-    for (int i = 0; i < n_weights; ++i)
-      to_onednn &= checked_kernel(*Ws[i]).int8_input && Ws[i]->n_outliers == 0;
-    if (to_onednn) {
-      ws.onednn->run_shared_input(Ws, Ys, ldys, n_weights, X, M, ws.n_threads);
-      return;
-    }
+  bool all_to_prompt = true;  // then X is converted for the prompt matmul once for all
+  for (int i = 0; i < n_weights; ++i) all_to_prompt &= to_prompt_matmul(*Ws[i], M, ws);
+  if (all_to_prompt) {
+    ws.prompt->run_shared_input(Ws, Ys, ldys, n_weights, X, M, ws.n_threads);
+    return;
   }
   // One quantised X serves all only when they agree on how X is quantised, and an outlier part
   // changes the X its weight's quantized product reads.
@@ -542,7 +546,7 @@ void matmul_shared_input(const WeightMatrix* const* Ws, float* const* Ys, const 
     if (Ws[i]->cols != Ws[0]->cols) throw std::invalid_argument("matmul_shared_input: weights differ in K");
     if (ldys[i] < Ws[i]->rows) throw std::invalid_argument("matmul_shared_input: ldy smaller than N");
   }
-  if ((ws.onednn || (!any_int8 && OneDnnMatmul::available())) && M >= detail::kPanelMinM) {
+  if ((ws.prompt || (!any_int8 && OneDnnMatmul::available())) && M >= detail::kPanelMinM) {
     for (int i = 0; i < n_weights; ++i) matmul(*Ws[i], X, M, Ys[i], ldys[i], ws);
     return;
   }

@@ -91,7 +91,7 @@ struct QuantizedInput {
 };
 
 // Scratch owned by the caller (one per session), so per-token work allocates nothing once warm.
-class OneDnnMatmul;
+class PromptMatmul;
 
 // Where one thread's first rows of a matmul start: what another thread may prefetch for it.
 struct WeightPrefetch {
@@ -117,8 +117,9 @@ struct MatmulWorkspace {
   // the quantized product reads) and the outlier channels gathered (M × n_outliers).
   std::vector<float> x_inliers;
   std::vector<float> x_outliers;
-  // When set, prefill matmuls (M ≥ 16) go through oneDNN instead (kernels/onednn_matmul.h).
-  std::shared_ptr<OneDnnMatmul> onednn;
+  // When set, prompt matmuls of quantised weights (M ≥ prompt->min_rows()) go to it instead
+  // (kernels/prompt_matmul.h: nibble's AMX kernel or oneDNN).
+  std::shared_ptr<PromptMatmul> prompt;
 };
 
 // True when matmul() has a kernel for this type.

@@ -261,17 +261,6 @@ BlockProduct block_iq4_nl(const uint8_t* row, int64_t b, const int8_t* a) {
 // K-quant helpers: element e (0..255) of super-block sb, for the 32-block jb = b mod 8.
 int k_element(int64_t b, int i) { return static_cast<int>(b % 8) * 32 + i; }
 
-// Q4_K / Q5_K 6-bit scale and min of sub-block s (gguf-facts.md packing).
-void k4_scale_min(const uint8_t* sc, int s, int* scale, int* min) {
-  if (s < 4) {
-    *scale = sc[s] & 63;
-    *min = sc[s + 4] & 63;
-  } else {
-    *scale = (sc[s + 4] & 0x0F) | (sc[s - 4] >> 6) << 4;
-    *min = (sc[s + 4] >> 4) | (sc[s] >> 6) << 4;
-  }
-}
-
 BlockProduct block_q4_k(const uint8_t* row, int64_t b, const int8_t* a) {
   const uint8_t* sb = row + 144 * (b / 8);
   BlockProduct p{{0, 0}, {0, 0}, {0, 0}};

@@ -104,11 +104,6 @@ bool OneDnnMatmul::runs_on_amx() {
   return dnnl::get_effective_cpu_isa() == dnnl::cpu_isa::avx512_core_amx;
 }
 
-void OneDnnMatmul::run(const WeightMatrix& W, const float* X, int64_t M, float* Y, int64_t ldy, int n_threads) {
-  const WeightMatrix* w = &W;
-  run_shared_input(&w, &Y, &ldy, 1, X, M, n_threads);
-}
-
 void OneDnnMatmul::run_shared_input(const WeightMatrix* const* Ws, float* const* Ys,
                                     const int64_t* ldys, int n_weights, const float* X, int64_t M,
                                     int n_threads) {
@@ -203,10 +198,6 @@ OneDnnMatmul::OneDnnMatmul() {
   throw std::runtime_error("this nibble was built without oneDNN (libdnnl-dev): the onednn matmul is unavailable");
 }
 OneDnnMatmul::~OneDnnMatmul() = default;
-
-void OneDnnMatmul::run(const WeightMatrix&, const float*, int64_t, float*, int64_t, int) {
-  throw std::runtime_error("this nibble was built without oneDNN");
-}
 
 void OneDnnMatmul::run_shared_input(const WeightMatrix* const*, float* const*, const int64_t*, int,
                                     const float*, int64_t, int) {

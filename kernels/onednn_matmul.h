@@ -1,8 +1,8 @@
 // Prefill matmuls through oneDNN's bf16 matmul primitive: on CPUs with AMX, oneDNN runs them
-// on the AMX tile unit (its bf16 peak is several times the AVX-512 VNNI int8 one); elsewhere on
-// AVX-512 BF16 or plain AVX-512/AVX2. Chosen per context (nibble_context_set_gemm: "onednn" on
-// any CPU, so the path is tested everywhere; "auto" only where oneDNN runs on AMX — perplexity's
-// default, while generate keeps nibble's GEMM since the first prompt pays the weight conversion).
+// on the AMX tile unit; elsewhere on AVX-512 BF16 or plain AVX-512/AVX2. Chosen by name only
+// (nibble_context_set_gemm "onednn", on any x86 CPU, so the path is tested everywhere): "auto"
+// takes nibble's own AMX kernel (kernels/amx_matmul.h), which beat this one on pp512 (1.1B
+// shape, Xeon, 2 threads: 735–785 against 558–562 t/s) without keeping a copy.
 //
 // Each weight is dequantised once, on first use, to bf16 in oneDNN's own blocked layout and
 // kept (2 bytes per weight: the price of the path, on top of the quantised weights that decode
@@ -15,34 +15,36 @@
 #include <memory>
 #include <string>
 
+#include "kernels/prompt_matmul.h"
+
 namespace nibble {
 
 struct WeightMatrix;
 
-class OneDnnMatmul {
+class OneDnnMatmul final : public PromptMatmul {
  public:
   // True when nibble was built with oneDNN (x86 builds with Debian's libdnnl-dev).
   static bool available();
 
   OneDnnMatmul();  // throws std::runtime_error when !available()
-  ~OneDnnMatmul();
+  ~OneDnnMatmul() override;
   OneDnnMatmul(const OneDnnMatmul&) = delete;
   OneDnnMatmul& operator=(const OneDnnMatmul&) = delete;
 
-  // Y[m·ldy + n] = Σ_k X[m·K + k]·W[n, k], with n_threads OpenMP threads. Any weight type
-  // dequantize_row handles, any layout matmul accepts.
-  void run(const WeightMatrix& W, const float* X, int64_t M, float* Y, int64_t ldy, int n_threads);
+  using PromptMatmul::run;
+  const char* name() const override { return "onednn"; }
+  int64_t min_rows() const override { return 16; }
 
-  // run() for several weights that read the same X (equal K): Ys[i] = X·Ws[i]ᵀ, X converted to
-  // bf16 once.
+  // Any weight type dequantize_row handles, any layout matmul accepts. X is converted to bf16
+  // once per call (for all weights of run_shared_input).
   void run_shared_input(const WeightMatrix* const* Ws, float* const* Ys, const int64_t* ldys,
-                        int n_weights, const float* X, int64_t M, int n_threads);
+                        int n_weights, const float* X, int64_t M, int n_threads) override;
 
   // The instruction set oneDNN dispatches to on this CPU (e.g. "avx512_core_amx").
   static std::string isa();
 
   // True when oneDNN runs its bf16 matmul on AMX tiles here (the CPU has AMX and the kernel lets
-  // the process use it): then this path beats nibble's int8 GEMM on prompts.
+  // the process use it).
   static bool runs_on_amx();
 
  private:

@@ -93,17 +93,6 @@ void dequant_q8_0(const uint8_t* b, float* y) {
   for (int e = 0; e < 32; ++e) y[e] = d * static_cast<float>(qs[e]);
 }
 
-// The 12-byte 6-bit scale/min packing shared by Q4_K and Q5_K.
-void k_scale_min(const uint8_t* s, int sub, int* sc, int* m) {
-  if (sub < 4) {
-    *sc = s[sub] & 63;
-    *m = s[sub + 4] & 63;
-  } else {
-    *sc = (s[sub + 4] & 0x0F) | (s[sub - 4] >> 6) << 4;
-    *m = (s[sub + 4] >> 4) | (s[sub] >> 6) << 4;
-  }
-}
-
 void dequant_q4_k(const uint8_t* b, float* y) {
   const float d = load_f16(b), dmin = load_f16(b + 2);
   const uint8_t* scales = b + 4;
@@ -111,7 +100,7 @@ void dequant_q4_k(const uint8_t* b, float* y) {
   for (int e = 0; e < 256; ++e) {
     const int sub = e / 32, c = e / 64, l = e % 32;
     int sc, m;
-    k_scale_min(scales, sub, &sc, &m);
+    k4_scale_min(scales, sub, &sc, &m);
     const uint8_t byte = qs[32 * c + l];
     const int q = (e % 64) < 32 ? (byte & 0x0F) : (byte >> 4);
     y[e] = d * static_cast<float>(sc) * static_cast<float>(q) - dmin * static_cast<float>(m);
@@ -126,7 +115,7 @@ void dequant_q5_k(const uint8_t* b, float* y) {
   for (int e = 0; e < 256; ++e) {
     const int sub = e / 32, c = e / 64, l = e % 32;
     int sc, m;
-    k_scale_min(scales, sub, &sc, &m);
+    k4_scale_min(scales, sub, &sc, &m);
     const uint8_t byte = qs[32 * c + l];
     const int low4 = (e % 64) < 32 ? (byte & 0x0F) : (byte >> 4);
     const int q = low4 + 16 * ((qh[l] >> sub) & 1);
@@ -708,7 +697,7 @@ void quant_q2_k(const float* x, uint8_t* b, float* y) {
   affine_values(o, 16, y);
 }
 
-// The 12-byte 6-bit scale/min packing of Q4_K and Q5_K (inverse of k_scale_min).
+// The 12-byte 6-bit scale/min packing of Q4_K and Q5_K (inverse of k4_scale_min).
 void pack_k_scales(const int* sc, const int* mn, uint8_t* s) {
   for (int j = 0; j < 4; ++j) {
     s[j] = static_cast<uint8_t>(sc[j] | (sc[j + 4] >> 4) << 6);

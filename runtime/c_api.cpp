@@ -304,7 +304,10 @@ nibble_status nibble_context_set_gemm(nibble_context* ctx, const char* name) {
 
 const char* nibble_context_gemm(const nibble_context* ctx) {
   if (!ctx) return "";
-  return ctx->session->gemm() == "onednn" ? "onednn" : "nibble";
+  const std::string gemm = ctx->session->gemm();
+  for (const char* name : {"amx", "onednn"})
+    if (gemm == name) return name;
+  return "nibble";
 }
 
 nibble_status nibble_context_reset(nibble_context* ctx) {

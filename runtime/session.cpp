@@ -3,9 +3,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <fstream>
 #include <string>
 
+#include "kernels/amx_matmul.h"
 #include "kernels/onednn_matmul.h"
 #include "runtime/threads.h"
 
@@ -40,29 +40,6 @@ int64_t checked_context(const Model& model, int64_t requested) {
   return n_ctx;
 }
 
-// Bytes of the bf16 copy the onednn matmul keeps of the model's matmul weights (2 per weight):
-// every layer's projections and the output head.
-uint64_t bf16_weight_bytes(const ModelConfig& c) {
-  const uint64_t per_layer =
-      static_cast<uint64_t>(c.n_embd) * (2 * c.q_dim() + 2 * c.kv_dim() + 3 * c.n_ff);
-  return 2 * (static_cast<uint64_t>(c.n_layer) * per_layer +
-              static_cast<uint64_t>(c.n_vocab) * c.n_embd);
-}
-
-// Memory the kernel could hand out now without swapping (MemAvailable), or all of RAM where
-// /proc/meminfo is not there.
-uint64_t available_memory() {
-  std::ifstream meminfo("/proc/meminfo");
-  std::string key;
-  uint64_t kib = 0;
-  while (meminfo >> key >> kib) {
-    if (key == "MemAvailable:") return kib << 10;
-    meminfo.ignore(64, '\n');
-  }
-  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-  return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * page : 0;
-}
-
 }  // namespace
 
 Session::Session(const Model& model, const SessionOptions& o)
@@ -74,6 +51,7 @@ Session::Session(const Model& model, const SessionOptions& o)
       scratch_(model.config(), n_batch_, n_threads_),
       logits_(model.config().n_vocab) {
   if (n_ctx_ <= 0) throw std::invalid_argument("context size must be positive");
+  set_gemm(o.gemm);
 }
 
 void Session::check_fits(int64_t n) const {
@@ -105,26 +83,25 @@ void Session::eval_all_logits(const int32_t* tokens, int64_t n, float* out) {
   if (n > 0) std::copy_n(out + (n - 1) * V, V, logits_.data());
 }
 
-bool Session::auto_gemm_uses_onednn() const {
-  // On AMX, oneDNN's bf16 prompts ran 1.3–1.5× nibble's AVX-512 VNNI int8 GEMM (1.1B shape, 2
-  // threads, pp512, Q4_0 / Q4_K_M / Q6_K / Q8_0), at the price of the bf16 copy: taken only while
-  // that fits in half the memory available now, so a model that barely fits still runs.
-  return OneDnnMatmul::available() && OneDnnMatmul::runs_on_amx() &&
-         bf16_weight_bytes(model_.config()) <= available_memory() / 2;
-}
-
 void Session::set_gemm(const std::string& requested) {
+  // "auto": the tile unit where the CPU has one: there it beats the int8 GEMM from
+  // AmxMatmul::min_rows() rows on, without a copy of the weights.
   const std::string name =
-      requested == "auto" ? (auto_gemm_uses_onednn() ? "onednn" : "nibble") : requested;
+      requested == "auto" ? (AmxMatmul::available() ? "amx" : "nibble") : requested;
+  if (name == gemm()) return;
   if (name == "nibble") {
-    scratch_.ws.onednn.reset();
+    scratch_.ws.prompt.reset();
+  } else if (name == "amx") {
+    scratch_.ws.prompt = std::make_shared<AmxMatmul>();
   } else if (name == "onednn") {
-    if (!scratch_.ws.onednn) scratch_.ws.onednn = std::make_shared<OneDnnMatmul>();
+    scratch_.ws.prompt = std::make_shared<OneDnnMatmul>();
   } else {
-    throw std::invalid_argument("unknown matmul '" + name + "' (known: auto, nibble, onednn)");
+    throw std::invalid_argument("unknown matmul '" + name + "' (known: auto, nibble, amx, onednn)");
   }
 }
 
-std::string Session::gemm() const { return scratch_.ws.onednn ? "onednn" : "nibble"; }
+std::string Session::gemm() const {
+  return scratch_.ws.prompt ? scratch_.ws.prompt->name() : "nibble";
+}
 
 }  // namespace nibble

@@ -21,6 +21,7 @@ struct SessionOptions {
   int64_t n_ctx = 0;      // 0: the model's trained context length
   int n_threads = 0;      // 0: the machine's physical cores
   int64_t n_batch = 512;  // tokens per forward pass when evaluating a prompt
+  std::string gemm = "auto";  // the prompt matmul, as set_gemm
 };
 
 class Session {
@@ -39,13 +40,15 @@ class Session {
   // Forgets the context (the cache is reused, nothing is freed).
   void reset() { n_past_ = 0; }
 
-  // Which matmul prompt evaluation uses: "nibble" (the default: nibble's int8 kernels),
-  // "onednn" (oneDNN's bf16 primitive, AMX where the CPU has it; kernels/onednn_matmul.h, which
-  // keeps a bf16 copy of the weights, 2 bytes each, made on the first prompt) or "auto" (onednn
-  // where oneDNN runs on AMX and the copy fits in half the available memory, else nibble: for
-  // long or many prompts, which repay the first prompt's conversion). Decode always uses
-  // nibble's kernels. Throws std::invalid_argument for an unknown name and std::runtime_error when
-  // this build has no oneDNN. gemm() names the matmul in use ("nibble" or "onednn").
+  // Which matmul prompt evaluation uses: "nibble" (nibble's int8 GEMM), "amx" (nibble's AMX
+  // tile kernel, kernels/amx_matmul.h: bf16 tiles decoded from the quantised weights per call,
+  // 1.6–1.8× the int8 GEMM on pp512 where the CPU has AMX), "onednn" (oneDNN's bf16 primitive,
+  // kernels/onednn_matmul.h, which keeps a bf16 copy of the weights, 2 bytes each, made on the
+  // first prompt) or "auto" (the default: amx where AmxMatmul::available(), else nibble).
+  // Decode, float weights and prompts shorter than the chosen matmul's min_rows() always use
+  // nibble's kernels. Throws std::invalid_argument for an unknown name and std::runtime_error
+  // when the CPU or this build lacks the one named. gemm() names the matmul in use ("nibble",
+  // "amx" or "onednn").
   void set_gemm(const std::string& name);
   std::string gemm() const;
 
@@ -59,7 +62,6 @@ class Session {
 
  private:
   void check_fits(int64_t n) const;
-  bool auto_gemm_uses_onednn() const;
 
   const Model& model_;
   int64_t n_ctx_;

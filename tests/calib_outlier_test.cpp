@@ -169,7 +169,7 @@ TEST(OutlierMatmul, PrefillWithOneDnnKeepsTheOutlierPart) {
   const SplitLayer layer = split_layer(TensorType::Q8_0, wf, N, K, cols);
   MatmulWorkspace ws;
   ws.n_threads = 2;
-  ws.onednn = std::make_shared<OneDnnMatmul>();
+  ws.prompt = std::make_shared<OneDnnMatmul>();
   std::vector<float> got(M * N), want(M * N);
   matmul(layer.W, X.data(), M, got.data(), N, ws);
   matmul_reference(layer.W, X.data(), M, want.data(), N);
@@ -179,7 +179,7 @@ TEST(OutlierMatmul, PrefillWithOneDnnKeepsTheOutlierPart) {
   const int64_t ldys[1] = {N};
   matmul_shared_input(Ws, Ys, ldys, 1, X.data(), M, ws);
   for (int64_t i = 0; i < M * N; ++i) ASSERT_NEAR(got[i], want[i], 1e-4 * (1 + max_abs(want))) << i;
-  EXPECT_THROW(ws.onednn->run(layer.W, X.data(), M, got.data(), N, 2), std::invalid_argument);
+  EXPECT_THROW(ws.prompt->run(layer.W, X.data(), M, got.data(), N, 2), std::invalid_argument);
 }
 
 TEST(OutlierMatmul, RefusesABrokenOutlierPart) {

@@ -6,11 +6,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "hwy/targets.h"
+#include "kernels/amx_matmul.h"
 #include "kernels/fp16.h"
 #include "kernels/matmul.h"
 #include "kernels/matmul_internal.h"
@@ -700,18 +703,18 @@ TEST(MatmulReference, FloatTypesAreDoubleDots) {
   }
 }
 
-// The oneDNN prefill path (bf16 weights and activations, f32 results): within bf16 rounding of
-// the reference for the formats a model file holds, file and packed layouts, padded output
-// stride, 1 and 2 threads; below 16 activation rows matmul() keeps to nibble's kernels.
-TEST(OneDnnMatmul, PrefillWithinBf16OfReference) {
-  if (!OneDnnMatmul::available()) GTEST_SKIP() << "built without oneDNN";
-  std::mt19937 rng(21);
-  const Shape shapes[] = {{16, 33, 256}, {40, 64, 512}, {17, 8, 2304}};
-  for (TensorType t : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K, TensorType::Q4_1,
-                       TensorType::F16}) {
+// A prompt matmul (bf16 weights and activations, f32 results) against the reference: within
+// bf16 rounding for the given types, file and packed layouts, padded output stride, 1 and 2
+// threads.
+void expect_prompt_matmul_within_bf16(const std::function<std::shared_ptr<PromptMatmul>()>& make,
+                                      const std::vector<TensorType>& types,
+                                      const std::vector<Shape>& shapes, std::mt19937& rng) {
+  for (TensorType t : types) {
     SCOPED_TRACE(type_name(static_cast<uint32_t>(t)));
     for (const Shape& s : shapes) {
       if (s.K % type_traits(t)->block_elems != 0) continue;
+      SCOPED_TRACE("M=" + std::to_string(s.M) + " N=" + std::to_string(s.N) +
+                   " K=" + std::to_string(s.K));
       const auto w = random_weights(t, s.N, s.K, rng);
       const auto x = test::random_floats(rng, static_cast<size_t>(s.M * s.K), -2.0f, 2.0f);
       const WeightMatrix W = matrix(t, w, s.N, s.K);
@@ -724,7 +727,7 @@ TEST(OneDnnMatmul, PrefillWithinBf16OfReference) {
       for (int threads : {1, 2}) {
         MatmulWorkspace ws;
         ws.n_threads = threads;
-        ws.onednn = std::make_shared<OneDnnMatmul>();
+        ws.prompt = make();
         for (const WeightMatrix* view : {&W, &P.view}) {
           std::vector<float> y(ref.size(), -7.0f);
           matmul(*view, x.data(), s.M, y.data(), ldy, ws);
@@ -743,12 +746,11 @@ TEST(OneDnnMatmul, PrefillWithinBf16OfReference) {
   }
 }
 
-// Weights that share an input (q/k/v, gate/up) go to oneDNN together, X converted once: the
-// results are those of one matmul() per weight, bit for bit.
-TEST(OneDnnMatmul, SharedInputGivesEachWeightsResult) {
-  if (!OneDnnMatmul::available()) GTEST_SKIP() << "built without oneDNN";
-  std::mt19937 rng(24);
-  const int64_t M = 20, K = 512;
+// Weights that share an input (q/k/v, gate/up) go to the prompt matmul together, X prepared
+// once: the results are those of one matmul() per weight, bit for bit.
+void expect_shared_input_equals_each(const std::shared_ptr<PromptMatmul>& prompt, int64_t M,
+                                     std::mt19937& rng) {
+  const int64_t K = 512;
   const int64_t Ns[3] = {64, 16, 40};
   const TensorType types[3] = {TensorType::Q4_K, TensorType::Q8_0, TensorType::Q6_K};
   std::vector<std::vector<uint8_t>> w;
@@ -757,7 +759,8 @@ TEST(OneDnnMatmul, SharedInputGivesEachWeightsResult) {
   for (int i = 0; i < 3; ++i) W.push_back(matrix(types[i], w[i], Ns[i], K));
   const auto x = test::random_floats(rng, M * K, -1.0f, 1.0f);
   MatmulWorkspace ws;
-  ws.onednn = std::make_shared<OneDnnMatmul>();
+  ws.n_threads = 2;
+  ws.prompt = prompt;
   std::vector<std::vector<float>> one(3), shared(3);
   const WeightMatrix* ptrs[3];
   float* ys[3];
@@ -774,38 +777,76 @@ TEST(OneDnnMatmul, SharedInputGivesEachWeightsResult) {
   for (int i = 0; i < 3; ++i) EXPECT_EQ(one[i], shared[i]) << "weight " << i;
 }
 
-// Float weights keep their exact f32 GEMM with the oneDNN matmul chosen: bf16 would round them.
-TEST(OneDnnMatmul, FloatWeightsAreNotRoundedToBf16) {
-  if (!OneDnnMatmul::available()) GTEST_SKIP() << "built without oneDNN";
-  std::mt19937 rng(23);
-  const int64_t M = 32, N = 24, K = 256;
-  for (TensorType t : {TensorType::F32, TensorType::F16}) {
-    SCOPED_TRACE(type_name(static_cast<uint32_t>(t)));
-    const auto w = random_weights(t, N, K, rng);
-    const auto x = test::random_floats(rng, M * K, -1.0f, 1.0f);
-    const WeightMatrix W = matrix(t, w, N, K);
-    MatmulWorkspace plain, with;
-    with.onednn = std::make_shared<OneDnnMatmul>();
-    std::vector<float> a(M * N), b(M * N);
-    matmul(W, x.data(), M, a.data(), N, plain);
-    matmul(W, x.data(), M, b.data(), N, with);
-    EXPECT_EQ(a, b);
-  }
-}
-
-TEST(OneDnnMatmul, DecodeKeepsNibblesKernels) {
-  if (!OneDnnMatmul::available()) GTEST_SKIP() << "built without oneDNN";
-  std::mt19937 rng(22);
-  const int64_t M = 3, N = 20, K = 512;
-  const auto w = random_weights(TensorType::Q4_0, N, K, rng);
+// matmul() with and without the prompt matmul give the same bits: for products it must leave to
+// nibble's kernels (float weights, which bf16 would round; fewer rows than min_rows()).
+void expect_left_to_nibble(const std::shared_ptr<PromptMatmul>& prompt, TensorType t, int64_t M,
+                           std::mt19937& rng) {
+  SCOPED_TRACE(type_name(static_cast<uint32_t>(t)) + " M=" + std::to_string(M));
+  const int64_t N = 24, K = 256;
+  const auto w = random_weights(t, N, K, rng);
   const auto x = test::random_floats(rng, M * K, -1.0f, 1.0f);
-  const WeightMatrix W = matrix(TensorType::Q4_0, w, N, K);
+  const WeightMatrix W = matrix(t, w, N, K);
   MatmulWorkspace plain, with;
-  with.onednn = std::make_shared<OneDnnMatmul>();
+  with.prompt = prompt;
   std::vector<float> a(M * N), b(M * N);
   matmul(W, x.data(), M, a.data(), N, plain);
   matmul(W, x.data(), M, b.data(), N, with);
   EXPECT_EQ(a, b);
+}
+
+TEST(OneDnnMatmul, PrefillWithinBf16OfReference) {
+  if (!OneDnnMatmul::available()) GTEST_SKIP() << "built without oneDNN";
+  std::mt19937 rng(21);
+  expect_prompt_matmul_within_bf16([] { return std::make_shared<OneDnnMatmul>(); },
+                                   {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K,
+                                    TensorType::Q6_K, TensorType::Q4_1, TensorType::F16},
+                                   {{16, 33, 256}, {40, 64, 512}, {17, 8, 2304}}, rng);
+}
+
+TEST(OneDnnMatmul, SharedInputGivesEachWeightsResult) {
+  if (!OneDnnMatmul::available()) GTEST_SKIP() << "built without oneDNN";
+  std::mt19937 rng(24);
+  expect_shared_input_equals_each(std::make_shared<OneDnnMatmul>(), 20, rng);
+}
+
+TEST(OneDnnMatmul, FloatWeightsAndDecodeKeepNibblesKernels) {
+  if (!OneDnnMatmul::available()) GTEST_SKIP() << "built without oneDNN";
+  std::mt19937 rng(23);
+  const auto onednn = std::make_shared<OneDnnMatmul>();
+  expect_left_to_nibble(onednn, TensorType::F32, 32, rng);
+  expect_left_to_nibble(onednn, TensorType::F16, 32, rng);
+  expect_left_to_nibble(onednn, TensorType::Q4_0, 3, rng);
+}
+
+// nibble's AMX tile kernel: every quantised type matmul() runs, M and N tails around the 32 × 32
+// tile block and the 64-row panel, K from one 32-block to 9 super-blocks.
+TEST(AmxMatmul, PrefillWithinBf16OfReference) {
+  if (!AmxMatmul::available())
+    GTEST_SKIP() << "this CPU has no AMX-BF16 tiles (or the kernel withholds them)";
+  std::mt19937 rng(31);
+  expect_prompt_matmul_within_bf16(
+      [] { return std::make_shared<AmxMatmul>(); },
+      std::vector<TensorType>(std::begin(kIntTypes), std::end(kIntTypes)),
+      {{32, 33, 256}, {70, 130, 512}, {33, 8, 2304}, {40, 64, 32}}, rng);
+}
+
+TEST(AmxMatmul, SharedInputGivesEachWeightsResult) {
+  if (!AmxMatmul::available()) GTEST_SKIP() << "no AMX-BF16 tiles here";
+  std::mt19937 rng(32);
+  expect_shared_input_equals_each(std::make_shared<AmxMatmul>(), 45, rng);
+}
+
+TEST(AmxMatmul, FloatWeightsAndSmallMKeepNibblesKernels) {
+  if (!AmxMatmul::available()) GTEST_SKIP() << "no AMX-BF16 tiles here";
+  std::mt19937 rng(33);
+  const auto amx = std::make_shared<AmxMatmul>();
+  expect_left_to_nibble(amx, TensorType::F16, 64, rng);
+  expect_left_to_nibble(amx, TensorType::Q4_0, amx->min_rows() - 1, rng);
+}
+
+TEST(AmxMatmul, UnavailableIsAClearError) {
+  if (AmxMatmul::available()) GTEST_SKIP() << "AMX is available here";
+  EXPECT_THROW(AmxMatmul(), std::runtime_error);
 }
 
 }  // namespace

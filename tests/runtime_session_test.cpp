@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/amx_matmul.h"
 #include "kernels/onednn_matmul.h"
 #include "loaders/model_file.h"
 #include "runtime/generate.h"
@@ -46,29 +47,40 @@ TEST(Session, ResetGivesTheSameLogits) {
   for (int64_t i = 0; i < s.n_vocab(); ++i) ASSERT_EQ(la[i], b[i]);
 }
 
-// A new session's prompt matmul is nibble's; "auto" is oneDNN's bf16 one where oneDNN runs on
-// AMX (the bundled model's bf16 copy, under 30 MB, fits in any machine's free memory), else
-// nibble's. An unknown name is refused and lists the known ones.
-TEST(Session, GemmAutoIsOneDnnExactlyOnAmx) {
+// A new session's prompt matmul is "auto": nibble's AMX tile kernel where the CPU has AMX,
+// else nibble's int8 GEMM; each can be named. An unknown name is refused and lists the known
+// ones; a matmul this CPU or build lacks is a runtime_error that says so.
+TEST(Session, GemmAutoIsAmxExactlyWhereAvailable) {
   auto lm = load_model_and_tokenizer(kModel, {});
   SessionOptions o;
   o.n_ctx = 64;
   Session s(*lm->model, o);
-  const bool amx = OneDnnMatmul::available() && OneDnnMatmul::runs_on_amx();
-  EXPECT_EQ(s.gemm(), "nibble");
-  s.set_gemm("auto");
-  EXPECT_EQ(s.gemm(), amx ? "onednn" : "nibble") << "oneDNN isa: " << OneDnnMatmul::isa();
+  const std::string expected = AmxMatmul::available() ? "amx" : "nibble";
+  EXPECT_EQ(s.gemm(), expected);
   s.set_gemm("nibble");
   EXPECT_EQ(s.gemm(), "nibble");
+  s.set_gemm("auto");
+  EXPECT_EQ(s.gemm(), expected);
+  o.gemm = "nibble";
+  EXPECT_EQ(Session(*lm->model, o).gemm(), "nibble");
   if (OneDnnMatmul::available()) {
     s.set_gemm("onednn");
     EXPECT_EQ(s.gemm(), "onednn");
   }
+  if (!AmxMatmul::available()) {
+    try {
+      s.set_gemm("amx");
+      FAIL() << "amx was accepted without AMX";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find("AMX"), std::string::npos) << e.what();
+    }
+  }
   try {
-    s.set_gemm("amx");
+    s.set_gemm("tiles");
     FAIL() << "an unknown name was accepted";
   } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("auto, nibble, onednn"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("auto, nibble, amx, onednn"), std::string::npos)
+        << e.what();
   }
 }
 

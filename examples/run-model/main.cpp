@@ -39,9 +39,9 @@ generation:
   -c, --ctx-size N         context size in tokens (default: the model's trained context)
   -b, --batch-size N       prompt tokens per forward pass (default 512)
   -t, --threads N          threads (default: physical cores)
-  --gemm NAME              matmul for prompts: nibble (generate's default), onednn (oneDNN
-                           bf16, a one-time weight conversion on the first prompt) or auto
-                           (perplexity's default: onednn where oneDNN runs on AMX)
+  --gemm NAME              matmul for prompts: auto (default: amx where the CPU has AMX, else
+                           nibble), nibble (int8 kernels), amx (AMX-BF16 tiles) or onednn
+                           (oneDNN bf16, a one-time weight conversion on the first prompt)
   --stop TEXT              end generation when TEXT appears (not printed; repeatable)
 chat (instruct models):
   --chat                   interactive conversation: one message per line; Ctrl-C stops an
@@ -90,7 +90,7 @@ struct Options {
   std::string model, tokenizer, prompt;
   bool have_prompt = false, use_mmap = true;
   int32_t n_predict = 128, n_ctx = 0, n_batch = 512, n_threads = 0;
-  std::string gemm;  // empty: the command's default
+  std::string gemm;  // empty: the library's default (auto)
   nibble_sampler_params sampler = nibble_sampler_default_params();
   bool seed_given = false;
   bool no_bos = false, pieces = false, special = false;

@@ -126,15 +126,16 @@ NIBBLE_API int32_t nibble_context_used(const nibble_context* ctx);
 NIBBLE_API int32_t nibble_context_threads(const nibble_context* ctx);
 /* Forgets the conversation; the context can be reused. */
 NIBBLE_API nibble_status nibble_context_reset(nibble_context* ctx);
-/* Chooses the matmul that evaluates prompts: "nibble" (the default, nibble's int8 kernels),
- * "onednn" (oneDNN's bf16 matmul, on AMX where the CPU has it; weights get a bf16 copy on the
- * first prompt, 2 bytes per weight, which that prompt waits for) or "auto" (onednn where oneDNN
- * runs on AMX and that copy fits in half the available memory, else nibble: for long or many
- * prompts). Generation always uses nibble's kernels.
- * NIBBLE_ERR_INVALID_ARGUMENT for an unknown name, NIBBLE_ERR_INTERNAL when this build has no
- * oneDNN. */
+/* Chooses the matmul that evaluates prompts: "auto" (the default: "amx" where the CPU has AMX
+ * tiles, else "nibble"), "nibble" (nibble's int8 kernels), "amx" (nibble's AMX-BF16 tile kernel:
+ * weights decoded to bf16 per call, no copy kept) or "onednn" (oneDNN's bf16 matmul; weights get
+ * a bf16 copy on the first prompt, 2 bytes per weight, which that prompt waits for). Generation
+ * and prompts shorter than the chosen matmul's minimum (32 tokens for amx, 16 for onednn) always
+ * use nibble's int8 kernels. NIBBLE_ERR_INVALID_ARGUMENT for an unknown name,
+ * NIBBLE_ERR_INTERNAL when this CPU has no AMX ("amx") or this build no oneDNN ("onednn"). */
 NIBBLE_API nibble_status nibble_context_set_gemm(nibble_context* ctx, const char* name);
-/* The matmul prompts use now: "nibble" or "onednn" (what "auto" chose); "" for a NULL ctx. */
+/* The matmul prompts use now: "nibble", "amx" or "onednn" (what "auto" chose); "" for a NULL
+ * ctx. */
 NIBBLE_API const char* nibble_context_gemm(const nibble_context* ctx);
 
 /* Appends tokens to the context and computes the logits of the last one. */
@@ -207,8 +208,7 @@ typedef struct nibble_perplexity_params {
   void* user;
   const char* save_logits; /* write this model's distributions here (reuse with ref_logits) */
   const char* ref_logits;  /* compare against distributions saved earlier instead of a ref model */
-  const char* gemm;        /* the chunks' matmul, as nibble_context_set_gemm; NULL: "auto" (many
-                              chunks repay oneDNN's one-time weight conversion on AMX) */
+  const char* gemm;        /* the chunks' matmul, as nibble_context_set_gemm; NULL: "auto" */
 } nibble_perplexity_params;
 
 typedef struct nibble_perplexity_result {
