@@ -29,7 +29,9 @@ namespace nibble {
 
 // GCC 12's _mm512_undefined_* (inside the gather and bf16 conversion intrinsics) initialise a
 // variable from itself, which -Wmaybe-uninitialized reports at every use.
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace {
 
