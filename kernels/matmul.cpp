@@ -524,9 +524,9 @@ void matmul(const WeightMatrix& W, const float* X, int64_t M, float* Y, int64_t 
 void matmul_shared_input(const WeightMatrix* const* Ws, float* const* Ys, const int64_t* ldys, int n_weights,
                          const float* X, int64_t M, MatmulWorkspace& ws) {
   if (n_weights <= 0 || M <= 0) return;
-  bool all_to_prompt = true;  // then X is converted for the prompt matmul once for all
-  for (int i = 0; i < n_weights; ++i) all_to_prompt &= to_prompt_matmul(*Ws[i], M, ws);
-  if (all_to_prompt) {
+  int to_prompt = 0;
+  for (int i = 0; i < n_weights; ++i) to_prompt += to_prompt_matmul(*Ws[i], M, ws) ? 1 : 0;
+  if (to_prompt == n_weights) {  // X converted for the prompt matmul once for all
     ws.prompt->run_shared_input(Ws, Ys, ldys, n_weights, X, M, ws.n_threads);
     return;
   }
@@ -546,7 +546,9 @@ void matmul_shared_input(const WeightMatrix* const* Ws, float* const* Ys, const 
     if (Ws[i]->cols != Ws[0]->cols) throw std::invalid_argument("matmul_shared_input: weights differ in K");
     if (ldys[i] < Ws[i]->rows) throw std::invalid_argument("matmul_shared_input: ldy smaller than N");
   }
-  if ((ws.prompt || (!any_int8 && OneDnnMatmul::available())) && M >= detail::kPanelMinM) {
+  // Some to the prompt matmul and some not, or float weights for oneDNN's sgemm: one matmul()
+  // each. (A prompt matmul that takes none, M below its min_rows(), leaves the shared path.)
+  if (to_prompt > 0 || (!any_int8 && OneDnnMatmul::available() && M >= detail::kPanelMinM)) {
     for (int i = 0; i < n_weights; ++i) matmul(*Ws[i], X, M, Ys[i], ldys[i], ws);
     return;
   }
