@@ -162,12 +162,6 @@ NIBBLE_AMX_TARGET inline __m512i int8s(const uint8_t* p) {
   return _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
-inline float f16_at(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-  return fp16_to_fp32(h);
-}
-
 // Q4_0's 32 elements from 16 bytes: element e < 16 in the low nibble of byte e, the rest in the
 // high nibbles; value d·(q − 8).
 NIBBLE_AMX_TARGET inline void q4_0_block(const uint8_t* nibbles, float d, uint16_t* out) {
@@ -187,8 +181,8 @@ struct AffineStep {
 NIBBLE_AMX_TARGET inline AffineStep q4_k_step(const uint8_t* head, int sub) {
   int sc, m;
   k4_scale_min(head + 4, sub, &sc, &m);
-  return {_mm512_set1_ps(f16_at(head) * static_cast<float>(sc)),
-          _mm512_set1_ps(-(f16_at(head + 2) * static_cast<float>(m)))};
+  return {_mm512_set1_ps(fp16_at(head) * static_cast<float>(sc)),
+          _mm512_set1_ps(-(fp16_at(head + 2) * static_cast<float>(m)))};
 }
 
 // Returns false where the type and layout have no decoder here (the caller takes the generic
@@ -204,26 +198,26 @@ NIBBLE_AMX_TARGET bool decode_row_fast(const WeightMatrix& W, int64_t n, uint16_
     case TensorType::Q4_0:
       if (!packed) {  // 18-byte blocks: d, 16 bytes of nibbles
         for (int64_t b = 0; b < nb; ++b)
-          q4_0_block(row + 18 * b + 2, f16_at(row + 18 * b), out + b * kTileElems);
+          q4_0_block(row + 18 * b + 2, fp16_at(row + 18 * b), out + b * kTileElems);
       } else {  // groups of 4 blocks: 64 quant bytes per row, then the 4 rows' scales (repack.h)
         for (int64_t g = 0; g < nb / 4; ++g) {
           const uint8_t* q = tile + (g * 4 + r) * 64;
           const uint8_t* d = tile + nb * 4 * 16 + (g * 4 + r) * 8;
           for (int j = 0; j < 4; ++j)
-            q4_0_block(q + 16 * j, f16_at(d + 2 * j), out + (4 * g + j) * kTileElems);
+            q4_0_block(q + 16 * j, fp16_at(d + 2 * j), out + (4 * g + j) * kTileElems);
         }
       }
       return true;
     case TensorType::Q8_0:
       if (!packed) {  // 34-byte blocks: d, 32 int8
         for (int64_t b = 0; b < nb; ++b)
-          q8_0_block(row + 34 * b + 2, f16_at(row + 34 * b), out + b * kTileElems);
+          q8_0_block(row + 34 * b + 2, fp16_at(row + 34 * b), out + b * kTileElems);
       } else {  // groups of 2 blocks
         for (int64_t g = 0; g < nb / 2; ++g) {
           const uint8_t* q = tile + (g * 4 + r) * 64;
           const uint8_t* d = tile + nb * 4 * 32 + (g * 4 + r) * 4;
           for (int j = 0; j < 2; ++j)
-            q8_0_block(q + 32 * j, f16_at(d + 2 * j), out + (2 * g + j) * kTileElems);
+            q8_0_block(q + 32 * j, fp16_at(d + 2 * j), out + (2 * g + j) * kTileElems);
         }
       }
       return true;
@@ -259,7 +253,7 @@ NIBBLE_AMX_TARGET bool decode_row_fast(const WeightMatrix& W, int64_t n, uint16_
       for (int64_t sb = 0; sb < nb / 8; ++sb) {
         const uint8_t* b = row + 210 * sb;
         const auto* scales = reinterpret_cast<const int8_t*>(b + 192);
-        const float d = f16_at(b + 208);
+        const float d = fp16_at(b + 208);
         for (int h = 0; h < 2; ++h) {
           for (int j = 0; j < 4; ++j) {
             __m512 v[2];

@@ -119,7 +119,7 @@ inline void unpack_q4_g(const uint8_t* row, int64_t b, UnpackedBlock& u) {
     const uint8_t byte = grp[2 + e % (G / 2)];
     u.w[i] = static_cast<int8_t>((e < G / 2 ? (byte & 0x0F) : (byte >> 4)) - 8);
   }
-  u.half_scale[0] = u.half_scale[1] = fp16_to_fp32(load_u16(grp));
+  u.half_scale[0] = u.half_scale[1] = fp16_at(grp);
 }
 inline void unpack_q4_g64(const uint8_t* row, int64_t b, UnpackedBlock& u) { unpack_q4_g<64>(row, b, u); }
 inline void unpack_q4_g128(const uint8_t* row, int64_t b, UnpackedBlock& u) { unpack_q4_g<128>(row, b, u); }
@@ -134,8 +134,8 @@ inline void unpack_q8_c(const uint8_t* row, int64_t b, UnpackedBlock& u) {
 inline void unpack_q4_1(const uint8_t* row, int64_t b, UnpackedBlock& u) {
   const uint8_t* blk = row + 20 * b;
   for (int e = 0; e < 32; ++e) u.w[e] = static_cast<int8_t>(nibble_elem(blk + 4, e));
-  u.half_scale[0] = u.half_scale[1] = fp16_to_fp32(load_u16(blk));
-  u.half_bias[0] = u.half_bias[1] = fp16_to_fp32(load_u16(blk + 2));
+  u.half_scale[0] = u.half_scale[1] = fp16_at(blk);
+  u.half_bias[0] = u.half_bias[1] = fp16_at(blk + 2);
   u.q8_1_min = true;
 }
 
@@ -143,29 +143,29 @@ inline void unpack_q5_0(const uint8_t* row, int64_t b, UnpackedBlock& u) {
   const uint8_t* blk = row + 22 * b;
   const uint32_t qh = load_u32(blk + 2);
   for (int e = 0; e < 32; ++e) u.w[e] = static_cast<int8_t>((nibble_elem(blk + 6, e) | ((qh >> e) & 1) << 4) - 16);
-  u.half_scale[0] = u.half_scale[1] = fp16_to_fp32(load_u16(blk));
+  u.half_scale[0] = u.half_scale[1] = fp16_at(blk);
 }
 
 inline void unpack_q5_1(const uint8_t* row, int64_t b, UnpackedBlock& u) {
   const uint8_t* blk = row + 24 * b;
   const uint32_t qh = load_u32(blk + 4);
   for (int e = 0; e < 32; ++e) u.w[e] = static_cast<int8_t>(nibble_elem(blk + 8, e) | ((qh >> e) & 1) << 4);
-  u.half_scale[0] = u.half_scale[1] = fp16_to_fp32(load_u16(blk));
-  u.half_bias[0] = u.half_bias[1] = fp16_to_fp32(load_u16(blk + 2));
+  u.half_scale[0] = u.half_scale[1] = fp16_at(blk);
+  u.half_bias[0] = u.half_bias[1] = fp16_at(blk + 2);
   u.q8_1_min = true;
 }
 
 inline void unpack_iq4_nl(const uint8_t* row, int64_t b, UnpackedBlock& u) {
   const uint8_t* blk = row + 18 * b;
   for (int e = 0; e < 32; ++e) u.w[e] = kIQ4NLValues[nibble_elem(blk + 2, e)];
-  u.half_scale[0] = u.half_scale[1] = fp16_to_fp32(load_u16(blk));
+  u.half_scale[0] = u.half_scale[1] = fp16_at(blk);
 }
 
 inline void unpack_iq4_xs(const uint8_t* row, int64_t b, UnpackedBlock& u) {
   const uint8_t* sb = row + 136 * (b / 8);
   const int ib = static_cast<int>(b % 8);
   for (int e = 0; e < 32; ++e) u.w[e] = kIQ4NLValues[nibble_elem(sb + 8 + 16 * ib, e)];
-  u.half_scale[0] = u.half_scale[1] = fp16_to_fp32(load_u16(sb)) * static_cast<float>(iq4_xs_scale(sb, ib));
+  u.half_scale[0] = u.half_scale[1] = fp16_at(sb) * static_cast<float>(iq4_xs_scale(sb, ib));
 }
 
 // Q4_K / Q5_K 32-block b is sub-block b mod 8: low (even) or high (odd) nibbles of the 32 qs
@@ -177,8 +177,8 @@ inline void unpack_q4_k(const uint8_t* row, int64_t b, UnpackedBlock& u) {
   for (int l = 0; l < 32; ++l) u.w[l] = static_cast<int8_t>(sub % 2 ? qs[l] >> 4 : qs[l] & 0x0F);
   int sc, mn;
   k4_scale_min(sb + 4, sub, &sc, &mn);
-  u.half_scale[0] = u.half_scale[1] = fp16_to_fp32(load_u16(sb)) * static_cast<float>(sc);
-  u.half_bias[0] = u.half_bias[1] = -fp16_to_fp32(load_u16(sb + 2)) * static_cast<float>(mn);
+  u.half_scale[0] = u.half_scale[1] = fp16_at(sb) * static_cast<float>(sc);
+  u.half_bias[0] = u.half_bias[1] = -fp16_at(sb + 2) * static_cast<float>(mn);
 }
 
 inline void unpack_q5_k(const uint8_t* row, int64_t b, UnpackedBlock& u) {
@@ -191,8 +191,8 @@ inline void unpack_q5_k(const uint8_t* row, int64_t b, UnpackedBlock& u) {
   }
   int sc, mn;
   k4_scale_min(sb + 4, sub, &sc, &mn);
-  u.half_scale[0] = u.half_scale[1] = fp16_to_fp32(load_u16(sb)) * static_cast<float>(sc);
-  u.half_bias[0] = u.half_bias[1] = -fp16_to_fp32(load_u16(sb + 2)) * static_cast<float>(mn);
+  u.half_scale[0] = u.half_scale[1] = fp16_at(sb) * static_cast<float>(sc);
+  u.half_bias[0] = u.half_bias[1] = -fp16_at(sb + 2) * static_cast<float>(mn);
 }
 
 // Q2_K / Q3_K 32-block jb = b mod 8 reads 2-bit field j = jb mod 4 of the 32 bytes of half
@@ -201,7 +201,7 @@ inline void unpack_q2_k(const uint8_t* row, int64_t b, UnpackedBlock& u) {
   const uint8_t* sb = row + 84 * (b / 8);
   const int jb = static_cast<int>(b % 8), h = jb / 4, j = jb % 4;
   for (int l = 0; l < 32; ++l) u.w[l] = static_cast<int8_t>((sb[16 + 32 * h + l] >> (2 * j)) & 3);
-  const float d = fp16_to_fp32(load_u16(sb + 80)), dmin = fp16_to_fp32(load_u16(sb + 82));
+  const float d = fp16_at(sb + 80), dmin = fp16_at(sb + 82);
   for (int i = 0; i < 2; ++i) {
     u.half_scale[i] = d * static_cast<float>(sb[2 * jb + i] & 0x0F);
     u.half_bias[i] = -dmin * static_cast<float>(sb[2 * jb + i] >> 4);
@@ -216,14 +216,14 @@ inline void unpack_q3_k(const uint8_t* row, int64_t b, UnpackedBlock& u) {
     const int hbit = (sb[l] >> (4 * h + j)) & 1;
     u.w[l] = static_cast<int8_t>(low2 - (hbit ? 0 : 4));
   }
-  const float d = fp16_to_fp32(load_u16(sb + 108));
+  const float d = fp16_at(sb + 108);
   for (int i = 0; i < 2; ++i) u.half_scale[i] = d * static_cast<float>(q3_k_scale(sb + 96, 2 * jb + i));
 }
 
 inline void unpack_q8_0(const uint8_t* row, int64_t b, UnpackedBlock& u) {
   const uint8_t* blk = row + 34 * b;
   std::memcpy(u.w, blk + 2, 32);
-  u.half_scale[0] = u.half_scale[1] = fp16_to_fp32(load_u16(blk));
+  u.half_scale[0] = u.half_scale[1] = fp16_at(blk);
 }
 
 inline void unpack_q4_0(const uint8_t* row, int64_t b, UnpackedBlock& u) {
@@ -232,7 +232,7 @@ inline void unpack_q4_0(const uint8_t* row, int64_t b, UnpackedBlock& u) {
     u.w[j] = static_cast<int8_t>((blk[2 + j] & 0x0F) - 8);
     u.w[j + 16] = static_cast<int8_t>((blk[2 + j] >> 4) - 8);
   }
-  u.half_scale[0] = u.half_scale[1] = fp16_to_fp32(load_u16(blk));
+  u.half_scale[0] = u.half_scale[1] = fp16_at(blk);
 }
 
 inline void unpack_q6_k(const uint8_t* row, int64_t b, UnpackedBlock& u) {
@@ -245,7 +245,7 @@ inline void unpack_q6_k(const uint8_t* row, int64_t b, UnpackedBlock& u) {
     const int high2 = (qh[l] >> (2 * j)) & 3;
     u.w[l] = static_cast<int8_t>((low4 | high2 << 4) - 32);
   }
-  const float d = fp16_to_fp32(load_u16(sb + 208));
+  const float d = fp16_at(sb + 208);
   const int8_t* scales = reinterpret_cast<const int8_t*>(sb + 192);
   u.half_scale[0] = d * static_cast<float>(scales[2 * jb]);
   u.half_scale[1] = d * static_cast<float>(scales[2 * jb + 1]);
@@ -866,6 +866,15 @@ NIBBLE_INT_ATTR HWY_INLINE void SpreadSubBlockScales(__m256i sc16, __m512i (&sc)
   }
 }
 
+// acc + Σ of each int32 lane's two int16 products (vpdpwssd where the target has it).
+NIBBLE_INT_ATTR HWY_INLINE __m512i AddPairProducts(__m512i acc, __m512i a, __m512i b) {
+#if HWY_TARGET == HWY_AVX3_DL
+  return _mm512_dpwssd_epi32(acc, a, b);
+#else
+  return _mm512_add_epi32(acc, _mm512_madd_epi16(a, b));
+#endif
+}
+
 // Σ_k sc_k·(u·q)_k over a super-block, int32 lanes: u[p] the unsigned levels of quarter p (64
 // elements, ≤ 63 so vpmaddubsw's int16 pairs cannot saturate against |q| ≤ 127), q its 256
 // activations, sc from SpreadSubBlockScales.
@@ -873,12 +882,7 @@ NIBBLE_INT_ATTR HWY_INLINE __m512i SuperBlockDot(const __m512i* u, const __m512i
                                                  const int8_t* q) {
   __m512i dot = _mm512_madd_epi16(_mm512_maddubs_epi16(u[0], _mm512_loadu_si512(q)), sc[0]);
   for (int p = 1; p < 4; ++p) {
-    const __m512i pairs = _mm512_maddubs_epi16(u[p], _mm512_loadu_si512(q + 64 * p));
-#if HWY_TARGET == HWY_AVX3_DL
-    dot = _mm512_dpwssd_epi32(dot, pairs, sc[p]);
-#else
-    dot = _mm512_add_epi32(dot, _mm512_madd_epi16(pairs, sc[p]));
-#endif
+    dot = AddPairProducts(dot, _mm512_maddubs_epi16(u[p], _mm512_loadu_si512(q + 64 * p)), sc[p]);
   }
   return dot;
 }
@@ -888,10 +892,10 @@ NIBBLE_INT_ATTR HWY_INLINE __m512i SuperBlockDot(const __m512i* u, const __m512i
 // and one FMA per 256 weights. Per 64-element quarter p (4 sub-blocks of 16): vpmaddubsw of the
 // unsigned 6-bit q (≤ 63 × |a| ≤ 127: no int16 saturation), then vpmaddwd (vpdpwssd with
 // AVX-512 VNNI) against the sign-extended scales spread over the int16 lanes. The +32 offset
-// leaves once per super-block as 32·Σ_k sc_k·Σa_k, with the per-16 activation sums as int16
-// (|Σa| ≤ 16·127). Against the float-per-quarter tile before it (dot product, conversion, scale
-// permute and FMA per quarter), bench_matmul M = 1 from cache, 1 thread (Zen 5): 45–49 → 52–53
-// GB/s; M = 8: 1.18×.
+// leaves once per super-block as 32·Σ_k sc_k·Σa_k, one more pair product of 32·sc_k against the
+// per-16 activation sums as int16 (|Σa| ≤ 16·127). Against the float-per-quarter tile before it
+// (dot product, conversion, scale permute and FMA per quarter), bench_matmul M = 1 from cache, 1
+// thread (Zen 5): 45–49 → 52–53 GB/s; M = 8: 1.18×.
 //
 // Quarter p's 64 bytes: its low nibbles come from 64 consecutive ql bytes, its 2 high bits from
 // 32 qh bytes shifted by 2j (j = 0,1 for even quarters, 2,3 for odd ones, one j per 256-bit half).
@@ -907,15 +911,18 @@ NIBBLE_INT_ATTR HWY_INLINE void TileQ6_K(const uint8_t* const* rows, const ActRo
   }
   for (int64_t s = 0; s < n_super; ++s) {
     a[0].next.Fetch(8 * s, 8 * s + 8);
-    __m256i sum16[MA];  // the 16 sub-block sums of the activations, int16
+    __m512i minus_sum16[MA];  // −(the 16 sub-block sums of the activations), int16, low half
     float da[MA];
     for (int m = 0; m < MA; ++m) {
-      sum16[m] = _mm512_cvtepi32_epi16(_mm512_loadu_si512(a[m].sum16 + 16 * s));
+      minus_sum16[m] = _mm512_castsi256_si512(_mm512_cvtepi32_epi16(
+          _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_loadu_si512(a[m].sum16 + 16 * s))));
       da[m] = a[m].d[8 * s];
     }
     for (int r = 0; r < 4; ++r) {
       const uint8_t* sb = rows[r] + 210 * s;
       const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sb + 192)));
+      // 32·sc_k (|·| ≤ 4096): the offset's products, zero in the upper half.
+      const __m512i sc16x32 = _mm512_zextsi256_si512(_mm256_slli_epi16(sc16, 5));
       __m512i sc[4];
       SpreadSubBlockScales(sc16, sc);
       __m512i u[4];
@@ -930,9 +937,8 @@ NIBBLE_INT_ATTR HWY_INLINE void TileQ6_K(const uint8_t* const* rows, const ActRo
       }
       const float d = F16(sb + 208);
       for (int m = 0; m < MA; ++m) {
-        __m512i dot = SuperBlockDot(u, sc, a[m].q + 256 * s);
-        const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(sc16, sum16[m]), 5);
-        dot = _mm512_sub_epi32(dot, _mm512_zextsi256_si512(offset));
+        const __m512i dot =
+            AddPairProducts(SuperBlockDot(u, sc, a[m].q + 256 * s), sc16x32, minus_sum16[m]);
         acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_set1_ps(d * da[m]), acc[m][r]);
       }
     }
@@ -1867,11 +1873,7 @@ NIBBLE_INT_ATTR HWY_INLINE void TileQ45_K(const uint8_t* const* rows, const ActR
       for (int m = 0; m < MA; ++m) {
         __m512i dot = _mm512_madd_epi16(_mm512_maddubs_epi16(w[0], av[m][0]), sc[0]);
         for (int v = 1; v < 4; ++v) {
-#if HWY_TARGET == HWY_AVX3_DL
-          dot = _mm512_dpwssd_epi32(dot, _mm512_maddubs_epi16(w[v], av[m][v]), sc[v]);
-#else
-          dot = _mm512_add_epi32(dot, _mm512_madd_epi16(_mm512_maddubs_epi16(w[v], av[m][v]), sc[v]));
-#endif
+          dot = AddPairProducts(dot, _mm512_maddubs_epi16(w[v], av[m][v]), sc[v]);
         }
         acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_set1_ps(dd[m][2 * r]), acc[m][r]);
       }
@@ -2409,11 +2411,10 @@ HWY_INLINE ActRow MakeActRow(const MatmulArgs& args, int64_t m) {
 }
 
 // What the tile at output row n of the range [.., n1) prefetches: the tile after it (`bytes` at
-// p), in decode only and only within the range or up to args.prefetch_end — the rows after the
-// range may be another thread's.
+// p) where MatmulArgs::prefetches_next_tile says so.
 HWY_INLINE NextTile NextTileOf(const MatmulArgs& args, int64_t n, int64_t n1, const uint8_t* p,
                                uint64_t bytes) {
-  return args.M <= 2 && n + 4 < std::max(n1, args.prefetch_end)
+  return args.prefetches_next_tile(n, n1)
              ? NextTile(p, bytes, args.K / 32, args.nta_prefetch_max_bytes)
              : NextTile();
 }

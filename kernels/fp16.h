@@ -33,6 +33,13 @@ inline float fp16_to_fp32(uint16_t h) {
   return f;
 }
 
+// A half stored little-endian at any byte offset, as the quantised blocks keep their scales.
+inline float fp16_at(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return fp16_to_fp32(h);
+}
+
 // Round to nearest even, as F16C's vcvtps2ph with rounding mode 0.
 inline uint16_t fp32_to_fp16(float f) {
   uint32_t x;

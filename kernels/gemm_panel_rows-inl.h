@@ -189,7 +189,9 @@ struct PanelGroupPass {
       g.partial = partial.data();
     }
     const int64_t next = n + group_rows;
-    g.ahead = next < n1 ? Rows::Bytes(args, next, std::min(n1, next + group_rows)) : WeightBytes{};
+    g.ahead = next < n1 ? WeightBytes{args.w + args.row_offset(next),
+                                      args.rows_bytes(next, std::min(n1, next + group_rows))}
+                        : WeightBytes{};
     return g;
   }
   // The slice of K that ends at block b1 of nb.
@@ -220,11 +222,6 @@ struct GgufPanelRows {
     for (int i = 0; i < kPanelRows; ++i)
       _mm_prefetch(reinterpret_cast<const char*>(rows[i] + b * block_bytes), _MM_HINT_T0);
   }
-  // The bytes of rows [a, b), contiguous in the file layout.
-  static NIBBLE_INT_ATTR HWY_INLINE WeightBytes Bytes(const MatmulArgs& args, int64_t a,
-                                                      int64_t b) {
-    return {args.w + a * args.w_row_bytes, static_cast<uint64_t>(b - a) * args.w_row_bytes};
-  }
   uint64_t block_bytes;  // a row's bytes per 32 elements (rounded down: super-blocks)
 };
 
@@ -244,12 +241,6 @@ struct PackedPanelRows {
   NIBBLE_INT_ATTR HWY_INLINE void Decode(int i, int64_t b, DecodedBlock& x) const { Dec::Decode(tile[i], r[i], nb, b, x); }
   // A packed panel is 4 contiguous tiles; building it was never seen waiting on them.
   NIBBLE_INT_ATTR HWY_INLINE void Prefetch(int64_t, int64_t) const {}
-  // The bytes of rows [a, b): the 4-row tiles that hold them (a is a multiple of 4).
-  static NIBBLE_INT_ATTR HWY_INLINE WeightBytes Bytes(const MatmulArgs& args, int64_t a,
-                                                      int64_t b) {
-    return {args.w + (a / 4) * args.w_tile_bytes,
-            static_cast<uint64_t>((b + 3) / 4 - a / 4) * args.w_tile_bytes};
-  }
 };
 
 // Block b of the kPanelRows rows: signed levels into v (offset formats lose their offset here),

@@ -255,14 +255,10 @@ void first_pieces(const RowJob* jobs, int64_t total, int n_threads,
     if (first >= first_piece(total, t + 1, n_threads)) continue;
     const ChunkRows r = chunk_at(jobs, first);
     const MatmulArgs& a = r.job->args;
-    // Packed weights are tiles of 4 rows; pieces are whole tiles. The prefetch runs on past the
-    // piece, as the owner's GEMV does.
-    const int64_t rows = r.job->N - r.n0;
-    const uint64_t offset = a.w_tile_bytes ? static_cast<uint64_t>(r.n0 / 4) * a.w_tile_bytes
-                                           : static_cast<uint64_t>(r.n0) * a.w_row_bytes;
-    const uint64_t size = a.w_tile_bytes ? static_cast<uint64_t>((rows + 3) / 4) * a.w_tile_bytes
-                                         : static_cast<uint64_t>(rows) * a.w_row_bytes;
-    out[static_cast<size_t>(t)] = {a.w + offset, std::min(size, kLookaheadBytes)};
+    // Pieces are whole tiles of packed weights. The prefetch runs on past the piece, as the
+    // owner's GEMV does.
+    out[static_cast<size_t>(t)] = {a.w + a.row_offset(r.n0),
+                                   std::min(a.rows_bytes(r.n0, r.job->N), kLookaheadBytes)};
   }
 }
 

@@ -2,6 +2,7 @@
 // Not part of the public interface.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "kernels/dispatch.h"
@@ -28,6 +29,23 @@ struct MatmulArgs {
   // Decode: next tiles up to this many bytes are prefetched non-temporally into L1, larger ones
   // into L2 (decode_nta_prefetch_max_bytes()).
   uint64_t nta_prefetch_max_bytes = 0;
+
+  // Where the bytes of output row n start (packed: its 4-row tile's), and how many bytes rows
+  // [a, b) take (packed: the whole tiles that hold them; a is then a multiple of 4).
+  uint64_t row_offset(int64_t n) const {
+    return w_tile_bytes ? static_cast<uint64_t>(n / 4) * w_tile_bytes
+                        : static_cast<uint64_t>(n) * w_row_bytes;
+  }
+  uint64_t rows_bytes(int64_t a, int64_t b) const {
+    return w_tile_bytes ? static_cast<uint64_t>((b + 3) / 4 - a / 4) * w_tile_bytes
+                        : static_cast<uint64_t>(b - a) * w_row_bytes;
+  }
+  // Whether the decode GEMV's tile at row n of the range [.., n1) prefetches the tile after it:
+  // in decode only, and only within the range or up to prefetch_end — the rows after the range
+  // may be another thread's.
+  bool prefetches_next_tile(int64_t n, int64_t n1) const {
+    return M <= 2 && n + 4 < std::max(n1, prefetch_end);
+  }
 };
 
 // How the x86 decode GEMV prefetches the next tile (kernels/dot-inl.h, NextTile): the largest

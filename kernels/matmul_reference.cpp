@@ -132,12 +132,6 @@ void quantize_input_static_reference(const float* X, int64_t M, int64_t K, float
 
 namespace {
 
-float load_f16(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-  return fp16_to_fp32(h);
-}
-
 // One 32-block of weights against int8 activations a, as two 16-element halves: weight element
 // e of half h is half_scale[h]·w_e + half_bias[h], with integer w_e (signed q−8, q−32, … for
 // offset formats; the unsigned q for formats with a min). The block's contribution is
@@ -154,7 +148,7 @@ BlockProduct block_q8_0(const uint8_t* row, int64_t b, const int8_t* a) {
   const int8_t* qs = reinterpret_cast<const int8_t*>(blk + 2);
   BlockProduct p{{0, 0}, {0, 0}, {0, 0}};
   for (int e = 0; e < 32; ++e) p.half[e / 16] += qs[e] * a[e];
-  p.half_scale[0] = p.half_scale[1] = load_f16(blk);
+  p.half_scale[0] = p.half_scale[1] = fp16_at(blk);
   return p;
 }
 
@@ -172,7 +166,7 @@ BlockProduct block_q4_g(const uint8_t* row, int64_t b, const int8_t* a) {
     const int q = e < G / 2 ? (byte & 0x0F) : (byte >> 4);
     p.half[i / 16] += (q - 8) * a[i];
   }
-  p.half_scale[0] = p.half_scale[1] = load_f16(grp);
+  p.half_scale[0] = p.half_scale[1] = fp16_at(grp);
   return p;
 }
 
@@ -192,7 +186,7 @@ BlockProduct block_q6_k(const uint8_t* row, int64_t b, const int8_t* a) {
   const uint8_t* ql = sb;
   const uint8_t* qh = sb + 128;
   const int8_t* scales = reinterpret_cast<const int8_t*>(sb + 192);
-  const double d = load_f16(sb + 208);
+  const double d = fp16_at(sb + 208);
   BlockProduct p{{0, 0}, {0, 0}, {0, 0}};
   for (int i = 0; i < 32; ++i) {
     const int e = static_cast<int>(b % 8) * 32 + i;  // element inside the super-block
@@ -216,8 +210,8 @@ BlockProduct block_q4_1(const uint8_t* row, int64_t b, const int8_t* a) {
     const int q = e < 16 ? (qs[e] & 0x0F) : (qs[e - 16] >> 4);
     p.half[e / 16] += q * a[e];
   }
-  p.half_scale[0] = p.half_scale[1] = load_f16(blk);
-  p.half_bias[0] = p.half_bias[1] = load_f16(blk + 2);
+  p.half_scale[0] = p.half_scale[1] = fp16_at(blk);
+  p.half_bias[0] = p.half_bias[1] = fp16_at(blk + 2);
   p.q8_1_min = true;
   return p;
 }
@@ -232,7 +226,7 @@ BlockProduct block_q5_0(const uint8_t* row, int64_t b, const int8_t* a) {
   const uint8_t* blk = row + 22 * b;
   BlockProduct p{{0, 0}, {0, 0}, {0, 0}};
   for (int e = 0; e < 32; ++e) p.half[e / 16] += (q5_value(blk + 2, blk + 6, e) - 16) * a[e];
-  p.half_scale[0] = p.half_scale[1] = load_f16(blk);
+  p.half_scale[0] = p.half_scale[1] = fp16_at(blk);
   return p;
 }
 
@@ -240,8 +234,8 @@ BlockProduct block_q5_1(const uint8_t* row, int64_t b, const int8_t* a) {
   const uint8_t* blk = row + 24 * b;
   BlockProduct p{{0, 0}, {0, 0}, {0, 0}};
   for (int e = 0; e < 32; ++e) p.half[e / 16] += q5_value(blk + 4, blk + 8, e) * a[e];
-  p.half_scale[0] = p.half_scale[1] = load_f16(blk);
-  p.half_bias[0] = p.half_bias[1] = load_f16(blk + 2);
+  p.half_scale[0] = p.half_scale[1] = fp16_at(blk);
+  p.half_bias[0] = p.half_bias[1] = fp16_at(blk + 2);
   p.q8_1_min = true;
   return p;
 }
@@ -254,7 +248,7 @@ BlockProduct block_iq4_nl(const uint8_t* row, int64_t b, const int8_t* a) {
     const int q = e < 16 ? (qs[e] & 0x0F) : (qs[e - 16] >> 4);
     p.half[e / 16] += kIQ4NLValues[q] * a[e];
   }
-  p.half_scale[0] = p.half_scale[1] = load_f16(blk);
+  p.half_scale[0] = p.half_scale[1] = fp16_at(blk);
   return p;
 }
 
@@ -272,8 +266,8 @@ BlockProduct block_q4_k(const uint8_t* row, int64_t b, const int8_t* a) {
   }
   int sc, mn;
   k4_scale_min(sb + 4, static_cast<int>(b % 8), &sc, &mn);
-  p.half_scale[0] = p.half_scale[1] = static_cast<double>(load_f16(sb)) * sc;
-  p.half_bias[0] = p.half_bias[1] = -static_cast<double>(load_f16(sb + 2)) * mn;
+  p.half_scale[0] = p.half_scale[1] = static_cast<double>(fp16_at(sb)) * sc;
+  p.half_bias[0] = p.half_bias[1] = -static_cast<double>(fp16_at(sb + 2)) * mn;
   return p;
 }
 
@@ -289,8 +283,8 @@ BlockProduct block_q5_k(const uint8_t* row, int64_t b, const int8_t* a) {
   }
   int sc, mn;
   k4_scale_min(sb + 4, static_cast<int>(b % 8), &sc, &mn);
-  p.half_scale[0] = p.half_scale[1] = static_cast<double>(load_f16(sb)) * sc;
-  p.half_bias[0] = p.half_bias[1] = -static_cast<double>(load_f16(sb + 2)) * mn;
+  p.half_scale[0] = p.half_scale[1] = static_cast<double>(fp16_at(sb)) * sc;
+  p.half_bias[0] = p.half_bias[1] = -static_cast<double>(fp16_at(sb + 2)) * mn;
   return p;
 }
 
@@ -302,7 +296,7 @@ BlockProduct block_q2_k(const uint8_t* row, int64_t b, const int8_t* a) {
     const int h = e / 128, j = (e % 128) / 32, l = e % 32;
     p.half[i / 16] += ((sb[16 + 32 * h + l] >> (2 * j)) & 3) * a[i];
   }
-  const double d = load_f16(sb + 80), dmin = load_f16(sb + 82);
+  const double d = fp16_at(sb + 80), dmin = fp16_at(sb + 82);
   for (int h = 0; h < 2; ++h) {
     const uint8_t s = sb[2 * (b % 8) + h];
     p.half_scale[h] = d * (s & 0x0F);
@@ -321,7 +315,7 @@ BlockProduct block_q3_k(const uint8_t* row, int64_t b, const int8_t* a) {
     const int hbit = (sb[l] >> (4 * h + j)) & 1;
     p.half[i / 16] += (low2 - (hbit ? 0 : 4)) * a[i];
   }
-  const double d = load_f16(sb + 108);
+  const double d = fp16_at(sb + 108);
   const uint8_t* sc = sb + 96;
   for (int h = 0; h < 2; ++h) {
     const int k = 2 * static_cast<int>(b % 8) + h;
@@ -344,7 +338,7 @@ BlockProduct block_iq4_xs(const uint8_t* row, int64_t b, const int8_t* a) {
   uint16_t scales_h;
   std::memcpy(&scales_h, sb + 2, 2);
   const int ls = ((sb[4 + ib / 2] >> (4 * (ib % 2))) & 0x0F) | ((scales_h >> (2 * ib)) & 3) << 4;
-  p.half_scale[0] = p.half_scale[1] = static_cast<double>(load_f16(sb)) * (ls - 32);
+  p.half_scale[0] = p.half_scale[1] = static_cast<double>(fp16_at(sb)) * (ls - 32);
   return p;
 }
 
@@ -376,8 +370,7 @@ float float_weight(TensorType type, const uint8_t* row, int64_t k) {
       return f;
     }
     case TensorType::F16:
-      std::memcpy(&h, row + 2 * k, 2);
-      return fp16_to_fp32(h);
+      return fp16_at(row + 2 * k);
     default:
       std::memcpy(&h, row + 2 * k, 2);
       return bf16_to_fp32(h);

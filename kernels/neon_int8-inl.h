@@ -327,12 +327,9 @@ NIBBLE_NEON_ATTR inline Act MakeAct(const MatmulArgs& args, int64_t m) {
 }
 
 // Decode reads every weight once from memory: fetch the next 4-row tile while computing this one
-// (as the x86 drivers do), within this call's row range or up to args.prefetch_end.
+// (as the x86 drivers do, where MatmulArgs::prefetches_next_tile says so).
 inline void PrefetchRange(const uint8_t* p, uint64_t bytes) {
   for (const uint8_t* end = p + bytes; p < end; p += 64) __builtin_prefetch(p);
-}
-inline bool PrefetchNext(const MatmulArgs& args, int64_t n, int64_t n1) {
-  return args.M <= 2 && n + 4 < std::max(n1, args.prefetch_end);
 }
 
 template <class Blocks, bool kMmla>
@@ -381,7 +378,7 @@ NIBBLE_NEON_ATTR void Rows(const MatmulArgs& args, int64_t n0, int64_t n1) {
   src.nb = args.K / 32;
   for (int64_t n = n0; n < n1; n += 4) {
     const int64_t nr = std::min<int64_t>(4, n1 - n);
-    if (PrefetchNext(args, n, n1))
+    if (args.prefetches_next_tile(n, n1))
       PrefetchRange(args.w + (n + 4) * args.w_row_bytes, 4 * args.w_row_bytes);
     for (int64_t r = 0; r < 4; ++r) src.rows[r] = args.w + (n + std::min(r, nr - 1)) * args.w_row_bytes;
     TileRows<Blocks, kMmla>(src, args, n, nr);
@@ -396,7 +393,8 @@ NIBBLE_NEON_ATTR void PackedRows(const MatmulArgs& args, int64_t n0, int64_t n1)
   for (int64_t n = n0; n < n1; n += 4) {
     const int64_t nr = std::min<int64_t>(4, n1 - n);
     src.tile = args.w + (n / 4) * args.w_tile_bytes;
-    if (PrefetchNext(args, n, n1)) PrefetchRange(src.tile + args.w_tile_bytes, args.w_tile_bytes);
+    if (args.prefetches_next_tile(n, n1))
+      PrefetchRange(src.tile + args.w_tile_bytes, args.w_tile_bytes);
     TileRows<Blocks, kMmla>(src, args, n, nr);
   }
 }

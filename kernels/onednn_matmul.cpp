@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "kernels/matmul_internal.h"
+
 #if defined(NIBBLE_HAVE_DNNL)
 #include <dnnl.h>
 #include <omp.h>
@@ -13,13 +15,16 @@
 #include <utility>
 #include <vector>
 
-#include "kernels/matmul_internal.h"
 #include "kernels/ops.h"
 #include "kernels/quantize.h"
 #include "kernels/repack.h"
 #endif
 
 namespace nibble {
+
+// The threshold of nibble's own panel GEMM, so both prompt paths start at the same prompt length
+// and shorter prompts stay on the int8 row kernels either way.
+int64_t OneDnnMatmul::min_rows() const { return detail::kPanelMinM; }
 
 #if defined(NIBBLE_HAVE_DNNL)
 

@@ -33,7 +33,7 @@ class OneDnnMatmul final : public PromptMatmul {
 
   using PromptMatmul::run;
   const char* name() const override { return "onednn"; }
-  int64_t min_rows() const override { return 16; }
+  int64_t min_rows() const override;
 
   // Any weight type dequantize_row handles, any layout matmul accepts. X is converted to bf16
   // once per call (for all weights of run_shared_input).

@@ -28,7 +28,6 @@ uint32_t load_u32(const uint8_t* p) {
   std::memcpy(&v, p, 4);
   return v;
 }
-float load_f16(const uint8_t* p) { return fp16_to_fp32(load_u16(p)); }
 void store_f16(uint8_t* p, float f) {
   const uint16_t h = fp32_to_fp16(f);
   std::memcpy(p, &h, 2);
@@ -47,7 +46,7 @@ void check_blocks(TensorType type, int64_t n) {
 // elements 0..G/2-1 and high nibbles G/2..G-1, value d·(q − 8).
 template <int G>
 void dequant_q4_g(const uint8_t* b, float* y) {
-  const float d = load_f16(b);
+  const float d = fp16_at(b);
   const uint8_t* qs = b + 2;
   for (int j = 0; j < G / 2; ++j) {
     y[j] = d * static_cast<float>((qs[j] & 0x0F) - 8);
@@ -56,7 +55,7 @@ void dequant_q4_g(const uint8_t* b, float* y) {
 }
 
 void dequant_q4_1(const uint8_t* b, float* y) {
-  const float d = load_f16(b), m = load_f16(b + 2);
+  const float d = fp16_at(b), m = fp16_at(b + 2);
   const uint8_t* qs = b + 4;
   for (int j = 0; j < 16; ++j) {
     y[j] = d * static_cast<float>(qs[j] & 0x0F) + m;
@@ -74,27 +73,27 @@ void q5_values(const uint8_t* qh_bytes, const uint8_t* qs, int* q) {
 }
 
 void dequant_q5_0(const uint8_t* b, float* y) {
-  const float d = load_f16(b);
+  const float d = fp16_at(b);
   int q[32];
   q5_values(b + 2, b + 6, q);
   for (int e = 0; e < 32; ++e) y[e] = d * static_cast<float>(q[e] - 16);
 }
 
 void dequant_q5_1(const uint8_t* b, float* y) {
-  const float d = load_f16(b), m = load_f16(b + 2);
+  const float d = fp16_at(b), m = fp16_at(b + 2);
   int q[32];
   q5_values(b + 4, b + 8, q);
   for (int e = 0; e < 32; ++e) y[e] = d * static_cast<float>(q[e]) + m;
 }
 
 void dequant_q8_0(const uint8_t* b, float* y) {
-  const float d = load_f16(b);
+  const float d = fp16_at(b);
   const int8_t* qs = reinterpret_cast<const int8_t*>(b + 2);
   for (int e = 0; e < 32; ++e) y[e] = d * static_cast<float>(qs[e]);
 }
 
 void dequant_q4_k(const uint8_t* b, float* y) {
-  const float d = load_f16(b), dmin = load_f16(b + 2);
+  const float d = fp16_at(b), dmin = fp16_at(b + 2);
   const uint8_t* scales = b + 4;
   const uint8_t* qs = b + 16;
   for (int e = 0; e < 256; ++e) {
@@ -108,7 +107,7 @@ void dequant_q4_k(const uint8_t* b, float* y) {
 }
 
 void dequant_q5_k(const uint8_t* b, float* y) {
-  const float d = load_f16(b), dmin = load_f16(b + 2);
+  const float d = fp16_at(b), dmin = fp16_at(b + 2);
   const uint8_t* scales = b + 4;
   const uint8_t* qh = b + 16;
   const uint8_t* qs = b + 48;
@@ -127,7 +126,7 @@ void dequant_q6_k(const uint8_t* b, float* y) {
   const uint8_t* ql = b;
   const uint8_t* qh = b + 128;
   const int8_t* scales = reinterpret_cast<const int8_t*>(b + 192);
-  const float d = load_f16(b + 208);
+  const float d = fp16_at(b + 208);
   for (int e = 0; e < 256; ++e) {
     const int h = e / 128, j = (e % 128) / 32, l = e % 32;
     const uint8_t byte = ql[64 * h + 32 * (j % 2) + l];
@@ -142,7 +141,7 @@ void dequant_q6_k(const uint8_t* b, float* y) {
 void dequant_q2_k(const uint8_t* b, float* y) {
   const uint8_t* scales = b;
   const uint8_t* qs = b + 16;
-  const float d = load_f16(b + 80), dmin = load_f16(b + 82);
+  const float d = fp16_at(b + 80), dmin = fp16_at(b + 82);
   for (int e = 0; e < 256; ++e) {
     const int h = e / 128, j = (e % 128) / 32, l = e % 32;
     const int q = (qs[32 * h + l] >> (2 * j)) & 3;
@@ -161,7 +160,7 @@ int q3_k_scale(const uint8_t* b, int k) {
 void dequant_q3_k(const uint8_t* b, float* y) {
   const uint8_t* hmask = b;
   const uint8_t* qs = b + 32;
-  const float d = load_f16(b + 108);
+  const float d = fp16_at(b + 108);
   for (int e = 0; e < 256; ++e) {
     const int h = e / 128, j = (e % 128) / 32, l = e % 32;
     const int low2 = (qs[32 * h + l] >> (2 * j)) & 3;
@@ -172,7 +171,7 @@ void dequant_q3_k(const uint8_t* b, float* y) {
 }
 
 void dequant_iq4_nl(const uint8_t* b, float* y) {
-  const float d = load_f16(b);
+  const float d = fp16_at(b);
   const uint8_t* qs = b + 2;
   for (int j = 0; j < 16; ++j) {
     y[j] = d * static_cast<float>(kIQ4NLValues[qs[j] & 0x0F]);
@@ -181,7 +180,7 @@ void dequant_iq4_nl(const uint8_t* b, float* y) {
 }
 
 void dequant_iq4_xs(const uint8_t* b, float* y) {
-  const float d = load_f16(b);
+  const float d = fp16_at(b);
   const uint16_t scales_h = load_u16(b + 2);
   const uint8_t* scales_l = b + 4;
   const uint8_t* qs = b + 8;
@@ -391,7 +390,7 @@ void quant_q6_k(const float* x, uint8_t* b) {
   store_f16(b + 208, 1.0f / iscale);
   int8_t* sc = reinterpret_cast<int8_t*>(b + 192);
   for (int ib = 0; ib < 16; ++ib) sc[ib] = static_cast<int8_t>(std::min(127, nearest_int(iscale * scales[ib])));
-  const float d_super = load_f16(b + 208);
+  const float d_super = fp16_at(b + 208);
   for (int j = 0; j < 16; ++j) {
     const float d = d_super * static_cast<float>(sc[j]);
     if (d == 0.0f) continue;  // keeps make_qx_quants' levels, as the reference does
@@ -947,7 +946,7 @@ void dequantize_row(TensorType type, const uint8_t* src, int64_t n, float* dst) 
       std::memcpy(dst, src, static_cast<size_t>(n) * 4);
       return;
     case TensorType::F16:
-      for (int64_t i = 0; i < n; ++i) dst[i] = fp16_to_fp32(load_u16(src + 2 * i));
+      for (int64_t i = 0; i < n; ++i) dst[i] = fp16_at(src + 2 * i);
       return;
     case TensorType::BF16:
       for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_fp32(load_u16(src + 2 * i));
