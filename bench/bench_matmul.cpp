@@ -148,7 +148,8 @@ void BM_Matmul(benchmark::State& state, TensorType t, bool packed, float act_sca
   W.cols = K;
   W.row_bytes = nibble::row_bytes(static_cast<uint32_t>(t), static_cast<uint64_t>(K));
   W.act_scale = act_scale;
-  // The packed layout (what the runtime uses for these types): each copy repacked once here.
+  // The packed layout the running target prefers (what the runtime uses for these types:
+  // kLayoutPacked4 or kLayoutRows16): each copy repacked once here.
   std::vector<nibble::PackedWeight> packs;
   if (packed) {
     for (size_t c = 0; c < w.copies; ++c) {
@@ -157,7 +158,7 @@ void BM_Matmul(benchmark::State& state, TensorType t, bool packed, float act_sca
     }
     // Types the running target does not pack (Q4_1, IQ4_NL without their packed tile) keep
     // pointing at the plain bytes.
-    packed = packs.front().view.layout == nibble::kLayoutPacked4;
+    packed = packs.front().view.layout != nibble::kLayoutGguf;
     if (packed) w.bytes = {};
   }
   size_t copy = 0;
@@ -186,7 +187,9 @@ void BM_Matmul(benchmark::State& state, TensorType t, bool packed, float act_sca
   }
   const bool on_amx = amx && M >= ws.prompt->min_rows();
   state.SetLabel(std::string(on_amx ? "AMX-BF16" : nibble::active_isa()) +
-                 (packed ? " packed" : ""));
+                 (!packed                                              ? ""
+                  : packs.front().view.layout == nibble::kLayoutRows16 ? " rows16"
+                                                                       : " packed"));
 }
 
 void Shapes(benchmark::internal::Benchmark* b) {

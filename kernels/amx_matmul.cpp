@@ -189,6 +189,7 @@ NIBBLE_AMX_TARGET inline AffineStep q4_k_step(const uint8_t* head, int sub) {
 // path).
 NIBBLE_AMX_TARGET bool decode_row_fast(const WeightMatrix& W, int64_t n, uint16_t* out) {
   const int64_t K = W.cols, nb = K / 32;
+  if (W.layout == kLayoutRows16) return false;
   const bool packed = W.layout == kLayoutPacked4;
   const uint8_t* row = W.data + n * W.row_bytes;
   const uint8_t* tile =
@@ -302,15 +303,14 @@ class PanelDecoder {
   }
 
  private:
-  // Any type: the row as GGUF blocks (unpacked from its 4-row tile), dequantize_row, bf16.
+  // Any type: the row as GGUF blocks (unpacked from a packed layout), dequantize_row, bf16.
   NIBBLE_AMX_TARGET void decode_row_generic(const WeightMatrix& W, int64_t n, uint16_t* dst) {
     const int64_t K = W.cols, steps = K / kTileK;
     if (row_.size() < static_cast<size_t>(K)) row_.resize(static_cast<size_t>(K));
     const uint8_t* src = W.data + n * W.row_bytes;
-    if (W.layout == kLayoutPacked4) {
+    if (W.layout != kLayoutGguf) {
       if (gguf_.size() < W.row_bytes) gguf_.resize(W.row_bytes);
-      detail::unpack_packed_tile(W.type, W.data + (n / 4) * detail::packed_tile_bytes(W.row_bytes),
-                                 K, static_cast<int>(n % 4), 1, gguf_.data(), W.row_bytes);
+      detail::unpack_rows(W, n, 1, gguf_.data(), W.row_bytes);
       src = gguf_.data();
     }
     dequantize_row(W.type, src, K, row_.data());

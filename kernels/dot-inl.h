@@ -791,6 +791,77 @@ NIBBLE_INT_ATTR HWY_INLINE void PackedTileQ8_0(const uint8_t* tile, const ActRow
   StoreTile<MA>(acc, out);
 }
 
+// kLayoutRows16 Q4_0 and IQ4_NL (kernels/repack.h): one vector lane per weight ROW. A block of 16
+// rows is 4 vectors whose lane r holds 4 quant bytes of row r; their low nibbles meet activation
+// elements 4k..4k+3 and their high nibbles 16+4k..16+4k+3, each broadcast to every lane, so a
+// block is 8 vpdpbusd into one int32 per row and then one conversion and one FMA for all 16
+// rows. The 4-row tiles above spend, per 16 row-blocks, 4 subtractions, conversions, scale
+// permutes and FMAs on 4 vectors whose lanes hold quarter-block sums; here that is one each, with
+// 12 nibble splits that the broadcasts make necessary (bench_matmul Q4_0 M = 1 from cache, 1
+// thread, Zen 4: 1.6× the GB/s of PackedTileQ4_0; docs/design.md).
+// Q4_0's high nibbles stay in place (v & 0xF0 = 16·level) where vpdpbusd sums without
+// saturating, and their sum is shifted down once per block instead of every vector once per
+// block. IQ4_NL (AVX-512 VNNI only) looks its levels up as table value + 128, an unsigned operand
+// (up to 241, which maddubs's int16 pairs would saturate), and removes 128·Σq.
+constexpr int64_t kRows16PairBytes = detail::kRows16NibblePairBytes;
+
+template <bool kIQ4, int MA>
+NIBBLE_INT_ATTR HWY_INLINE void Rows16Tile(const uint8_t* strip, const ActRow* a, float* out) {
+  const int64_t nb = a[0].K / 32;
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+#if HWY_TARGET == HWY_AVX3_DL
+  const __m512i high4 = _mm512_set1_epi8(static_cast<char>(0xF0));
+  const __m512i table = _mm512_xor_si512(
+      _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLValues))),
+      _mm512_set1_epi8(static_cast<char>(0x80)));
+#else
+  static_assert(!kIQ4, "IQ4_NL strips need vpdpbusd");
+#endif
+  constexpr int kOffset = kIQ4 ? 128 : 8;  // level = stored − kOffset
+  __m512 acc[MA];
+  for (int m = 0; m < MA; ++m) acc[m] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    if (b % 2 == 0) a[0].next.Fetch(b, b + 2);
+    const uint8_t* pair = strip + (b / 2) * kRows16PairBytes;
+    const uint8_t* quants = pair + (b % 2) * 256;
+    const __m512 dw = _mm512_cvtph_ps(
+        _mm256_load_si256(reinterpret_cast<const __m256i*>(pair + 512 + 32 * (b % 2))));
+    __m512i lo[4], hi[4];
+    for (int k = 0; k < 4; ++k) {
+      const __m512i v = _mm512_load_si512(quants + 64 * k);
+      lo[k] = _mm512_and_si512(v, low4);
+#if HWY_TARGET == HWY_AVX3_DL
+      if constexpr (kIQ4) {
+        lo[k] = _mm512_shuffle_epi8(table, lo[k]);
+        hi[k] = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(v, 4), low4));
+      } else {
+        hi[k] = _mm512_and_si512(v, high4);
+      }
+#else  // maddubs saturates its int16 pairs: 16·level · 127 · 2 would
+      hi[k] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+#endif
+    }
+    for (int m = 0; m < MA; ++m) {
+      const uint8_t* x = reinterpret_cast<const uint8_t*>(a[m].q + 32 * b);
+      __m512i l = _mm512_setzero_si512(), h = _mm512_setzero_si512();
+      for (int k = 0; k < 4; ++k) {
+        l = DotU8S8Acc(l, lo[k], _mm512_set1_epi32(static_cast<int>(detail::load_u32(x + 4 * k))));
+        h = DotU8S8Acc(h, hi[k],
+                       _mm512_set1_epi32(static_cast<int>(detail::load_u32(x + 16 + 4 * k))));
+      }
+#if HWY_TARGET == HWY_AVX3_DL
+      if constexpr (!kIQ4) h = _mm512_srai_epi32(h, 4);
+#endif
+      // Σ(stored − kOffset)·q = Σ stored·q − kOffset·Σq.
+      const __m512i dot =
+          _mm512_sub_epi32(_mm512_add_epi32(l, h), _mm512_set1_epi32(kOffset * a[m].sum[b]));
+      acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot),
+                               _mm512_mul_ps(dw, _mm512_set1_ps(a[m].d[b])), acc[m]);
+    }
+  }
+  for (int m = 0; m < MA; ++m) _mm512_storeu_ps(out + 16 * m, acc[m]);
+}
+
 // Q6_K with a scale per 32-block of activations (static activation scales). A pair of activation
 // blocks is one 64-element quarter of a super-block (4 sub-blocks of 16). Its low nibbles come from 64 consecutive ql bytes, its 2 high bits from 32 qh bytes shifted
 // by 2j (j = 0,1 for even quarters, 2,3 for odd ones, one j per 256-bit half).
@@ -2477,17 +2548,22 @@ NIBBLE_INT_ATTR HWY_INLINE void UnpackingRowRange(const MatmulArgs& args, Tensor
                                                   int64_t n0, int64_t n1) {
   thread_local std::vector<uint8_t> scratch;
   scratch.resize(4 * args.w_row_bytes);
+  WeightMatrix W;  // what unpack_rows reads of the packed weight
+  W.type = type;
+  W.data = args.w;
+  W.cols = args.K;
+  W.row_bytes = args.w_row_bytes;
+  W.layout = args.w_tile_rows == detail::kRows16 ? kLayoutRows16 : kLayoutPacked4;
   for (int64_t n = n0; n < n1; n += 4) {
     const int nr = static_cast<int>(std::min<int64_t>(4, n1 - n));
-    detail::unpack_packed_tile(type, args.w + (n / 4) * args.w_tile_bytes, args.K, 0, nr,
-                               scratch.data(), args.w_row_bytes);
+    detail::unpack_rows(W, n, nr, scratch.data(), args.w_row_bytes);
     MatmulArgs sub = args;
     sub.w = scratch.data();
     sub.y = args.y + n;
     // The next packed tile, not the scratch: without it the AVX2 target decoded repacked Q4_0 /
     // Q8_0 at 8–9 GB/s from DRAM against 38–55 for the same kernel on the file layout.
     const NextTile next =
-        NextTileOf(args, n, n1, args.w + (n / 4 + 1) * args.w_tile_bytes, args.w_tile_bytes);
+        NextTileOf(args, n, n1, args.w + args.row_offset(n + args.tile_rows()), args.w_tile_bytes);
     RowTile<Kernel::kRows, true>(sub, 0, nr, next, RowsSource<Kernel>(sub, 0, nr));
   }
 }
@@ -2538,6 +2614,58 @@ struct PackedQ5_K : PackedTileFn<MA, PackedTileQ45_K<MA, true>> {};
 #define NIBBLE_PACKED_RANGE(NATIVE, KERNEL) UnpackingRowRange<KERNEL>
 #endif
 
+// kLayoutRows16 row ranges (n0 a multiple of 16: chunks and decode pieces are whole strips):
+// strips of 16 weight rows × 4 activation rows, single rows for the M tail.
+#if defined(NIBBLE_X86_512)
+template <bool kIQ4, int MA>
+NIBBLE_INT_ATTR HWY_INLINE void Rows16Strip(const MatmulArgs& args, const uint8_t* strip, int64_t m,
+                                            int64_t n, int64_t nr, const NextTile& next) {
+  ActRow a[MA];
+  for (int i = 0; i < MA; ++i) a[i] = MakeActRow<true>(args, m + i);
+  if (m == 0) a[0].next = next;
+  float out[16 * MA];
+  Rows16Tile<kIQ4, MA>(strip, a, out);
+  const __mmask16 valid = static_cast<__mmask16>((1u << nr) - 1);
+  for (int i = 0; i < MA; ++i)
+    _mm512_mask_storeu_ps(args.y + (m + i) * args.ldy + n, valid, _mm512_loadu_ps(out + 16 * i));
+}
+
+// What a strip prefetches in decode. A range's strips are one contiguous stream, so where L1
+// non-temporal prefetches pay (AMD, MatmulArgs::nta_prefetch_max_bytes) the strip fetches the
+// bytes kRows16AheadBytes ahead of the ones it reads, into the next strip at its end; elsewhere
+// the next strip goes to L2 as the 4-row tiles' next tile does. bench_matmul M = 1 from DRAM,
+// 1 thread, Zen 4, GB/s (three alternated rounds): K = 2048 → 5632 next strip to L2 20.8–21.6,
+// no software prefetch 21.5–23.5, 2 KB ahead to L1 26.3–29.3 (1 KB 24.0–26.0, 4 KB 26.9–28.6,
+// 6 KB 25.9–27.1), PackedTileQ4_0 on 4-row tiles 24.2–26.7; K = 5632 → 2048 the same order,
+// 2 KB ahead 22.6–24.7 against 22.6–25.5. At 2 threads all of them sat at the host's bandwidth.
+constexpr uint64_t kRows16AheadBytes = 2048;
+
+HWY_INLINE NextTile Rows16Ahead(const MatmulArgs& args, int64_t n, int64_t n1,
+                                const uint8_t* strip) {
+  if (args.M > 2) return NextTile();
+  if (args.nta_prefetch_max_bytes == 0)
+    return NextTileOf(args, n, n1, strip + args.w_tile_bytes, args.w_tile_bytes);
+  // Past the range's last strip only where the rows after it are this thread's too.
+  const bool on = args.prefetches_next_tile(n, n1);
+  if (!on && args.w_tile_bytes <= kRows16AheadBytes) return NextTile();
+  const uint64_t bytes = on ? args.w_tile_bytes : args.w_tile_bytes - kRows16AheadBytes;
+  return NextTile(strip + kRows16AheadBytes, bytes, args.K / 32, ~uint64_t{0});
+}
+
+template <bool kIQ4>
+NIBBLE_INT_ATTR HWY_INLINE void Rows16RowRange(const MatmulArgs& args, int64_t n0, int64_t n1) {
+  for (int64_t n = n0; n < n1; n += detail::kRows16) {
+    const uint8_t* strip = args.w + args.row_offset(n);
+    const NextTile next = Rows16Ahead(args, n, n1, strip);
+    const int64_t nr = std::min<int64_t>(detail::kRows16, n1 - n);
+    int64_t m = 0;
+    for (; m + kActRows <= args.M; m += kActRows)
+      Rows16Strip<kIQ4, kActRows>(args, strip, m, n, nr, next);
+    for (; m < args.M; ++m) Rows16Strip<kIQ4, 1>(args, strip, m, n, nr, next);
+  }
+}
+#endif
+
 // Prefill (M ≥ kPanelMinM) takes the panel GEMM where the target has it.
 #if defined(NIBBLE_PANEL_GEMM)
 #define NIBBLE_TRY_PANEL(ROWS, DEC) \
@@ -2577,6 +2705,17 @@ NIBBLE_INT_ATTR void QuantizePanelTile(const float* X, int64_t m0, int64_t m1, i
 }
 
 NIBBLE_INT_ATTR void MatmulRowsQ4_0Packed(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  if (a.w_tile_rows == detail::kRows16) {
+#if defined(NIBBLE_X86_512)
+#if defined(NIBBLE_PANEL_GEMM)
+    if (a.M >= detail::kPanelMinM && a.qx->panel_M == a.M)
+      return PanelRowRange<Rows16PanelRows, DecodeRows16Q4_0>(a, n0, n1);
+#endif
+    return Rows16RowRange<false>(a, n0, n1);
+#else
+    return UnpackingRowRange<KernelQ4_0>(a, TensorType::Q4_0, n0, n1);
+#endif
+  }
   NIBBLE_TRY_PANEL(PackedPanelRows, DecodePackedQ4_0)
   NIBBLE_PACKED_RANGE(PackedQ4_0, KernelQ4_0)(a, TensorType::Q4_0, n0, n1);
 }
@@ -2593,6 +2732,15 @@ NIBBLE_INT_ATTR void MatmulRowsQ4_1Packed(const MatmulArgs& a, int64_t n0, int64
 #endif
 }
 NIBBLE_INT_ATTR void MatmulRowsIQ4_NLPacked(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  if (a.w_tile_rows == detail::kRows16) {
+#if HWY_TARGET == HWY_AVX3_DL
+    if (a.M >= detail::kPanelMinM && a.qx->panel_M == a.M)
+      return PanelRowRange<Rows16PanelRows, DecodeRows16IQ4_NL>(a, n0, n1);
+    return Rows16RowRange<true>(a, n0, n1);
+#else
+    return UnpackingRowRange<KernelIQ4_NL>(a, TensorType::IQ4_NL, n0, n1);
+#endif
+  }
   NIBBLE_TRY_PANEL(PackedPanelRows, DecodePackedIQ4_NL)
 #if HWY_TARGET == HWY_AVX3_DL
   PackedRowRange<PackedIQ4_NL>(a, TensorType::IQ4_NL, n0, n1);
@@ -2641,6 +2789,18 @@ bool HasNativePackedTile(TensorType t) {
 #endif
 }
 #undef NIBBLE_PACKED_RANGE
+
+// Whether this target reads kLayoutRows16 natively for t (detail::rows16_layout_pays): AVX-512.
+bool HasNativeRows16Tile(TensorType t) {
+#if HWY_TARGET == HWY_AVX3_DL
+  return t == TensorType::Q4_0 || t == TensorType::IQ4_NL;
+#elif defined(NIBBLE_X86_512)
+  return t == TensorType::Q4_0;
+#else
+  (void)t;
+  return false;
+#endif
+}
 
 NIBBLE_INT_ATTR void MatmulRowsQ4_0(const MatmulArgs& a, int64_t n0, int64_t n1) {
   NIBBLE_TRY_PANEL(GgufPanelRows, DecodeQ4_0)

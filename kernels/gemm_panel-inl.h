@@ -50,12 +50,56 @@ constexpr int64_t kPanelSliceBlocks = 16;
 
 #include "kernels/gemm_panel_rows-inl.h"
 
+// A kLayoutRows16 strip is already one row per lane: block b's 4 quant vectors split into the 8
+// steps (low nibbles: elements 4k…, high: 16+4k…) without the transposes below.
+// IQ4_NL's levels are its table's values.
+template <bool kIQ4>
+NIBBLE_INT_ATTR HWY_INLINE void BuildPanelFromRows16(const uint8_t* strip, int64_t nb,
+                                                     uint8_t* panel) {
+  const __m512i u128 = _mm512_set1_epi8(static_cast<char>(0x80));
+  const __m512i low4 = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8);
+  const __m512i table =
+      _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLValues)));
+  const auto level = [&](__m512i idx) HWY_ATTR {
+    return kIQ4 ? _mm512_shuffle_epi8(table, idx) : _mm512_sub_epi8(idx, eight);
+  };
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* pair = strip + (b / 2) * kRows16PairBytes;
+    const uint8_t* quants = pair + (b % 2) * 256;
+    uint8_t* out = panel + b * kPanelBlockBytes;
+    __m512i* W = reinterpret_cast<__m512i*>(out);
+    __m512i sum = _mm512_setzero_si512();
+    for (int k = 0; k < 4; ++k) {
+      const __m512i v = _mm512_load_si512(quants + 64 * k);
+      const __m512i lo = level(_mm512_and_si512(v, low4));
+      const __m512i hi = level(_mm512_and_si512(_mm512_srli_epi16(v, 4), low4));
+      _mm512_store_si512(W + k, lo);
+      _mm512_store_si512(W + 4 + k, hi);
+      sum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(sum, u128, lo), u128, hi);
+    }
+    _mm512_store_si512(out + 8 * 64, _mm512_sub_epi32(_mm512_setzero_si512(), sum));
+    const __m512 scale = _mm512_cvtph_ps(
+        _mm256_load_si256(reinterpret_cast<const __m256i*>(pair + 512 + 32 * (b % 2))));
+    _mm512_store_ps(reinterpret_cast<float*>(out + 10 * 64), scale);
+    _mm512_store_ps(reinterpret_cast<float*>(out + 11 * 64), scale);
+  }
+}
+
+template <class Rows>
+constexpr bool kRows16Source = false;
+template <class Dec>
+constexpr bool kRows16Source<Rows16PanelRows<Dec>> = true;
+
 // Decodes 16 rows × all blocks into `panel`. Transposing 16 rows of 8 dwords: pair rows g, 4+g
 // and 8+g, 12+g into two 512-bit vectors, take their low / high 128-bit quarters (dwords 0..3
 // and 4..7 of rows g, 4+g, 8+g, 12+g, one row per 128-bit lane), then a 4 × 4 dword transpose
 // inside each 128-bit lane over g = 0..3 leaves dword j of row 4L+g in lane 4L+g of vector j.
 template <class Rows, bool kIntMins>
 NIBBLE_INT_ATTR HWY_INLINE void BuildPanel(const Rows& rows, int64_t nb, uint8_t* panel) {
+  if constexpr (kRows16Source<Rows>) {
+    return BuildPanelFromRows16<std::is_same_v<typename Rows::Decoder, DecodeRows16IQ4_NL>>(
+        rows.strip, nb, panel);
+  }
   using Dec = typename Rows::Decoder;
   const __m512i u128 = _mm512_set1_epi8(static_cast<char>(0x80));
   for (int64_t b = 0; b < nb; ++b) {

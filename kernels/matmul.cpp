@@ -39,6 +39,7 @@ HWY_EXPORT(MatmulRowsIQ4_NLPacked);
 HWY_EXPORT(MatmulRowsQ4_KPacked);
 HWY_EXPORT(MatmulRowsQ5_KPacked);
 HWY_EXPORT(HasNativePackedTile);
+HWY_EXPORT(HasNativeRows16Tile);
 HWY_EXPORT(MatmulRowsQ6_K);
 HWY_EXPORT(MatmulRowsQ4_1);
 HWY_EXPORT(MatmulRowsQ5_0);
@@ -57,6 +58,7 @@ namespace detail {
 bool packed_layout_pays(TensorType t) {
   return packed_group_blocks(t) != 0 && HWY_DYNAMIC_DISPATCH(HasNativePackedTile)(t);
 }
+bool rows16_layout_pays(TensorType t) { return HWY_DYNAMIC_DISPATCH(HasNativeRows16Tile)(t); }
 }  // namespace detail
 namespace {
 
@@ -103,7 +105,8 @@ struct MatmulKernel {
   TensorType type;
   bool int8_input;  // activations quantised to QuantizedInput first
   RowsFn rows;
-  RowsFn packed_rows = nullptr;  // kLayoutPacked4 (kernels/repack.h), where the type has it
+  RowsFn packed_rows = nullptr;  // kLayoutPacked4 and kLayoutRows16 (kernels/repack.h), where
+                                 // the type has them
 };
 constexpr MatmulKernel kKernels[] = {
     {TensorType::F32, false, rows_f32},
@@ -146,9 +149,11 @@ const MatmulKernel& checked_kernel(const WeightMatrix& W) {
   if (W.data == nullptr || W.rows < 0 || W.row_bytes < row_bytes(static_cast<uint32_t>(W.type), W.cols)) {
     throw std::invalid_argument("matmul: weight matrix has no data or rows shorter than K");
   }
+  const bool packed4 = W.layout == kLayoutPacked4 && detail::packed_group_blocks(W.type) != 0 &&
+                       W.cols % (32 * detail::packed_group_blocks(W.type)) == 0;
+  const bool rows16 = W.layout == kLayoutRows16 && detail::rows16_layout_fits(W.type, W.cols);
   if (W.layout != kLayoutGguf &&
-      (W.layout != kLayoutPacked4 || kernel->packed_rows == nullptr ||
-       W.cols % (32 * detail::packed_group_blocks(W.type)) != 0 ||
+      ((!packed4 && !rows16) || kernel->packed_rows == nullptr ||
        W.row_bytes != row_bytes(static_cast<uint32_t>(W.type), W.cols))) {
     throw std::invalid_argument("matmul: unsupported weight layout " + std::to_string(W.layout) + " for " +
                                 traits->name);
@@ -157,10 +162,10 @@ const MatmulKernel& checked_kernel(const WeightMatrix& W) {
 }
 
 // Output rows go to threads in chunks of whole 4-row tiles (the kernels' tile height; packed
-// weights are stored in such tiles), handed out dynamically: on a shared machine a thread that is
-// preempted mid-matmul would otherwise hold up the join with its whole static half. Chunks are
-// 16..64 rows, and at least ~8 per thread where N allows, so the tail imbalance is small while
-// each chunk still streams a few KB of contiguous weights.
+// weights are stored in such tiles, or in strips of 16 rows), handed out dynamically: on a shared
+// machine a thread that is preempted mid-matmul would otherwise hold up the join with its whole
+// static half. Chunks are 16..64 rows, and at least ~8 per thread where N allows, so the tail
+// imbalance is small while each chunk still streams a few KB of contiguous weights.
 constexpr int64_t kTileRows = 4;
 // Decode (M ≤ 2) shares rows differently (run_decode_pieces): each thread owns a contiguous range
 // of pieces of this many rows and streams it front to back, its GEMV prefetch running on from one
@@ -171,14 +176,16 @@ constexpr int64_t kDecodePieceRows = 32;
 // The panel GEMM (M ≥ kPanelMinM) works on 64 rows at a time: its chunks are whole multiples.
 constexpr int64_t kPanelChunk = 64;
 
-int64_t chunk_rows(int64_t N, int n_threads, int64_t M) {
+// Chunks are multiples of `tile` rows (the weight's tile height), which divides each constant here.
+int64_t chunk_rows(int64_t N, int n_threads, int64_t M, int64_t tile) {
+  static_assert(kPanelChunk % detail::kRows16 == 0 && kDecodePieceRows % detail::kRows16 == 0);
   if (M >= detail::kPanelMinM) {
     const int64_t c = std::clamp<int64_t>(N / (4 * static_cast<int64_t>(n_threads)), kPanelChunk, 2 * kPanelChunk);
     return (c + kPanelChunk - 1) / kPanelChunk * kPanelChunk;
   }
   if (M <= 2) return kDecodePieceRows;
   const int64_t c = std::clamp<int64_t>(N / (8 * static_cast<int64_t>(n_threads)), 16, 64);
-  return (c + kTileRows - 1) / kTileRows * kTileRows;
+  return (c + tile - 1) / tile * tile;
 }
 
 // One weight's share of a (possibly shared-input) matmul.
@@ -267,7 +274,8 @@ void first_pieces(const RowJob* jobs, int64_t total, int n_threads,
 void run_piece(const RowJob* jobs, int64_t p, int64_t ahead_to) {
   const ChunkRows r = chunk_at(jobs, p);
   MatmulArgs args = r.job->args;
-  if (p + 1 < ahead_to && r.n1 < r.job->N) args.prefetch_end = std::min(r.job->N, r.n1 + kTileRows);
+  if (p + 1 < ahead_to && r.n1 < r.job->N)
+    args.prefetch_end = std::min(r.job->N, r.n1 + args.tile_rows());
   r.job->rows(args, r.n0, r.n1);
 }
 
@@ -402,7 +410,13 @@ MatmulArgs make_args(const WeightMatrix& W, const float* X, int64_t M, float* Y,
   MatmulArgs a;
   a.w = W.data;
   a.w_row_bytes = W.row_bytes;
-  a.w_tile_bytes = W.layout == kLayoutPacked4 ? detail::packed_tile_bytes(W.row_bytes) : 0;
+  if (W.layout == kLayoutPacked4) {
+    a.w_tile_bytes = detail::packed_tile_bytes(W.row_bytes);
+    a.w_tile_rows = 4;
+  } else if (W.layout == kLayoutRows16) {
+    a.w_tile_bytes = detail::rows16_strip_bytes(W.row_bytes);
+    a.w_tile_rows = detail::kRows16;
+  }
   a.K = W.cols;
   a.M = M;
   a.x = X;
@@ -416,14 +430,14 @@ MatmulArgs make_args(const WeightMatrix& W, const float* X, int64_t M, float* Y,
 RowJob make_job(const MatmulKernel& kernel, const WeightMatrix& W, const float* X, int64_t M, float* Y,
                 int64_t ldy, const QuantizedInput* qx, int n_threads) {
   RowJob job;
-  job.rows = W.layout == kLayoutPacked4 ? kernel.packed_rows : kernel.rows;
+  job.rows = W.layout != kLayoutGguf ? kernel.packed_rows : kernel.rows;
   // AArch64: NEON int8 kernels (plain, dot product or i8mm, as kernels/dispatch.h chooses).
   if (kernel.int8_input) {
     if (const RowsFn arm = detail::arm_int8_rows(W.type, W.layout)) job.rows = arm;
   }
   job.args = make_args(W, X, M, Y, ldy, qx);
   job.N = W.rows;
-  job.chunk = chunk_rows(W.rows, n_threads, M);
+  job.chunk = chunk_rows(W.rows, n_threads, M, job.args.tile_rows());
   job.n_chunks = (W.rows + job.chunk - 1) / job.chunk;
   return job;
 }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "kernels/dispatch.h"
 #include "kernels/fp16.h"
@@ -14,9 +15,10 @@ namespace nibble::detail {
 // One matmul call as the per-target kernels see it: they compute output rows [n0, n1) for all
 // M activation rows.
 struct MatmulArgs {
-  const uint8_t* w = nullptr;       // weight row 0 (kLayoutPacked4: tile 0)
+  const uint8_t* w = nullptr;  // weight row 0 (packed layouts: tile 0)
   uint64_t w_row_bytes = 0;
-  uint64_t w_tile_bytes = 0;        // kLayoutPacked4: bytes between 4-row tiles
+  uint64_t w_tile_bytes = 0;  // packed layouts: bytes between tiles
+  int64_t w_tile_rows = 0;    // rows per tile: 4 (kLayoutPacked4), 16 (kLayoutRows16), 0
   int64_t K = 0;
   int64_t M = 0;
   const float* x = nullptr;         // float activations (F32/F16/BF16 weights)
@@ -30,21 +32,25 @@ struct MatmulArgs {
   // into L2 (decode_nta_prefetch_max_bytes()).
   uint64_t nta_prefetch_max_bytes = 0;
 
-  // Where the bytes of output row n start (packed: its 4-row tile's), and how many bytes rows
-  // [a, b) take (packed: the whole tiles that hold them; a is then a multiple of 4).
+  // Where the bytes of output row n start (packed: its tile's), and how many bytes rows [a, b)
+  // take (packed: the whole tiles that hold them; a is then a multiple of the tile height).
   uint64_t row_offset(int64_t n) const {
-    return w_tile_bytes ? static_cast<uint64_t>(n / 4) * w_tile_bytes
-                        : static_cast<uint64_t>(n) * w_row_bytes;
+    return w_tile_rows ? static_cast<uint64_t>(n / w_tile_rows) * w_tile_bytes
+                       : static_cast<uint64_t>(n) * w_row_bytes;
   }
   uint64_t rows_bytes(int64_t a, int64_t b) const {
-    return w_tile_bytes ? static_cast<uint64_t>((b + 3) / 4 - a / 4) * w_tile_bytes
-                        : static_cast<uint64_t>(b - a) * w_row_bytes;
+    return w_tile_rows
+               ? static_cast<uint64_t>((b + w_tile_rows - 1) / w_tile_rows - a / w_tile_rows) *
+                     w_tile_bytes
+               : static_cast<uint64_t>(b - a) * w_row_bytes;
   }
+  // Rows of the GEMV's weight tile: a packed tile, or the 4 rows the GGUF-layout tiles read.
+  int64_t tile_rows() const { return w_tile_rows ? w_tile_rows : 4; }
   // Whether the decode GEMV's tile at row n of the range [.., n1) prefetches the tile after it:
   // in decode only, and only within the range or up to prefetch_end — the rows after the range
   // may be another thread's.
   bool prefetches_next_tile(int64_t n, int64_t n1) const {
-    return M <= 2 && n + 4 < std::max(n1, prefetch_end);
+    return M <= 2 && n + tile_rows() < std::max(n1, prefetch_end);
   }
 };
 
@@ -105,6 +111,31 @@ inline uint64_t packed_tile_bytes(uint64_t gguf_row_bytes) { return (4 * gguf_ro
 // Writes rows [r0, r0+nr) of a kLayoutPacked4 tile back as GGUF blocks (row i at out + i·row_bytes).
 void unpack_packed_tile(TensorType t, const uint8_t* tile, int64_t K, int r0, int nr, uint8_t* out,
                         uint64_t row_bytes);
+
+// kLayoutRows16 geometry (see kernels/repack.h): strips of 16 rows, each the 16 GGUF rows' bytes
+// (a multiple of 64 since K/32 is even).
+constexpr int64_t kRows16 = 16;
+inline uint64_t rows16_strip_bytes(uint64_t gguf_row_bytes) { return kRows16 * gguf_row_bytes; }
+// Q4_0's and IQ4_NL's blocks come in pairs of 2 · 16 · 18 bytes: both blocks' quants, then their
+// scales.
+constexpr int64_t kRows16NibblePairBytes = 2 * kRows16 * 18;
+// Whether t has a kLayoutRows16 form for K columns (Q4_0 and IQ4_NL, K/32 even), and whether the
+// running target reads it natively (AVX-512: repack_for_matmul prefers it to kLayoutPacked4 there).
+inline bool rows16_layout_fits(TensorType t, int64_t K) {
+  return (t == TensorType::Q4_0 || t == TensorType::IQ4_NL) && K > 0 && K % 64 == 0;
+}
+bool rows16_layout_pays(TensorType t);
+
+// Rows [n, n + nr) of W (any layout) as GGUF blocks, row i at out + i·out_row_bytes.
+void unpack_rows(const WeightMatrix& W, int64_t n, int64_t nr, uint8_t* out,
+                 uint64_t out_row_bytes);
+
+// All of W as GGUF rows: `view` is W in kLayoutGguf over `bytes`.
+struct UnpackedWeight {
+  std::vector<uint8_t> bytes;
+  WeightMatrix view;
+};
+UnpackedWeight unpack_weight(const WeightMatrix& W);
 
 // Stores block b's scale and sums. The values are those of llama.cpp's q8_0 / q8_1 activation
 // blocks, which keep d and d·Σq in fp16 (q itself is rounded with the unrounded 1/d): on the

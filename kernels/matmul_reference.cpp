@@ -402,22 +402,13 @@ void matmul_reference(const WeightMatrix& W, const float* X, int64_t M, float* Y
     }
     return;
   }
-  if (W.layout == kLayoutPacked4) {  // back to GGUF rows, so the reference never reads packing
-    if (detail::packed_group_blocks(W.type) == 0 || W.cols % 32 != 0) {
+  if (W.layout != kLayoutGguf) {  // back to GGUF rows, so the reference never reads packing
+    const bool packed4 = W.layout == kLayoutPacked4 && detail::packed_group_blocks(W.type) != 0;
+    const bool rows16 = W.layout == kLayoutRows16 && detail::rows16_layout_fits(W.type, W.cols);
+    if ((!packed4 && !rows16) || W.cols % 32 != 0) {
       throw std::invalid_argument("matmul_reference: bad packed weight");
     }
-    const uint64_t rb = row_bytes(static_cast<uint32_t>(W.type), static_cast<uint64_t>(W.cols));
-    std::vector<uint8_t> plain(rb * static_cast<uint64_t>(W.rows));
-    for (int64_t n = 0; n < W.rows; n += 4) {
-      const int nr = static_cast<int>(std::min<int64_t>(4, W.rows - n));
-      detail::unpack_packed_tile(W.type, W.data + (n / 4) * detail::packed_tile_bytes(rb), W.cols, 0, nr,
-                                 plain.data() + n * rb, rb);
-    }
-    WeightMatrix P = W;
-    P.data = plain.data();
-    P.row_bytes = rb;
-    P.layout = kLayoutGguf;
-    matmul_reference(P, X, M, Y, ldy);
+    matmul_reference(detail::unpack_weight(W).view, X, M, Y, ldy);
     return;
   }
   const RefKernel* kernel = nullptr;

@@ -36,8 +36,7 @@ using dnnl::memory;
 std::vector<uint16_t> bf16_rows(const WeightMatrix& W, int n_threads) {
   const int64_t N = W.rows, K = W.cols;
   std::vector<uint16_t> out(static_cast<size_t>(N * K));
-  const bool packed = W.layout == kLayoutPacked4;
-  const uint64_t tile_bytes = packed ? detail::packed_tile_bytes(W.row_bytes) : 0;
+  const bool packed = W.layout != kLayoutGguf;
 #pragma omp parallel num_threads(n_threads)
   {
     std::vector<float> row(static_cast<size_t>(K));
@@ -46,8 +45,7 @@ std::vector<uint16_t> bf16_rows(const WeightMatrix& W, int n_threads) {
     for (int64_t n = 0; n < N; ++n) {
       const uint8_t* src = W.data + n * W.row_bytes;
       if (packed) {
-        detail::unpack_packed_tile(W.type, W.data + (n / 4) * tile_bytes, K, static_cast<int>(n % 4), 1, gguf.data(),
-                                   W.row_bytes);
+        detail::unpack_rows(W, n, 1, gguf.data(), W.row_bytes);
         src = gguf.data();
       }
       dequantize_row(W.type, src, K, row.data());

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 #include <new>
+#include <vector>
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -40,8 +41,17 @@ bool packed_layout_fits(const WeightMatrix& W) {
          W.cols % (32 * G) == 0;
 }
 
+namespace {
+// From the file layout, or from kLayoutPacked4 as nibble files store it.
+bool rows16_chosen(const WeightMatrix& W) {
+  return (W.layout == kLayoutGguf || W.layout == kLayoutPacked4) && W.data != nullptr &&
+         W.rows > 0 && detail::rows16_layout_fits(W.type, W.cols) &&
+         detail::rows16_layout_pays(W.type);
+}
+}  // namespace
+
 bool has_packed_layout(const WeightMatrix& W) {
-  return packed_layout_fits(W) && detail::packed_layout_pays(W.type);
+  return rows16_chosen(W) || (packed_layout_fits(W) && detail::packed_layout_pays(W.type));
 }
 
 namespace {
@@ -161,12 +171,87 @@ void pack_block_row(const PackedGeometry& geo, const uint8_t* src, int64_t nb, i
   }
 }
 
+// kLayoutRows16 (repack.h): where row r's quant dword k and header field f of block b sit in its
+// strip. Blocks come in pairs so that every pair starts 64-byte aligned.
+struct Rows16Geometry {
+  uint64_t block_bytes, header, quant;
+  explicit Rows16Geometry(TensorType t)
+      : block_bytes(type_traits(t)->block_bytes),
+        header(static_cast<uint64_t>(detail::packed_header_bytes(t))),
+        quant(block_bytes - header) {}
+  uint64_t pair_at(int64_t b) const {
+    return static_cast<uint64_t>(b / 2) * 2 * detail::kRows16 * block_bytes;
+  }
+  uint64_t quant_at(int64_t b, int64_t k, int r) const {
+    return pair_at(b) + static_cast<uint64_t>(b % 2) * detail::kRows16 * quant + 64 * k + 4 * r;
+  }
+  uint64_t field_at(int64_t b, uint64_t f, int r) const {
+    return pair_at(b) + 2 * detail::kRows16 * quant + (2 * f + static_cast<uint64_t>(b % 2)) * 32 +
+           2 * r;
+  }
+};
+
+PackedWeight pack_rows16(const WeightMatrix& W) {
+  PackedWeight out;
+  out.view = W;
+  const int64_t nb = W.cols / 32;
+  const Rows16Geometry geo(W.type);
+  const uint64_t gguf_row = row_bytes(static_cast<uint32_t>(W.type), static_cast<uint64_t>(W.cols));
+  const uint64_t strip_bytes = detail::rows16_strip_bytes(gguf_row);
+  const int64_t n_strips = (W.rows + detail::kRows16 - 1) / detail::kRows16;
+  out.storage_bytes = strip_bytes * static_cast<uint64_t>(n_strips);
+  out.storage = allocate_weight_storage(out.storage_bytes);
+  for (int64_t s = 0; s < n_strips; ++s) {
+    uint8_t* strip = out.storage.get() + s * strip_bytes;
+    for (int r = 0; r < detail::kRows16; ++r) {
+      // N tail: the last row repeats (its outputs are never stored).
+      const int64_t row = std::min<int64_t>(detail::kRows16 * s + r, W.rows - 1);
+      const uint8_t* src = W.data + static_cast<uint64_t>(row) * W.row_bytes;
+      for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* blk = src + b * geo.block_bytes;
+        for (uint64_t k = 0; k < geo.quant / 4; ++k)
+          std::memcpy(strip + geo.quant_at(b, static_cast<int64_t>(k), r), blk + geo.header + 4 * k,
+                      4);
+        for (uint64_t f = 0; f < geo.header / 2; ++f)
+          std::memcpy(strip + geo.field_at(b, f, r), blk + 2 * f, 2);
+      }
+    }
+  }
+  out.view.data = out.storage.get();
+  out.view.row_bytes = gguf_row;
+  out.view.layout = kLayoutRows16;
+  return out;
+}
+
+void unpack_rows16_row(TensorType t, const uint8_t* strip, int64_t K, int r, uint8_t* dst) {
+  const Rows16Geometry geo(t);
+  for (int64_t b = 0; b < K / 32; ++b) {
+    uint8_t* blk = dst + b * geo.block_bytes;
+    for (uint64_t k = 0; k < geo.quant / 4; ++k)
+      std::memcpy(blk + geo.header + 4 * k, strip + geo.quant_at(b, static_cast<int64_t>(k), r), 4);
+    for (uint64_t f = 0; f < geo.header / 2; ++f)
+      std::memcpy(blk + 2 * f, strip + geo.field_at(b, f, r), 2);
+  }
+}
+
 }  // namespace
 
 PackedWeight repack_for_matmul(const WeightMatrix& W) {
+  if (rows16_chosen(W) && W.layout == kLayoutPacked4)
+    return pack_rows16(detail::unpack_weight(W).view);
+  if (rows16_chosen(W)) return pack_rows16(W);
+  if (!has_packed_layout(W)) {
+    PackedWeight out;
+    out.view = W;
+    return out;
+  }
+  return repack_packed4(W);
+}
+
+PackedWeight repack_packed4(const WeightMatrix& W) {
   PackedWeight out;
   out.view = W;
-  if (!has_packed_layout(W)) return out;
+  if (!packed_layout_fits(W)) return out;
   const int64_t nb = W.cols / 32;
   const uint64_t gguf_row = row_bytes(static_cast<uint32_t>(W.type), static_cast<uint64_t>(W.cols));
   const uint64_t tile_bytes = detail::packed_tile_bytes(gguf_row);
@@ -215,6 +300,36 @@ void unpack_packed_tile(TensorType type, const uint8_t* tile, int64_t K, int r0,
       std::memcpy(blk + geo.header, tile + geo.quant_at(g, r, j), geo.quant);
     }
   }
+}
+
+void unpack_rows(const WeightMatrix& W, int64_t n, int64_t nr, uint8_t* out,
+                 uint64_t out_row_bytes) {
+  const uint64_t gguf_row = row_bytes(static_cast<uint32_t>(W.type), static_cast<uint64_t>(W.cols));
+  for (int64_t i = 0; i < nr; ++i) {
+    const int64_t row = n + i;
+    uint8_t* dst = out + static_cast<uint64_t>(i) * out_row_bytes;
+    if (W.layout == kLayoutRows16) {
+      unpack_rows16_row(W.type, W.data + (row / kRows16) * rows16_strip_bytes(gguf_row), W.cols,
+                        static_cast<int>(row % kRows16), dst);
+    } else if (W.layout == kLayoutPacked4) {
+      unpack_packed_tile(W.type, W.data + (row / 4) * packed_tile_bytes(gguf_row), W.cols,
+                         static_cast<int>(row % 4), 1, dst, out_row_bytes);
+    } else {
+      std::memcpy(dst, W.data + static_cast<uint64_t>(row) * W.row_bytes, gguf_row);
+    }
+  }
+}
+
+UnpackedWeight unpack_weight(const WeightMatrix& W) {
+  UnpackedWeight u;
+  const uint64_t rb = row_bytes(static_cast<uint32_t>(W.type), static_cast<uint64_t>(W.cols));
+  u.bytes.resize(rb * static_cast<uint64_t>(W.rows));
+  unpack_rows(W, 0, W.rows, u.bytes.data(), rb);
+  u.view = W;
+  u.view.data = u.bytes.data();
+  u.view.row_bytes = rb;
+  u.view.layout = kLayoutGguf;
+  return u;
 }
 
 }  // namespace detail

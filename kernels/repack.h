@@ -1,4 +1,4 @@
-// Weight repacking at load time into the kernels' own layout (kLayoutPacked4).
+// Weight repacking at load time into the kernels' own layouts (kLayoutPacked4, kLayoutRows16).
 //
 // GGUF Q4_0 blocks are 18 bytes (fp16 scale + 16 nibble bytes), Q8_0 blocks 34 (fp16 + 32),
 // IQ4_NL 18 like Q4_0, Q4_1 20 (fp16 scale and min + 16).
@@ -37,6 +37,20 @@
 //                   at 576 + 16·k + 8 + 2·r  : 16 bits, bit e for element 16 + e
 // so that the 8 bytes at 576 + 16·k (and + 8) are a 64-bit mask over the sub-block vector's
 // bytes, low (high) nibble half.
+//
+// kLayoutRows16 (Q4_0 with K/32 even on AVX-512 targets, IQ4_NL on AVX-512 VNNI, which then
+// prefer it to kLayoutPacked4; in memory only, never in a file) interleaves 16 rows per block so
+// that one vector lane is one ROW: the decode GEMV then broadcasts activations to all lanes and
+// sums a whole block per lane, where the 4-row tiles reduce quarter-block lanes per row
+// (dot-inl.h, Rows16Tile). Both formats have 18-byte blocks (fp16 d + 16 nibble bytes). Strip s
+// holds rows 16s … 16s+15 (the last strip repeats the last row past N) in 16 · row bytes, block
+// pairs of 2 · 16 · 18 = 576 bytes (64-byte aligned) in order; in pair p, for i = 0, 1 (block
+// 2p + i) and row r < 16:
+//     quant dword k (k < 4)  at 256·i + 64·k + 4·r  : the GGUF block's bytes 4k … 4k+3 of its 16
+//                                                    quant bytes (elements 4k… low, 16+4k… high)
+//     fp16 scale d           at 512 + 32·i + 2·r
+// so that 4 aligned loads give the block's 16 rows with dword k of row r in lane r, and one
+// 32-byte load their 16 scales. Same bytes as the GGUF rows (lossless, unpack_rows inverts it).
 //
 // A type is packed at load only where the running target has a native packed tile for it
 // (detail::packed_layout_pays: AVX-512 and AArch64 for Q4_0 and Q8_0, AVX-512 for Q4_1,
@@ -82,10 +96,16 @@ struct PackedWeight {
 bool packed_layout_fits(const WeightMatrix& W);
 
 // True when repack_for_matmul would pack W: it fits and the running target has a native packed
-// tile for its type (detail::packed_layout_pays).
+// tile for its type (detail::packed_layout_pays, detail::rows16_layout_pays). A kLayoutPacked4 W
+// (a nibble file's) is repacked only where the target reads kLayoutRows16 instead.
 bool has_packed_layout(const WeightMatrix& W);
 
-// Packs W into kLayoutPacked4, or returns it unchanged (no storage) when it has no packed layout.
+// Packs W into the layout the running target reads fastest (kLayoutRows16 or kLayoutPacked4), or
+// returns it unchanged (no storage) when it has none.
 PackedWeight repack_for_matmul(const WeightMatrix& W);
+
+// Packs W into kLayoutPacked4 wherever that fits (packed_layout_fits), whatever the running target
+// prefers: the layout nibble files store (docs/format.md). Unchanged (no storage) otherwise.
+PackedWeight repack_packed4(const WeightMatrix& W);
 
 }  // namespace nibble

@@ -64,6 +64,19 @@ void bind_outliers(const ModelFile& file, const std::string& name, WeightMatrix&
   w.n_outliers = static_cast<int64_t>(n_out);
 }
 
+// w repacked by repack_for_matmul into the store. The packed copy replaces the tensor's file
+// pages for good: drop them so the weights are not resident twice. Only when the bytes really are
+// the mapping's (not a loader-built buffer).
+WeightMatrix repack_and_release(const ModelFile& file, const TensorInfo& t, const WeightMatrix& w,
+                                WeightStore& store) {
+  store.packed.push_back(repack_for_matmul(w));
+  const MappedFile* map = file.mapping.get();
+  if (map != nullptr && t.file_offset <= map->size() && t.data == map->data() + t.file_offset) {
+    map->release_pages(t.file_offset, t.nbytes);
+  }
+  return store.packed.back().view;
+}
+
 }  // namespace
 
 WeightMatrix bind_matrix(const ModelFile& file, const std::string& name, int64_t in, int64_t out,
@@ -108,6 +121,9 @@ WeightMatrix bind_matrix(const ModelFile& file, const std::string& name, int64_t
                       " has no packed layout");
     }
     w.layout = kLayoutPacked4;
+    // Where the running target reads another layout faster (kLayoutRows16), repack once, as
+    // GGUF weights are.
+    if (has_packed_layout(w)) return repack_and_release(file, t, w, *store);
     // Tiles must be 64-byte aligned: true in a mapping (page-aligned data, 64-byte offsets), not
     // necessarily in a file read into an ordinary buffer (--no-mmap); copy those once.
     if (reinterpret_cast<uintptr_t>(t.data) % 64 != 0) {
@@ -123,14 +139,7 @@ WeightMatrix bind_matrix(const ModelFile& file, const std::string& name, int64_t
     return w;
   }
   if (store == nullptr || !has_packed_layout(w)) return w;
-  store->packed.push_back(repack_for_matmul(w));
-  // The packed copy replaces the tensor's file pages for good: drop them so the weights are not
-  // resident twice. Only when the bytes really are the mapping's (not a loader-built buffer).
-  const MappedFile* map = file.mapping.get();
-  if (map != nullptr && t.file_offset <= map->size() && t.data == map->data() + t.file_offset) {
-    map->release_pages(t.file_offset, t.nbytes);
-  }
-  return store->packed.back().view;
+  return repack_and_release(file, t, w, *store);
 }
 
 const float* bind_vector(const ModelFile& file, const std::string& name, int64_t n) {

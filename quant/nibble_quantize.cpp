@@ -656,7 +656,7 @@ QuantizeResult quantize_model_to(const std::string& in, const std::string& out,
       w.cols = static_cast<int64_t>(t.dims[0]);
       w.rows = static_cast<int64_t>(t.dims[1]);
       w.row_bytes = row_bytes(static_cast<uint32_t>(w.type), t.dims[0]);
-      const PackedWeight p = repack_for_matmul(w);
+      const PackedWeight p = repack_packed4(w);
       const uint64_t want = nbl::tensor_bytes(static_cast<uint32_t>(w.type), nbl::kLayoutPacked, t.dims, nullptr);
       if (p.view.layout != kLayoutPacked4 || p.storage_bytes != want) {
         throw std::logic_error("tensor '" + t.name + "': the kernels' packed layout (" +

@@ -48,7 +48,7 @@ std::vector<uint8_t> pack(TensorType type, uint64_t k, uint64_t n, const std::ve
   w.cols = static_cast<int64_t>(k);
   w.rows = static_cast<int64_t>(n);
   w.row_bytes = row_bytes(static_cast<uint32_t>(type), k);
-  PackedWeight p = repack_for_matmul(w);
+  PackedWeight p = repack_packed4(w);
   return std::vector<uint8_t>(p.storage.get(), p.storage.get() + p.storage_bytes);
 }
 
@@ -234,8 +234,8 @@ TEST(NibbleFormat, PackedLayoutSizeAndInverseMatchTheKernels) {
         w.row_bytes = row_bytes(static_cast<uint32_t>(type), k);
         const bool kernels = packed_layout_fits(w);
         ASSERT_EQ(kernels, nbl::packed_layout_allowed(type, dims)) << type_name(uint32_t(type)) << " K=" << k;
-        if (!has_packed_layout(w)) continue;  // fits, but this target keeps the plain layout
-        const PackedWeight p = repack_for_matmul(w);
+        if (!kernels) continue;
+        const PackedWeight p = repack_packed4(w);
         ASSERT_EQ(p.storage_bytes, nbl::tensor_bytes(static_cast<uint32_t>(type), 1, dims, nullptr))
             << type_name(uint32_t(type)) << " K=" << k << " N=" << n;
         std::vector<uint8_t> back(plain.size());

@@ -250,10 +250,11 @@ TEST(Matmul, SharedInputEqualsSeparateCalls) {
 }
 
 // kLayoutPacked4 (Q4_0, Q8_0, Q4_1, IQ4_NL repacked at load where the target has their packed
-// tile) on every target: bit-identical to the plain GGUF layout on the same target (random
-// scales), exactly the reference with unit scales, for N tails that leave the last 4-row tile
-// partly padded, 1 and 2 threads; the packed bytes unpack to the plain ones. K whose block count
-// is not a multiple of the packing group is left unpacked.
+// tile) and kLayoutRows16 (Q4_0 on AVX-512) on every target: bit-identical to the plain GGUF
+// layout on the same target (random scales; within float rounding for the tiles that sum in
+// another order), exactly the reference with unit scales, for N tails that leave the last 4-row
+// tile partly padded, 1 and 2 threads; the packed bytes unpack to the plain ones. K whose block
+// count is not a multiple of the packing group is left unpacked.
 TEST(Matmul, PackedLayoutMatchesPlainOnEveryTarget) {
   std::mt19937 rng(15);
   std::uniform_int_distribution<int> small(-20, 20), pos(0, 31);
@@ -265,8 +266,11 @@ TEST(Matmul, PackedLayoutMatchesPlainOnEveryTarget) {
     // The Q4_K / Q5_K packed tile sums each row's lanes in float in another order than the GGUF
     // tile: equal within float rounding (bit for bit on integer-exact inputs, `unit`). The others
     // do the same arithmetic in the same order on both layouts.
-    const bool same_order = !k_quant;
-    const bool packs = detail::packed_layout_pays(t);
+    // Q4_0 on AVX-512 packs into kLayoutRows16 instead (K a multiple of 64), whose tile sums
+    // whole blocks per row: another float order too.
+    const bool rows16 = detail::rows16_layout_pays(t);
+    const bool same_order = !k_quant && !rows16;
+    const bool packs = detail::packed_layout_pays(t) || rows16;
     if (t == TensorType::Q4_0 || t == TensorType::Q8_0) {
       // Packed where a target reads the layout natively: AVX-512 and AArch64, not AVX2.
 #if HWY_ARCH_ARM_A64
@@ -282,21 +286,26 @@ TEST(Matmul, PackedLayoutMatchesPlainOnEveryTarget) {
         const auto w = random_weights(t, s.N, s.K, rng, unit);
         const WeightMatrix W = matrix(t, w, s.N, s.K);
         const PackedWeight P = repack_for_matmul(W);
-        if (s.K % group_elems != 0 || !packs) {
+        const bool fits = rows16 ? detail::rows16_layout_fits(t, s.K) : s.K % group_elems == 0;
+        if (!fits || !packs) {
           EXPECT_EQ(P.view.layout, kLayoutGguf);
           EXPECT_EQ(P.view.data, W.data);
           continue;
         }
-        ASSERT_EQ(P.view.layout, kLayoutPacked4);
+        ASSERT_EQ(P.view.layout, rows16 ? kLayoutRows16 : kLayoutPacked4);
         ASSERT_EQ(reinterpret_cast<uintptr_t>(P.view.data) % 64, 0u);
         std::vector<uint8_t> back(w.size());
-        const uint64_t tile_bytes = detail::packed_tile_bytes(W.row_bytes);
-        for (int64_t n = 0; n < s.N; n += 4) {
-          const int nr = static_cast<int>(std::min<int64_t>(4, s.N - n));
-          detail::unpack_packed_tile(t, P.view.data + (n / 4) * tile_bytes, s.K, 0, nr,
-                                     back.data() + n * W.row_bytes, W.row_bytes);
-        }
+        detail::unpack_rows(P.view, 0, s.N, back.data(), W.row_bytes);
         ASSERT_EQ(back, w);
+        if (rows16) {  // a nibble file's kLayoutPacked4 tensor repacks to the same bytes
+          const PackedWeight P4 = repack_packed4(W);
+          if (P4.view.layout == kLayoutPacked4) {
+            const PackedWeight again = repack_for_matmul(P4.view);
+            ASSERT_EQ(again.view.layout, kLayoutRows16);
+            ASSERT_EQ(again.storage_bytes, P.storage_bytes);
+            ASSERT_EQ(std::memcmp(again.storage.get(), P.storage.get(), P.storage_bytes), 0);
+          }
+        }
         std::vector<float> x(static_cast<size_t>(s.M * s.K));
         if (unit) {
           for (float& v : x) v = static_cast<float>(small(rng));
@@ -349,8 +358,8 @@ TEST(Matmul, SharedInputWithPackedWeights) {
   float* ys[] = {ya.data(), yb.data()};
   const int64_t ldys[] = {70, 9};
   matmul_shared_input(list, ys, ldys, 2, x.data(), M, ws);
-  matmul(A, x.data(), M, sa.data(), 70, ws);
-  matmul(B, x.data(), M, sb.data(), 9, ws);
+  matmul(PA.view, x.data(), M, sa.data(), 70, ws);
+  matmul(PB.view, x.data(), M, sb.data(), 9, ws);
   EXPECT_EQ(ya, sa);
   EXPECT_EQ(yb, sb);
 }
