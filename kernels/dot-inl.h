@@ -2636,7 +2636,7 @@ NIBBLE_INT_ATTR HWY_INLINE void Rows16Strip(const MatmulArgs& args, const uint8_
 // the next strip goes to L2 as the 4-row tiles' next tile does. bench_matmul M = 1 from DRAM,
 // 1 thread, Zen 4, GB/s (three alternated rounds): K = 2048 → 5632 next strip to L2 20.8–21.6,
 // no software prefetch 21.5–23.5, 2 KB ahead to L1 26.3–29.3 (1 KB 24.0–26.0, 4 KB 26.9–28.6,
-// 6 KB 25.9–27.1), PackedTileQ4_0 on 4-row tiles 24.2–26.7; K = 5632 → 2048 the same order,
+// 6 KB 25.9–27.1), PackedTileQ4_0 on 4-row tiles 24.2–27.1; K = 5632 → 2048 the same order,
 // 2 KB ahead 22.6–24.7 against 22.6–25.5. At 2 threads all of them sat at the host's bandwidth.
 constexpr uint64_t kRows16AheadBytes = 2048;
 
