@@ -95,11 +95,8 @@ constexpr bool kRows16Source<Rows16PanelRows<Dec>> = true;
 // and 4..7 of rows g, 4+g, 8+g, 12+g, one row per 128-bit lane), then a 4 × 4 dword transpose
 // inside each 128-bit lane over g = 0..3 leaves dword j of row 4L+g in lane 4L+g of vector j.
 template <class Rows, bool kIntMins>
-NIBBLE_INT_ATTR HWY_INLINE void BuildPanel(const Rows& rows, int64_t nb, uint8_t* panel) {
-  if constexpr (kRows16Source<Rows>) {
-    return BuildPanelFromRows16<std::is_same_v<typename Rows::Decoder, DecodeRows16IQ4_NL>>(
-        rows.strip, nb, panel);
-  }
+NIBBLE_INT_ATTR HWY_INLINE void BuildPanelFromDecoder(const Rows& rows, int64_t nb,
+                                                      uint8_t* panel) {
   using Dec = typename Rows::Decoder;
   const __m512i u128 = _mm512_set1_epi8(static_cast<char>(0x80));
   for (int64_t b = 0; b < nb; ++b) {
@@ -151,6 +148,17 @@ NIBBLE_INT_ATTR HWY_INLINE void BuildPanel(const Rows& rows, int64_t nb, uint8_t
     } else {
       _mm512_store_si512(C, _mm512_sub_epi32(zero, _mm512_add_epi32(sum[0], sum[1])));
     }
+  }
+}
+
+// A panel from its rows' source: kLayoutRows16 strips directly, every other source by its decoder.
+template <class Rows, bool kIntMins>
+NIBBLE_INT_ATTR HWY_INLINE void BuildPanel(const Rows& rows, int64_t nb, uint8_t* panel) {
+  if constexpr (kRows16Source<Rows>) {
+    BuildPanelFromRows16<std::is_same_v<typename Rows::Decoder, DecodeRows16IQ4_NL>>(rows.strip, nb,
+                                                                                     panel);
+  } else {
+    BuildPanelFromDecoder<Rows, kIntMins>(rows, nb, panel);
   }
 }
 

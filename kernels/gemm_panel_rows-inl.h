@@ -70,38 +70,16 @@ struct DecodePackedQ8_0 {
   }
 };
 
-// kLayoutRows16 strips (kernels/repack.h): row r's 4 quant dwords of block b are 64 bytes apart.
-// (Panels are built from whole strips by BuildPanelFromRows16; these give the format's traits and
-// a row-by-row decode.)
-NIBBLE_INT_ATTR HWY_INLINE __m256i Rows16Nibbles(const uint8_t* strip, int r, int64_t b) {
-  const uint8_t* q = strip + (b / 2) * detail::kRows16NibblePairBytes + (b % 2) * 256 + 4 * r;
-  alignas(16) uint8_t bytes[16];
-  for (int k = 0; k < 4; ++k) std::memcpy(bytes + 4 * k, q + 64 * k, 4);
-  return Nibbles(bytes);
-}
-NIBBLE_INT_ATTR HWY_INLINE float Rows16Scale(const uint8_t* strip, int r, int64_t b) {
-  return F16(strip + (b / 2) * detail::kRows16NibblePairBytes + 512 + 32 * (b % 2) + 2 * r);
-}
-
+// kLayoutRows16 strips (kernels/repack.h): the formats' traits only — panels are built from
+// whole strips by BuildPanelFromRows16, never row by row.
 struct DecodeRows16Q4_0 {
   static constexpr bool kSigned = false, kBias = true, kHalves = false, kQ8_1Min = false;
   static constexpr int kOffset = 8;
-  static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* strip, int r, int64_t, int64_t b,
-                                                DecodedBlock& x) {
-    x.v = Rows16Nibbles(strip, r, b);
-    x.scale[0] = x.scale[1] = Rows16Scale(strip, r, b);
-    x.bias[0] = x.bias[1] = -8.0f * x.scale[0];
-  }
 };
 
 struct DecodeRows16IQ4_NL {
   static constexpr bool kSigned = true, kBias = false, kHalves = false, kQ8_1Min = false;
   static constexpr int kOffset = 0;
-  static NIBBLE_INT_ATTR HWY_INLINE void Decode(const uint8_t* strip, int r, int64_t, int64_t b,
-                                                DecodedBlock& x) {
-    x.v = IQ4Lookup(Rows16Nibbles(strip, r, b));
-    x.scale[0] = x.scale[1] = Rows16Scale(strip, r, b);
-  }
 };
 
 // Blocks ahead that BuildPanel prefetches its rows (GgufPanelRows::Prefetch).
@@ -285,10 +263,6 @@ struct Rows16PanelRows {
   const uint8_t* strip;
   NIBBLE_INT_ATTR HWY_INLINE Rows16PanelRows(const MatmulArgs& args, int64_t n, int64_t)
       : strip(args.w + args.row_offset(n)) {}
-  NIBBLE_INT_ATTR HWY_INLINE void Decode(int i, int64_t b, DecodedBlock& x) const {
-    Dec::Decode(strip, i, 0, b, x);
-  }
-  NIBBLE_INT_ATTR HWY_INLINE void Prefetch(int64_t, int64_t) const {}
 };
 
 // Block b of the kPanelRows rows: signed levels into v (offset formats lose their offset here),

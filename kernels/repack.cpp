@@ -201,12 +201,18 @@ PackedWeight pack_rows16(const WeightMatrix& W) {
   const int64_t n_strips = (W.rows + detail::kRows16 - 1) / detail::kRows16;
   out.storage_bytes = strip_bytes * static_cast<uint64_t>(n_strips);
   out.storage = allocate_weight_storage(out.storage_bytes);
+  // A kLayoutPacked4 source (a nibble file's) is read back one GGUF row at a time.
+  std::vector<uint8_t> unpacked(W.layout == kLayoutGguf ? 0 : gguf_row);
   for (int64_t s = 0; s < n_strips; ++s) {
     uint8_t* strip = out.storage.get() + s * strip_bytes;
     for (int r = 0; r < detail::kRows16; ++r) {
       // N tail: the last row repeats (its outputs are never stored).
       const int64_t row = std::min<int64_t>(detail::kRows16 * s + r, W.rows - 1);
       const uint8_t* src = W.data + static_cast<uint64_t>(row) * W.row_bytes;
+      if (!unpacked.empty()) {
+        detail::unpack_rows(W, row, 1, unpacked.data(), gguf_row);
+        src = unpacked.data();
+      }
       for (int64_t b = 0; b < nb; ++b) {
         const uint8_t* blk = src + b * geo.block_bytes;
         for (uint64_t k = 0; k < geo.quant / 4; ++k)
@@ -237,8 +243,6 @@ void unpack_rows16_row(TensorType t, const uint8_t* strip, int64_t K, int r, uin
 }  // namespace
 
 PackedWeight repack_for_matmul(const WeightMatrix& W) {
-  if (rows16_chosen(W) && W.layout == kLayoutPacked4)
-    return pack_rows16(detail::unpack_weight(W).view);
   if (rows16_chosen(W)) return pack_rows16(W);
   if (!has_packed_layout(W)) {
     PackedWeight out;
