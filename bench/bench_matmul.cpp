@@ -205,6 +205,7 @@ BENCHMARK_CAPTURE(BM_Matmul, Q8_0_packed, TensorType::Q8_0, true)->Apply(Shapes)
 BENCHMARK_CAPTURE(BM_Matmul, Q4_0, TensorType::Q4_0, false)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, Q8_0, TensorType::Q8_0, false)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, Q6_K, TensorType::Q6_K, false)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_Matmul, Q6_K_packed, TensorType::Q6_K, true)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, Q4_K, TensorType::Q4_K, false)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, Q4_K_packed, TensorType::Q4_K, true)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matmul, Q5_K, TensorType::Q5_K, false)->Apply(Shapes);

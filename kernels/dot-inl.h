@@ -862,6 +862,86 @@ NIBBLE_INT_ATTR HWY_INLINE void Rows16Tile(const uint8_t* strip, const ActRow* a
   for (int m = 0; m < MA; ++m) _mm512_storeu_ps(out + 16 * m, acc[m]);
 }
 
+// kLayoutRows16 Q6_K (kernels/repack.h): 16 rows per lane as above, a super-block at a time. Quant
+// vector j < 32 holds in lane r row r's low nibbles of elements 4j… (low) and 128 + 4j… (high),
+// high-bit vector j < 16 the bit pairs of elements 64g + 4j… at bits 2g (g < 4): one high-bit
+// vector and two quant vectors give the four 6-bit dwords of elements 64g + 4j…, each one
+// vpdpbusd against an activation dword broadcast to all lanes. Sub-block 4g + j/4's four dword
+// sums start at −32·Σa of that sub-block (the level offset), then one conversion and one FMA with
+// the 16 rows' sub-block scales. The GGUF tile pays a vpmaddubsw, a vpmaddwd and the 6-bit
+// assembly per 64 bytes of ONE row; here they are shared by 16 rows.
+// kPerBlock: activations with a scale per 32-block (static scales) instead of per super-block.
+template <int MA, bool kPerBlock>
+NIBBLE_INT_ATTR HWY_INLINE void Rows16TileQ6_K(const uint8_t* strip, const ActRow* a, float* out) {
+  const int64_t n_super = a[0].K / 256;
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  const __m512i bits45 = _mm512_set1_epi8(0x30);
+  constexpr int kOr = 0xF8;  // vpternlog: A | (B & C)
+  __m512 acc[MA];
+  for (int m = 0; m < MA; ++m) acc[m] = _mm512_setzero_ps();
+  for (int64_t s = 0; s < n_super; ++s) {
+    const uint8_t* quants = strip + detail::rows16_q6_k_quants_at(s);
+    const uint8_t* meta = strip + detail::rows16_q6_k_scales_at(s);
+    alignas(64) int32_t offset[MA][16];  // −32·Σa of each sub-block
+    for (int m = 0; m < MA; ++m) {
+      _mm512_store_si512(
+          offset[m],
+          _mm512_sub_epi32(_mm512_setzero_si512(),
+                           _mm512_slli_epi32(_mm512_loadu_si512(a[m].sum16 + 16 * s), 5)));
+    }
+    __m512 sum[MA];  // Σ sc·dot of the super-block, per row (and d_a where it is per block)
+    for (int m = 0; m < MA; ++m) sum[m] = _mm512_setzero_ps();
+    for (int t = 0; t < 4; ++t) {  // dwords j = 4t … 4t+3: sub-blocks 4g + t
+      a[0].next.Fetch(8 * s + 2 * t, 8 * s + 2 * t + 2);
+      for (int half = 0; half < 2; ++half) {  // g = half (low nibbles) and half + 2 (high)
+        __m512i dot[MA][2];
+        for (int m = 0; m < MA; ++m) {
+          dot[m][0] = _mm512_set1_epi32(offset[m][4 * half + t]);
+          dot[m][1] = _mm512_set1_epi32(offset[m][4 * (half + 2) + t]);
+        }
+        for (int i = 0; i < 4; ++i) {
+          const int j = 4 * t + i;
+          const __m512i v = _mm512_load_si512(quants + detail::rows16_q6_k_low_at(16 * half + j));
+          const __m512i h = _mm512_load_si512(quants + detail::rows16_q6_k_high_at(j));
+          // Bit pair g to bits 4-5: g = 0 ← 0-1, 1 ← 2-3, 2 in place, 3 ← 6-7.
+          const __m512i h_low = half ? _mm512_slli_epi16(h, 2) : _mm512_slli_epi16(h, 4);
+          const __m512i h_high = half ? _mm512_srli_epi16(h, 2) : h;
+          const __m512i w0 =
+              _mm512_ternarylogic_epi32(_mm512_and_si512(v, low4), h_low, bits45, kOr);
+          const __m512i w1 = _mm512_ternarylogic_epi32(
+              _mm512_and_si512(_mm512_srli_epi16(v, 4), low4), h_high, bits45, kOr);
+          for (int m = 0; m < MA; ++m) {
+            const uint8_t* x = reinterpret_cast<const uint8_t*>(a[m].q + 256 * s + 4 * j);
+            dot[m][0] =
+                DotU8S8Acc(dot[m][0], w0,
+                           _mm512_set1_epi32(static_cast<int>(detail::load_u32(x + 64 * half))));
+            dot[m][1] = DotU8S8Acc(
+                dot[m][1], w1,
+                _mm512_set1_epi32(static_cast<int>(detail::load_u32(x + 64 * (half + 2)))));
+          }
+        }
+        for (int g2 = 0; g2 < 2; ++g2) {
+          const int sub = 4 * (half + 2 * g2) + t;
+          const __m512 sc = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+              _mm_load_si128(reinterpret_cast<const __m128i*>(meta + 16 * sub))));
+          for (int m = 0; m < MA; ++m) {
+            const __m512 scale =
+                kPerBlock ? _mm512_mul_ps(sc, _mm512_set1_ps(a[m].d[8 * s + sub / 2])) : sc;
+            sum[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[m][g2]), scale, sum[m]);
+          }
+        }
+      }
+    }
+    const __m512 d =
+        _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(meta + 256)));
+    for (int m = 0; m < MA; ++m) {
+      acc[m] = _mm512_fmadd_ps(
+          sum[m], kPerBlock ? d : _mm512_mul_ps(d, _mm512_set1_ps(a[m].d[8 * s])), acc[m]);
+    }
+  }
+  for (int m = 0; m < MA; ++m) _mm512_storeu_ps(out + 16 * m, acc[m]);
+}
+
 // Q6_K with a scale per 32-block of activations (static activation scales). A pair of activation
 // blocks is one 64-element quarter of a super-block (4 sub-blocks of 16). Its low nibbles come from 64 consecutive ql bytes, its 2 high bits from 32 qh bytes shifted
 // by 2j (j = 0,1 for even quarters, 2,3 for odd ones, one j per 256-bit half).
@@ -2617,14 +2697,42 @@ struct PackedQ5_K : PackedTileFn<MA, PackedTileQ45_K<MA, true>> {};
 // kLayoutRows16 row ranges (n0 a multiple of 16: chunks and decode pieces are whole strips):
 // strips of 16 weight rows × 4 activation rows, single rows for the M tail.
 #if defined(NIBBLE_X86_512)
-template <bool kIQ4, int MA>
+// A format's strip tile for MA activation rows, as TileOf<MA>::Run.
+template <int MA>
+struct Rows16Q4_0 {
+  static NIBBLE_INT_ATTR HWY_INLINE void Run(const uint8_t* strip, const ActRow* a, float* out) {
+    Rows16Tile<false, MA>(strip, a, out);
+  }
+};
+#if HWY_TARGET == HWY_AVX3_DL
+template <int MA>
+struct Rows16IQ4_NL {
+  static NIBBLE_INT_ATTR HWY_INLINE void Run(const uint8_t* strip, const ActRow* a, float* out) {
+    Rows16Tile<true, MA>(strip, a, out);
+  }
+};
+#endif
+template <int MA>
+struct Rows16Q6_K {
+  static NIBBLE_INT_ATTR HWY_INLINE void Run(const uint8_t* strip, const ActRow* a, float* out) {
+    Rows16TileQ6_K<MA, false>(strip, a, out);
+  }
+};
+template <int MA>
+struct Rows16Q6_KPerBlock {
+  static NIBBLE_INT_ATTR HWY_INLINE void Run(const uint8_t* strip, const ActRow* a, float* out) {
+    Rows16TileQ6_K<MA, true>(strip, a, out);
+  }
+};
+
+template <template <int> class TileOf, int MA>
 NIBBLE_INT_ATTR HWY_INLINE void Rows16Strip(const MatmulArgs& args, const uint8_t* strip, int64_t m,
                                             int64_t n, int64_t nr, const NextTile& next) {
   ActRow a[MA];
   for (int i = 0; i < MA; ++i) a[i] = MakeActRow<true>(args, m + i);
   if (m == 0) a[0].next = next;
   float out[16 * MA];
-  Rows16Tile<kIQ4, MA>(strip, a, out);
+  TileOf<MA>::Run(strip, a, out);
   const __mmask16 valid = static_cast<__mmask16>((1u << nr) - 1);
   for (int i = 0; i < MA; ++i)
     _mm512_mask_storeu_ps(args.y + (m + i) * args.ldy + n, valid, _mm512_loadu_ps(out + 16 * i));
@@ -2652,7 +2760,7 @@ HWY_INLINE NextTile Rows16Ahead(const MatmulArgs& args, int64_t n, int64_t n1,
   return NextTile(strip + kRows16AheadBytes, bytes, args.K / 32, ~uint64_t{0});
 }
 
-template <bool kIQ4>
+template <template <int> class TileOf>
 NIBBLE_INT_ATTR HWY_INLINE void Rows16RowRange(const MatmulArgs& args, int64_t n0, int64_t n1) {
   for (int64_t n = n0; n < n1; n += detail::kRows16) {
     const uint8_t* strip = args.w + args.row_offset(n);
@@ -2660,8 +2768,8 @@ NIBBLE_INT_ATTR HWY_INLINE void Rows16RowRange(const MatmulArgs& args, int64_t n
     const int64_t nr = std::min<int64_t>(detail::kRows16, n1 - n);
     int64_t m = 0;
     for (; m + kActRows <= args.M; m += kActRows)
-      Rows16Strip<kIQ4, kActRows>(args, strip, m, n, nr, next);
-    for (; m < args.M; ++m) Rows16Strip<kIQ4, 1>(args, strip, m, n, nr, next);
+      Rows16Strip<TileOf, kActRows>(args, strip, m, n, nr, next);
+    for (; m < args.M; ++m) Rows16Strip<TileOf, 1>(args, strip, m, n, nr, next);
   }
 }
 #endif
@@ -2711,7 +2819,7 @@ NIBBLE_INT_ATTR void MatmulRowsQ4_0Packed(const MatmulArgs& a, int64_t n0, int64
     if (a.M >= detail::kPanelMinM && a.qx->panel_M == a.M)
       return PanelRowRange<Rows16PanelRows, DecodeRows16Q4_0>(a, n0, n1);
 #endif
-    return Rows16RowRange<false>(a, n0, n1);
+    return Rows16RowRange<Rows16Q4_0>(a, n0, n1);
 #else
     return UnpackingRowRange<KernelQ4_0>(a, TensorType::Q4_0, n0, n1);
 #endif
@@ -2736,7 +2844,7 @@ NIBBLE_INT_ATTR void MatmulRowsIQ4_NLPacked(const MatmulArgs& a, int64_t n0, int
 #if HWY_TARGET == HWY_AVX3_DL
     if (a.M >= detail::kPanelMinM && a.qx->panel_M == a.M)
       return PanelRowRange<Rows16PanelRows, DecodeRows16IQ4_NL>(a, n0, n1);
-    return Rows16RowRange<true>(a, n0, n1);
+    return Rows16RowRange<Rows16IQ4_NL>(a, n0, n1);
 #else
     return UnpackingRowRange<KernelIQ4_NL>(a, TensorType::IQ4_NL, n0, n1);
 #endif
@@ -2746,6 +2854,23 @@ NIBBLE_INT_ATTR void MatmulRowsIQ4_NLPacked(const MatmulArgs& a, int64_t n0, int
   PackedRowRange<PackedIQ4_NL>(a, TensorType::IQ4_NL, n0, n1);
 #else
   UnpackingRowRange<KernelIQ4_NL>(a, TensorType::IQ4_NL, n0, n1);
+#endif
+}
+// Q6_K has only kLayoutRows16 (no 4-row packed tile).
+NIBBLE_INT_ATTR void MatmulRowsQ6_KPacked(const MatmulArgs& a, int64_t n0, int64_t n1) {
+#if defined(NIBBLE_X86_512)
+#if defined(NIBBLE_PANEL_GEMM)
+  if (a.M >= detail::kPanelMinM && a.qx->panel_M == a.M)
+    return PanelRowRange<Rows16PanelRows, DecodeRows16Q6_K>(a, n0, n1);
+#endif
+  if (a.qx->group_blocks != 8) return Rows16RowRange<Rows16Q6_KPerBlock>(a, n0, n1);
+  return Rows16RowRange<Rows16Q6_K>(a, n0, n1);
+#else
+#if defined(NIBBLE_X86_256)
+  if (a.qx->group_blocks != 8)
+    return UnpackingRowRange<KernelQ6_KPerBlock>(a, TensorType::Q6_K, n0, n1);
+#endif
+  UnpackingRowRange<KernelQ6_K>(a, TensorType::Q6_K, n0, n1);
 #endif
 }
 NIBBLE_INT_ATTR void MatmulRowsQ4_KPacked(const MatmulArgs& a, int64_t n0, int64_t n1) {
@@ -2793,9 +2918,9 @@ bool HasNativePackedTile(TensorType t) {
 // Whether this target reads kLayoutRows16 natively for t (detail::rows16_layout_pays): AVX-512.
 bool HasNativeRows16Tile(TensorType t) {
 #if HWY_TARGET == HWY_AVX3_DL
-  return t == TensorType::Q4_0 || t == TensorType::IQ4_NL;
+  return t == TensorType::Q4_0 || t == TensorType::IQ4_NL || t == TensorType::Q6_K;
 #elif defined(NIBBLE_X86_512)
-  return t == TensorType::Q4_0;
+  return t == TensorType::Q4_0 || t == TensorType::Q6_K;
 #else
   (void)t;
   return false;

@@ -85,6 +85,48 @@ NIBBLE_INT_ATTR HWY_INLINE void BuildPanelFromRows16(const uint8_t* strip, int64
   }
 }
 
+// Q6_K (kLayoutRows16, repack.h): block b is dwords j = 8(b % 2) … + 7 of element group
+// g = b % 8 / 2 (elements 64g + 4j…): the low (g < 2) or high nibbles of quant vector
+// 16(g % 2) + j, bit pair g of high-bit vector j; its halves are sub-blocks 2(b % 8) and + 1.
+NIBBLE_INT_ATTR HWY_INLINE void BuildPanelFromRows16Q6_K(const uint8_t* strip, int64_t nb,
+                                                         uint8_t* panel) {
+  const __m512i u128 = _mm512_set1_epi8(static_cast<char>(0x80));
+  const __m512i low4 = _mm512_set1_epi8(0x0F), bits45 = _mm512_set1_epi8(0x30);
+  const __m512i offset = _mm512_set1_epi8(32);
+  for (int64_t b = 0; b < nb; ++b) {
+    const int64_t s = b / 8;
+    const int bl = static_cast<int>(b % 8), g = bl / 2;
+    const uint8_t* quants = strip + detail::rows16_q6_k_quants_at(s);
+    const uint8_t* meta = strip + detail::rows16_q6_k_scales_at(s);
+    uint8_t* out = panel + b * kPanelBlockBytes;
+    __m512i* W = reinterpret_cast<__m512i*>(out);
+    __m512i sum[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+    for (int step = 0; step < 8; ++step) {
+      const int j = 8 * (bl % 2) + step;
+      const __m512i v = _mm512_load_si512(quants + detail::rows16_q6_k_low_at(16 * (g % 2) + j));
+      const __m512i h = _mm512_load_si512(quants + detail::rows16_q6_k_high_at(j));
+      const __m512i nibble = _mm512_and_si512(g < 2 ? v : _mm512_srli_epi16(v, 4), low4);
+      const __m512i pair = g == 0   ? _mm512_slli_epi16(h, 4)
+                           : g == 1 ? _mm512_slli_epi16(h, 2)
+                           : g == 2 ? h
+                                    : _mm512_srli_epi16(h, 2);
+      const __m512i level =
+          _mm512_sub_epi8(_mm512_or_si512(nibble, _mm512_and_si512(pair, bits45)), offset);
+      _mm512_store_si512(W + step, level);
+      sum[step / 4] = _mm512_dpbusd_epi32(sum[step / 4], u128, level);
+    }
+    _mm512_store_si512(out + 8 * 64, _mm512_sub_epi32(_mm512_setzero_si512(), sum[0]));
+    _mm512_store_si512(out + 9 * 64, _mm512_sub_epi32(_mm512_setzero_si512(), sum[1]));
+    const __m512 d =
+        _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(meta + 256)));
+    for (int i = 0; i < 2; ++i) {
+      const __m512 sc = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+          _mm_load_si128(reinterpret_cast<const __m128i*>(meta + 16 * (2 * bl + i)))));
+      _mm512_store_ps(reinterpret_cast<float*>(out + (10 + i) * 64), _mm512_mul_ps(d, sc));
+    }
+  }
+}
+
 template <class Rows>
 constexpr bool kRows16Source = false;
 template <class Dec>
@@ -155,8 +197,12 @@ NIBBLE_INT_ATTR HWY_INLINE void BuildPanelFromDecoder(const Rows& rows, int64_t 
 template <class Rows, bool kIntMins>
 NIBBLE_INT_ATTR HWY_INLINE void BuildPanel(const Rows& rows, int64_t nb, uint8_t* panel) {
   if constexpr (kRows16Source<Rows>) {
-    BuildPanelFromRows16<std::is_same_v<typename Rows::Decoder, DecodeRows16IQ4_NL>>(rows.strip, nb,
-                                                                                     panel);
+    using Dec = typename Rows::Decoder;
+    if constexpr (std::is_same_v<Dec, DecodeRows16Q6_K>) {
+      BuildPanelFromRows16Q6_K(rows.strip, nb, panel);
+    } else {
+      BuildPanelFromRows16<std::is_same_v<Dec, DecodeRows16IQ4_NL>>(rows.strip, nb, panel);
+    }
   } else {
     BuildPanelFromDecoder<Rows, kIntMins>(rows, nb, panel);
   }

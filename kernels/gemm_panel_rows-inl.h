@@ -82,6 +82,12 @@ struct DecodeRows16IQ4_NL {
   static constexpr int kOffset = 0;
 };
 
+// Q6_K: levels q − 32 with a scale per 16-element half (its sub-blocks).
+struct DecodeRows16Q6_K {
+  static constexpr bool kSigned = false, kBias = true, kHalves = true, kQ8_1Min = false;
+  static constexpr int kOffset = 32;
+};
+
 // Blocks ahead that BuildPanel prefetches its rows (GgufPanelRows::Prefetch).
 constexpr int64_t kBuildPrefetchBlocks = 8;
 

@@ -36,6 +36,7 @@ HWY_EXPORT(MatmulRowsQ4_0Packed);
 HWY_EXPORT(MatmulRowsQ8_0Packed);
 HWY_EXPORT(MatmulRowsQ4_1Packed);
 HWY_EXPORT(MatmulRowsIQ4_NLPacked);
+HWY_EXPORT(MatmulRowsQ6_KPacked);
 HWY_EXPORT(MatmulRowsQ4_KPacked);
 HWY_EXPORT(MatmulRowsQ5_KPacked);
 HWY_EXPORT(HasNativePackedTile);
@@ -80,6 +81,9 @@ void rows_q4_1_packed(const MatmulArgs& a, int64_t n0, int64_t n1) {
 void rows_iq4_nl_packed(const MatmulArgs& a, int64_t n0, int64_t n1) {
   HWY_DYNAMIC_DISPATCH(MatmulRowsIQ4_NLPacked)(a, n0, n1);
 }
+void rows_q6_k_packed(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  HWY_DYNAMIC_DISPATCH(MatmulRowsQ6_KPacked)(a, n0, n1);
+}
 void rows_q4_k_packed(const MatmulArgs& a, int64_t n0, int64_t n1) {
   HWY_DYNAMIC_DISPATCH(MatmulRowsQ4_KPacked)(a, n0, n1);
 }
@@ -114,7 +118,7 @@ constexpr MatmulKernel kKernels[] = {
     {TensorType::BF16, false, rows_bf16},
     {TensorType::Q8_0, true, rows_q8_0, rows_q8_0_packed},
     {TensorType::Q4_0, true, rows_q4_0, rows_q4_0_packed},
-    {TensorType::Q6_K, true, rows_q6_k},
+    {TensorType::Q6_K, true, rows_q6_k, rows_q6_k_packed},
     {TensorType::Q4_1, true, rows_q4_1, rows_q4_1_packed},
     {TensorType::Q5_0, true, rows_q5_0},
     {TensorType::Q5_1, true, rows_q5_1},

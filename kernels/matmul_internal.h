@@ -113,15 +113,41 @@ void unpack_packed_tile(TensorType t, const uint8_t* tile, int64_t K, int r0, in
                         uint64_t row_bytes);
 
 // kLayoutRows16 geometry (see kernels/repack.h): strips of 16 rows, each the 16 GGUF rows' bytes
-// (a multiple of 64 since K/32 is even).
+// rounded up to a multiple of 64 (only Q6_K with an odd number of super-blocks needs the
+// padding: Q4_0's and IQ4_NL's K/32 is even).
 constexpr int64_t kRows16 = 16;
-inline uint64_t rows16_strip_bytes(uint64_t gguf_row_bytes) { return kRows16 * gguf_row_bytes; }
+inline uint64_t rows16_strip_bytes(uint64_t gguf_row_bytes) {
+  return (kRows16 * gguf_row_bytes + 63) / 64 * 64;
+}
 // Q4_0's and IQ4_NL's blocks come in pairs of 2 · 16 · 18 bytes: both blocks' quants, then their
 // scales.
 constexpr int64_t kRows16NibblePairBytes = 2 * kRows16 * 18;
-// Whether t has a kLayoutRows16 form for K columns (Q4_0 and IQ4_NL, K/32 even), and whether the
-// running target reads it natively (AVX-512: repack_for_matmul prefers it to kLayoutPacked4 there).
+// Q6_K: a super-block of 16 rows is 16 · 210 bytes, 3072 of quants (32 vectors of low nibbles
+// and 16 of high bit pairs, in the order the kernels read them) and 288 of scales (16 sub-blocks
+// × 16 rows int8, then 16 fp16 d). An even super-block has its quants first, an odd one its
+// scales, so all quants stay 64-byte aligned.
+constexpr int64_t kRows16Q6_KSuperBytes = kRows16 * 210;
+constexpr int64_t kRows16Q6_KQuantBytes = 3072;
+constexpr int64_t kRows16Q6_KScaleBytes = kRows16Q6_KSuperBytes - kRows16Q6_KQuantBytes;
+// Within the quants, 4 runs of 12 vectors, run t for dwords j = 4t … 4t+3: low-nibble vectors j
+// (elements 4j…, 128 + 4j…), then 16 + j (64 + 4j…, 192 + 4j…), then high-bit vectors j.
+inline uint64_t rows16_q6_k_low_at(int j) {  // j < 32
+  return static_cast<uint64_t>(768 * (j % 16 / 4) + 256 * (j / 16) + 64 * (j % 4));
+}
+inline uint64_t rows16_q6_k_high_at(int j) {  // j < 16
+  return static_cast<uint64_t>(768 * (j / 4) + 512 + 64 * (j % 4));
+}
+inline uint64_t rows16_q6_k_quants_at(int64_t s) {
+  return static_cast<uint64_t>(s) * kRows16Q6_KSuperBytes + (s % 2 ? kRows16Q6_KScaleBytes : 0);
+}
+inline uint64_t rows16_q6_k_scales_at(int64_t s) {
+  return static_cast<uint64_t>(s) * kRows16Q6_KSuperBytes + (s % 2 ? 0 : kRows16Q6_KQuantBytes);
+}
+// Whether t has a kLayoutRows16 form for K columns (Q4_0 and IQ4_NL with K/32 even, Q6_K), and
+// whether the running target reads it natively (AVX-512: repack_for_matmul prefers it to
+// kLayoutPacked4 or the file layout there).
 inline bool rows16_layout_fits(TensorType t, int64_t K) {
+  if (t == TensorType::Q6_K) return K > 0 && K % 256 == 0;
   return (t == TensorType::Q4_0 || t == TensorType::IQ4_NL) && K > 0 && K % 64 == 0;
 }
 bool rows16_layout_pays(TensorType t);

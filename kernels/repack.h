@@ -38,11 +38,12 @@
 // so that the 8 bytes at 576 + 16·k (and + 8) are a 64-bit mask over the sub-block vector's
 // bytes, low (high) nibble half.
 //
-// kLayoutRows16 (Q4_0 with K/32 even on AVX-512 targets, IQ4_NL on AVX-512 VNNI, which then
-// prefer it to kLayoutPacked4; in memory only, never in a file) interleaves 16 rows per block so
-// that one vector lane is one ROW: the decode GEMV then broadcasts activations to all lanes and
-// sums a whole block per lane, where the 4-row tiles reduce quarter-block lanes per row
-// (dot-inl.h, Rows16Tile). Both formats have 18-byte blocks (fp16 d + 16 nibble bytes). Strip s
+// kLayoutRows16 (Q4_0 with K/32 even and Q6_K on AVX-512 targets, IQ4_NL on AVX-512 VNNI, which
+// then prefer it to kLayoutPacked4 or the file layout; in memory only, never in a file)
+// interleaves 16 rows per block so that one vector lane is one ROW: the decode GEMV then
+// broadcasts activations to all lanes and sums a whole block per lane, where the 4-row tiles
+// reduce quarter-block lanes per row (dot-inl.h, Rows16Tile). Q4_0 and IQ4_NL have 18-byte blocks
+// (fp16 d + 16 nibble bytes). Strip s
 // holds rows 16s … 16s+15 (the last strip repeats the last row past N) in 16 · row bytes, block
 // pairs of 2 · 16 · 18 = 576 bytes (64-byte aligned) in order; in pair p, for i = 0, 1 (block
 // 2p + i) and row r < 16:
@@ -51,10 +52,24 @@
 //     fp16 scale d           at 512 + 32·i + 2·r
 // so that 4 aligned loads give the block's 16 rows with dword k of row r in lane r, and one
 // 32-byte load their 16 scales. Same bytes as the GGUF rows (lossless, unpack_rows inverts it).
+// Q6_K (K a multiple of 256, on AVX-512) has strips of the same kind, one 3360-byte run per
+// super-block s of the 16 rows (the strip padded to a multiple of 64): 3072 bytes of quants and
+// 288 of scales, the quants first for even s and the scales first for odd s, so that every quant
+// vector is 64-byte aligned. For row r (lane r) and j < 16, 4 consecutive elements per dword:
+//     low-nibble vector j       at 768·(j/4) + 64·(j%4)        + 4r : elements 4j… (low nibbles)
+//                                                                   and 128 + 4j… (high nibbles)
+//     low-nibble vector 16 + j  at 768·(j/4) + 256 + 64·(j%4)  + 4r : elements 64 + 4j… and
+//                                                                   192 + 4j…
+//     high-bit vector j         at 768·(j/4) + 512 + 64·(j%4)  + 4r : the 2 high bits of elements
+//                                                                   64g + 4j… at bits 2g (g < 4)
+//     scale of sub-block t      at 16·t + r (int8), then d at 256 + 2r (fp16), in the scales
+// so that the GEMV reads each 768-byte run front to back (Rows16TileQ6_K) and one 16-byte load
+// gives a sub-block's 16 row scales.
 //
 // A type is packed at load only where the running target has a native packed tile for it
 // (detail::packed_layout_pays: AVX-512 and AArch64 for Q4_0 and Q8_0, AVX-512 for Q4_1,
-// AVX-512 VNNI for IQ4_NL, Q4_K and Q5_K); nibble's own files store Q4_0 and Q8_0 packed
+// AVX-512 VNNI for IQ4_NL, Q4_K and Q5_K; kLayoutRows16 where detail::rows16_layout_pays says
+// so); nibble's own files store Q4_0 and Q8_0 packed
 // (docs/format.md), which other targets then unpack per tile.
 //
 // The mapping is lossless (same nibbles / int8s, same fp16 scales), and the AVX-512 kernels do

@@ -250,16 +250,16 @@ TEST(Matmul, SharedInputEqualsSeparateCalls) {
 }
 
 // kLayoutPacked4 (Q4_0, Q8_0, Q4_1, IQ4_NL repacked at load where the target has their packed
-// tile) and kLayoutRows16 (Q4_0 on AVX-512) on every target: bit-identical to the plain GGUF
-// layout on the same target (random scales; within float rounding for the tiles that sum in
-// another order), exactly the reference with unit scales, for N tails that leave the last 4-row
-// tile partly padded, 1 and 2 threads; the packed bytes unpack to the plain ones. K whose block
-// count is not a multiple of the packing group is left unpacked.
+// tile) and kLayoutRows16 (Q4_0 and Q6_K on AVX-512, IQ4_NL on AVX-512 VNNI) on every target:
+// bit-identical to the plain GGUF layout on the same target (random scales; within float rounding
+// for the tiles that sum in another order), exactly the reference with unit scales, for N tails
+// that leave the last 4-row tile partly padded, 1 and 2 threads; the packed bytes unpack to the
+// plain ones. K whose block count is not a multiple of the packing group is left unpacked.
 TEST(Matmul, PackedLayoutMatchesPlainOnEveryTarget) {
   std::mt19937 rng(15);
   std::uniform_int_distribution<int> small(-20, 20), pos(0, 31);
   for (TensorType t : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_1, TensorType::IQ4_NL,
-                       TensorType::Q4_K, TensorType::Q5_K}) {
+                       TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K}) {
     SCOPED_TRACE(type_name(static_cast<uint32_t>(t)));
     const bool k_quant = t == TensorType::Q4_K || t == TensorType::Q5_K;
     const int64_t group_elems = t == TensorType::Q8_0 ? 64 : k_quant ? 256 : 128;
@@ -271,6 +271,13 @@ TEST(Matmul, PackedLayoutMatchesPlainOnEveryTarget) {
     const bool rows16 = detail::rows16_layout_pays(t);
     const bool same_order = !k_quant && !rows16;
     const bool packs = detail::packed_layout_pays(t) || rows16;
+    if (t == TensorType::Q6_K) {  // kLayoutRows16 only, on AVX-512
+#if HWY_ARCH_X86
+      ASSERT_EQ(packs, (hwy::SupportedTargets() & (HWY_AVX3 | HWY_AVX3_DL)) != 0);
+#else
+      ASSERT_FALSE(packs);
+#endif
+    }
     if (t == TensorType::Q4_0 || t == TensorType::Q8_0) {
       // Packed where a target reads the layout natively: AVX-512 and AArch64, not AVX2.
 #if HWY_ARCH_ARM_A64
