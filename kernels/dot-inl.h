@@ -942,6 +942,116 @@ NIBBLE_INT_ATTR HWY_INLINE void Rows16TileQ6_K(const uint8_t* strip, const ActRo
   for (int m = 0; m < MA; ++m) _mm512_storeu_ps(out + 16 * m, acc[m]);
 }
 
+#if HWY_TARGET == HWY_AVX3_DL
+// kLayoutRows16 Q4_K's scales (repack.h) as int32 lanes, one row per lane: byte b of each dword
+// (b < 4) zero-extended, and bytes (b, b + 1) as an int16 pair.
+NIBBLE_INT_ATTR HWY_INLINE __m512i DwordByte(__m512i v, int b) {
+  const __m512i index = _mm512_add_epi32(
+      _mm512_set4_epi32(0x8080800C, 0x80808008, 0x80808004, static_cast<int>(0x80808000u)),
+      _mm512_set1_epi32(b));
+  return _mm512_shuffle_epi8(v, index);
+}
+NIBBLE_INT_ATTR HWY_INLINE __m512i DwordBytePair(__m512i v, int b) {
+  const __m512i index = _mm512_add_epi32(
+      _mm512_set4_epi32(static_cast<int>(0x800D800Cu), static_cast<int>(0x80098008u),
+                        static_cast<int>(0x80058004u), static_cast<int>(0x80018000u)),
+      _mm512_set1_epi32(b * 0x10001));
+  return _mm512_shuffle_epi8(v, index);
+}
+
+// A Q4_K strip super-block's 6-bit scales and mins, 4 per dword lane (one row per lane).
+struct Rows16K4Scales {
+  __m512i sc03, sc47, mn03, mn47;
+  NIBBLE_INT_ATTR HWY_INLINE explicit Rows16K4Scales(const uint8_t* meta) {
+    const __m512i low4 = _mm512_set1_epi8(0x0F), bits45 = _mm512_set1_epi8(0x30);
+    constexpr int kOr = 0xF8;  // vpternlog: A | (B & C)
+    const __m512i v0 = _mm512_load_si512(meta), v1 = _mm512_load_si512(meta + 64);
+    const __m512i v2 = _mm512_load_si512(meta + 128);
+    sc03 = _mm512_ternarylogic_epi32(_mm512_and_si512(v0, low4), _mm512_slli_epi16(v2, 4), bits45,
+                                     kOr);
+    sc47 = _mm512_ternarylogic_epi32(_mm512_and_si512(v1, low4), _mm512_slli_epi16(v2, 2), bits45,
+                                     kOr);
+    mn03 = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(v0, 4), low4), v2, bits45,
+                                     kOr);
+    mn47 = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(v1, 4), low4),
+                                     _mm512_srli_epi16(v2, 2), bits45, kOr);
+  }
+  NIBBLE_INT_ATTR HWY_INLINE __m512i Scale(int k) const {
+    return DwordByte(k < 4 ? sc03 : sc47, k % 4);
+  }
+  NIBBLE_INT_ATTR HWY_INLINE __m512i Min(int k) const {
+    return DwordByte(k < 4 ? mn03 : mn47, k % 4);
+  }
+};
+
+// kLayoutRows16 Q4_K (kernels/repack.h) against q8_K activations (one d_a per super-block): 16
+// rows per lane as Rows16Tile, each sub-block a Q4_0 block's 8 vpdpbusd (high nibbles in place,
+// 16·level, shifted down once) and one conversion and FMA against the 16 rows' d·sc_k. The mins
+// leave once per super-block as Σ_k m_k·Σa_k, 4 vpdpwssd of the rows' (m_2i, m_2i+1) pairs
+// against the activations' block-sum pairs. The 4-row packed tile (PackedTileQ45_K) reduces
+// 4 rows' lanes per sub-block with one more vpdpwssd each and sums lanes at the end.
+template <int MA>
+NIBBLE_INT_ATTR HWY_INLINE void Rows16TileQ4_K(const uint8_t* strip, const ActRow* a, float* out) {
+  const int64_t n_super = a[0].K / 256;
+  const __m512i low4 = _mm512_set1_epi8(0x0F), high4 = _mm512_set1_epi8(static_cast<char>(0xF0));
+  __m512 acc[MA];
+  for (int m = 0; m < MA; ++m) acc[m] = _mm512_setzero_ps();
+  for (int64_t s = 0; s < n_super; ++s) {
+    const uint8_t* meta = strip + s * detail::kRows16Q4_KSuperBytes;
+    const uint8_t* quants = meta + detail::kRows16Q4_KQuantsAt;
+    a[0].next.Fetch(8 * s, 8 * s + 2);
+    const Rows16K4Scales six(meta);
+    const __m512 d =
+        _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(meta + 192)));
+    const __m512 dmin =
+        _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(meta + 224)));
+    {
+      const __m512i pairs[4] = {DwordBytePair(six.mn03, 0), DwordBytePair(six.mn03, 2),
+                                DwordBytePair(six.mn47, 0), DwordBytePair(six.mn47, 2)};
+      for (int m = 0; m < MA; ++m) {
+        // Block sums (|Σa| ≤ 32·127) as int16 pairs (blocks 2i, 2i + 1).
+        alignas(32) int32_t bsum[4];
+        _mm_store_si128(reinterpret_cast<__m128i*>(bsum),
+                        _mm256_cvtepi32_epi16(_mm256_loadu_si256(
+                            reinterpret_cast<const __m256i*>(a[m].sum + 8 * s))));
+        __m512i msum = _mm512_setzero_si512();
+        for (int i = 0; i < 4; ++i)
+          msum = _mm512_dpwssd_epi32(msum, pairs[i], _mm512_set1_epi32(bsum[i]));
+        acc[m] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum),
+                                  _mm512_mul_ps(dmin, _mm512_set1_ps(a[m].d[8 * s])), acc[m]);
+      }
+    }
+    __m512 sum[MA];  // Σ_k d·sc_k·dot_k of the super-block, per row
+    for (int m = 0; m < MA; ++m) sum[m] = _mm512_setzero_ps();
+    for (int k = 0; k < 8; ++k) {
+      if (k % 2 == 0 && k > 0) a[0].next.Fetch(8 * s + k, 8 * s + k + 2);
+      __m512i lo[4], hi[4];
+      for (int i = 0; i < 4; ++i) {
+        const __m512i v = _mm512_load_si512(quants + 256 * k + 64 * i);
+        lo[i] = _mm512_and_si512(v, low4);
+        hi[i] = _mm512_and_si512(v, high4);
+      }
+      const __m512 scale = _mm512_mul_ps(d, _mm512_cvtepi32_ps(six.Scale(k)));
+      for (int m = 0; m < MA; ++m) {
+        const uint8_t* x = reinterpret_cast<const uint8_t*>(a[m].q + 256 * s + 32 * k);
+        __m512i l = _mm512_setzero_si512(), h = _mm512_setzero_si512();
+        for (int i = 0; i < 4; ++i) {
+          l = _mm512_dpbusd_epi32(l, lo[i],
+                                  _mm512_set1_epi32(static_cast<int>(detail::load_u32(x + 4 * i))));
+          h = _mm512_dpbusd_epi32(
+              h, hi[i], _mm512_set1_epi32(static_cast<int>(detail::load_u32(x + 16 + 4 * i))));
+        }
+        const __m512i dot = _mm512_add_epi32(l, _mm512_srai_epi32(h, 4));
+        sum[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, sum[m]);
+      }
+    }
+    for (int m = 0; m < MA; ++m)
+      acc[m] = _mm512_fmadd_ps(sum[m], _mm512_set1_ps(a[m].d[8 * s]), acc[m]);
+  }
+  for (int m = 0; m < MA; ++m) _mm512_storeu_ps(out + 16 * m, acc[m]);
+}
+#endif
+
 // Q6_K with a scale per 32-block of activations (static activation scales). A pair of activation
 // blocks is one 64-element quarter of a super-block (4 sub-blocks of 16). Its low nibbles come from 64 consecutive ql bytes, its 2 high bits from 32 qh bytes shifted
 // by 2j (j = 0,1 for even quarters, 2,3 for odd ones, one j per 256-bit half).
@@ -2725,6 +2835,15 @@ struct Rows16Q6_KPerBlock {
   }
 };
 
+#if HWY_TARGET == HWY_AVX3_DL
+template <int MA>
+struct Rows16Q4_K {
+  static NIBBLE_INT_ATTR HWY_INLINE void Run(const uint8_t* strip, const ActRow* a, float* out) {
+    Rows16TileQ4_K<MA>(strip, a, out);
+  }
+};
+#endif
+
 template <template <int> class TileOf, int MA>
 NIBBLE_INT_ATTR HWY_INLINE void Rows16Strip(const MatmulArgs& args, const uint8_t* strip, int64_t m,
                                             int64_t n, int64_t nr, const NextTile& next) {
@@ -2874,6 +2993,18 @@ NIBBLE_INT_ATTR void MatmulRowsQ6_KPacked(const MatmulArgs& a, int64_t n0, int64
 #endif
 }
 NIBBLE_INT_ATTR void MatmulRowsQ4_KPacked(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  if (a.w_tile_rows == detail::kRows16) {
+#if HWY_TARGET == HWY_AVX3_DL
+    if (a.M >= detail::kPanelMinM && a.qx->panel_M == a.M)
+      return PanelRowRange<Rows16PanelRows, DecodeRows16Q4_K>(a, n0, n1);
+    if (a.qx->group_blocks == 8) return Rows16RowRange<Rows16Q4_K>(a, n0, n1);
+#endif
+#if defined(NIBBLE_X86_512) || defined(NIBBLE_X86_256)
+    if (a.qx->group_blocks != 8)
+      return UnpackingRowRange<KernelQ4_KPerBlock>(a, TensorType::Q4_K, n0, n1);
+#endif
+    return UnpackingRowRange<KernelQ4_K>(a, TensorType::Q4_K, n0, n1);
+  }
   NIBBLE_TRY_PANEL(PackedPanelRows, DecodePackedQ4_K)
 #if HWY_TARGET == HWY_AVX3_DL
   if (a.qx->group_blocks == 8) return PackedRowRange<PackedQ4_K>(a, TensorType::Q4_K, n0, n1);
@@ -2918,7 +3049,8 @@ bool HasNativePackedTile(TensorType t) {
 // Whether this target reads kLayoutRows16 natively for t (detail::rows16_layout_pays): AVX-512.
 bool HasNativeRows16Tile(TensorType t) {
 #if HWY_TARGET == HWY_AVX3_DL
-  return t == TensorType::Q4_0 || t == TensorType::IQ4_NL || t == TensorType::Q6_K;
+  return t == TensorType::Q4_0 || t == TensorType::IQ4_NL || t == TensorType::Q4_K ||
+         t == TensorType::Q6_K;
 #elif defined(NIBBLE_X86_512)
   return t == TensorType::Q4_0 || t == TensorType::Q6_K;
 #else

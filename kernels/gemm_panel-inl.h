@@ -127,6 +127,58 @@ NIBBLE_INT_ATTR HWY_INLINE void BuildPanelFromRows16Q6_K(const uint8_t* strip, i
   }
 }
 
+// Q4_K (kLayoutRows16, repack.h): block b is sub-block b % 8 of super-block b / 8, its quants a
+// Q4_0 block's; scale d·sc, and the min as the B area of kIntMinFormat (kIntMins) or as floats.
+template <bool kIntMins>
+NIBBLE_INT_ATTR HWY_INLINE void BuildPanelFromRows16Q4_K(const uint8_t* strip, int64_t nb,
+                                                         uint8_t* panel) {
+  const __m512i u128 = _mm512_set1_epi8(static_cast<char>(0x80));
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  for (int64_t b = 0; b < nb; ++b) {
+    const int k = static_cast<int>(b % 8);
+    const uint8_t* meta = strip + (b / 8) * detail::kRows16Q4_KSuperBytes;
+    const uint8_t* quants = meta + detail::kRows16Q4_KQuantsAt + 256 * k;
+    uint8_t* out = panel + b * kPanelBlockBytes;
+    __m512i* W = reinterpret_cast<__m512i*>(out);
+    __m512i sum = _mm512_setzero_si512();
+    for (int i = 0; i < 4; ++i) {
+      const __m512i v = _mm512_load_si512(quants + 64 * i);
+      const __m512i lo = _mm512_and_si512(v, low4);
+      const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+      _mm512_store_si512(W + i, lo);
+      _mm512_store_si512(W + 4 + i, hi);
+      sum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(sum, u128, lo), u128, hi);
+    }
+    _mm512_store_si512(out + 8 * 64, _mm512_sub_epi32(_mm512_setzero_si512(), sum));
+    const Rows16K4Scales six(meta);
+    const __m512 d =
+        _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(meta + 192)));
+    const __m512 dmin =
+        _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(meta + 224)));
+    const __m512 scale = _mm512_mul_ps(d, _mm512_cvtepi32_ps(six.Scale(k)));
+    _mm512_store_ps(reinterpret_cast<float*>(out + 10 * 64), scale);
+    _mm512_store_ps(reinterpret_cast<float*>(out + 11 * 64), scale);
+    const __m512i level = six.Min(k);
+    if constexpr (kIntMins) {  // the B layout of kIntMinFormat, as BuildPanelFromDecoder lays it
+      if (b % 2 == 0) {
+        _mm512_store_si512(out + 12 * 64, level);
+      } else {
+        uint8_t* pair = out - kPanelBlockBytes + 12 * 64;  // the even block's
+        _mm512_store_si512(pair,
+                           _mm512_or_si512(_mm512_load_si512(pair), _mm512_slli_epi32(level, 16)));
+      }
+      if (b % 8 == 1)
+        _mm512_store_ps(reinterpret_cast<float*>(out + 12 * 64),
+                        _mm512_sub_ps(_mm512_setzero_ps(), dmin));
+    } else {
+      const __m512 bias =
+          _mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(level)));
+      _mm512_store_ps(reinterpret_cast<float*>(out + 12 * 64), bias);
+      _mm512_store_ps(reinterpret_cast<float*>(out + 13 * 64), bias);
+    }
+  }
+}
+
 template <class Rows>
 constexpr bool kRows16Source = false;
 template <class Dec>
@@ -200,6 +252,8 @@ NIBBLE_INT_ATTR HWY_INLINE void BuildPanel(const Rows& rows, int64_t nb, uint8_t
     using Dec = typename Rows::Decoder;
     if constexpr (std::is_same_v<Dec, DecodeRows16Q6_K>) {
       BuildPanelFromRows16Q6_K(rows.strip, nb, panel);
+    } else if constexpr (std::is_same_v<Dec, DecodeRows16Q4_K>) {
+      BuildPanelFromRows16Q4_K<kIntMins>(rows.strip, nb, panel);
     } else {
       BuildPanelFromRows16<std::is_same_v<Dec, DecodeRows16IQ4_NL>>(rows.strip, nb, panel);
     }
@@ -380,7 +434,8 @@ NIBBLE_INT_ATTR HWY_INLINE __m512i Broadcast4(const uint8_t* p) {
 template <class Dec>
 constexpr bool kIntMinFormat =
     std::is_same_v<Dec, DecodeQ4_K> || std::is_same_v<Dec, DecodePackedQ4_K> ||
-    std::is_same_v<Dec, DecodeQ5_K> || std::is_same_v<Dec, DecodePackedQ5_K>;
+    std::is_same_v<Dec, DecodeRows16Q4_K> || std::is_same_v<Dec, DecodeQ5_K> ||
+    std::is_same_v<Dec, DecodePackedQ5_K>;
 
 // NP panels (16·NP rows) × MA activation rows from m: y[(m+i)·ldy + n + 16p + lane] for the
 // `valid[p]` leading lanes of panel p.

@@ -88,6 +88,12 @@ struct DecodeRows16Q6_K {
   static constexpr int kOffset = 32;
 };
 
+// Q4_K: levels 0…15 with a min per block (integer mins with grouped activations).
+struct DecodeRows16Q4_K {
+  static constexpr bool kSigned = false, kBias = true, kHalves = false, kQ8_1Min = false;
+  static constexpr int kOffset = 0;
+};
+
 // Blocks ahead that BuildPanel prefetches its rows (GgufPanelRows::Prefetch).
 constexpr int64_t kBuildPrefetchBlocks = 8;
 

@@ -24,10 +24,10 @@ namespace nibble {
 //                  scales (and mins); Q4_K and Q5_K interleave each super-block's headers and
 //                  sub-blocks (and Q5_K's fifth bits). row_bytes stays
 //                  the GGUF row size; the layouts are documented in kernels/repack.h.
-//   kLayoutRows16  Q4_0 and Q6_K on AVX-512, IQ4_NL on AVX-512 VNNI (repack_for_matmul, in memory
-//                  only): rows in strips of 16, each block's quant dwords interleaved so that
-//                  one vector lane is one row (kernels/repack.h). row_bytes stays the GGUF row
-//                  size.
+//   kLayoutRows16  Q4_0 and Q6_K on AVX-512, IQ4_NL and Q4_K on AVX-512 VNNI
+//                  (repack_for_matmul, in memory only): rows in strips of 16, each block's quant
+//                  dwords interleaved so that one vector lane is one row (kernels/repack.h).
+//                  row_bytes stays the GGUF row size.
 constexpr uint32_t kLayoutGguf = 0;
 constexpr uint32_t kLayoutPacked4 = 1;
 constexpr uint32_t kLayoutRows16 = 2;

@@ -143,11 +143,17 @@ inline uint64_t rows16_q6_k_quants_at(int64_t s) {
 inline uint64_t rows16_q6_k_scales_at(int64_t s) {
   return static_cast<uint64_t>(s) * kRows16Q6_KSuperBytes + (s % 2 ? 0 : kRows16Q6_KQuantBytes);
 }
-// Whether t has a kLayoutRows16 form for K columns (Q4_0 and IQ4_NL with K/32 even, Q6_K), and
-// whether the running target reads it natively (AVX-512: repack_for_matmul prefers it to
+// Q4_K: a super-block of 16 rows is 16 · 144 = 2304 bytes, 256 of scales first — the rows' 6-bit
+// sub-block scales and mins as 3 vectors (low nibbles of sc_k | m_k for k < 4, then k ≥ 4, then
+// the high bit pairs), then 16 fp16 d and 16 fp16 dmin — and 8 sub-blocks of 4 quant vectors as
+// Q4_0's blocks are (repack.h).
+constexpr int64_t kRows16Q4_KSuperBytes = kRows16 * 144;
+constexpr int64_t kRows16Q4_KQuantsAt = 256;
+// Whether t has a kLayoutRows16 form for K columns (Q4_0 and IQ4_NL with K/32 even, Q4_K, Q6_K),
+// and whether the running target reads it natively (AVX-512: repack_for_matmul prefers it to
 // kLayoutPacked4 or the file layout there).
 inline bool rows16_layout_fits(TensorType t, int64_t K) {
-  if (t == TensorType::Q6_K) return K > 0 && K % 256 == 0;
+  if (t == TensorType::Q6_K || t == TensorType::Q4_K) return K > 0 && K % 256 == 0;
   return (t == TensorType::Q4_0 || t == TensorType::IQ4_NL) && K > 0 && K % 64 == 0;
 }
 bool rows16_layout_pays(TensorType t);

@@ -265,9 +265,82 @@ void unpack_q6_k_row(const uint8_t* strip, int64_t n_super, int r, uint8_t* dst)
   }
 }
 
+// Q4_K in kLayoutRows16 (repack.h). GGUF's 12 scale bytes q hold sc_j = q[j] & 63 and
+// m_j = q[j + 4] & 63 for j < 4; for j = 4 + i, sc_j = (q[8 + i] & 15) | (q[i] >> 6) << 4 and
+// m_j = (q[8 + i] >> 4) | (q[4 + i] >> 6) << 4. The strip keeps, per row, 4 bytes sc_k | m_k << 4
+// (low nibbles) for k < 4 and k ≥ 4, and 4 bytes of high bit pairs: byte i = sc_i | sc_{4+i} << 2 |
+// m_i << 4 | m_{4+i} << 6 (their bits 4-5). Sub-block k's quants are a Q4_0 block's 16 bytes:
+// element e in the low nibble of byte e (e < 16) or the high nibble of byte e − 16.
+void pack_q4_k_row(const uint8_t* src, int64_t n_super, int r, uint8_t* strip) {
+  for (int64_t s = 0; s < n_super; ++s) {
+    const uint8_t* sb = src + 144 * s;
+    uint8_t* meta = strip + s * detail::kRows16Q4_KSuperBytes;
+    const uint8_t* q = sb + 4;
+    uint8_t sc[8], mn[8];
+    for (int j = 0; j < 4; ++j) {
+      sc[j] = q[j] & 63;
+      mn[j] = q[j + 4] & 63;
+      sc[4 + j] = static_cast<uint8_t>((q[8 + j] & 15) | (q[j] >> 6) << 4);
+      mn[4 + j] = static_cast<uint8_t>((q[8 + j] >> 4) | (q[4 + j] >> 6) << 4);
+    }
+    for (int k = 0; k < 8; ++k)
+      meta[64 * (k / 4) + 4 * r + k % 4] = static_cast<uint8_t>((sc[k] & 15) | (mn[k] & 15) << 4);
+    for (int i = 0; i < 4; ++i) {
+      meta[128 + 4 * r + i] = static_cast<uint8_t>(sc[i] >> 4 | (sc[4 + i] >> 4) << 2 |
+                                                   (mn[i] >> 4) << 4 | (mn[4 + i] >> 4) << 6);
+    }
+    std::memcpy(meta + 192 + 2 * r, sb, 2);      // d
+    std::memcpy(meta + 224 + 2 * r, sb + 2, 2);  // dmin
+    uint8_t* quants = meta + detail::kRows16Q4_KQuantsAt + 4 * r;
+    for (int k = 0; k < 8; ++k) {  // sub-block k: nibble k % 2 of chunk k / 2
+      const uint8_t* chunk = sb + 16 + 32 * (k / 2);
+      const unsigned shift = k % 2 ? 4 : 0;
+      for (int i = 0; i < 4; ++i) {
+        const uint32_t lo = (load4(chunk + 4 * i) >> shift) & kNibbles32;
+        const uint32_t hi = (load4(chunk + 16 + 4 * i) >> shift) & kNibbles32;
+        store4(quants + 256 * k + 64 * i, lo | hi << 4);
+      }
+    }
+  }
+}
+
+void unpack_q4_k_row(const uint8_t* strip, int64_t n_super, int r, uint8_t* dst) {
+  for (int64_t s = 0; s < n_super; ++s) {
+    uint8_t* sb = dst + 144 * s;
+    const uint8_t* meta = strip + s * detail::kRows16Q4_KSuperBytes;
+    uint8_t sc[8], mn[8];
+    for (int k = 0; k < 8; ++k) {
+      const uint8_t low = meta[64 * (k / 4) + 4 * r + k % 4];
+      const uint8_t pairs = meta[128 + 4 * r + k % 4];
+      const int at = k < 4 ? 0 : 2;  // bit pair of sc_k; m_k's is 4 above
+      sc[k] = static_cast<uint8_t>((low & 15) | ((pairs >> at) & 3) << 4);
+      mn[k] = static_cast<uint8_t>((low >> 4) | ((pairs >> (at + 4)) & 3) << 4);
+    }
+    std::memcpy(sb, meta + 192 + 2 * r, 2);
+    std::memcpy(sb + 2, meta + 224 + 2 * r, 2);
+    uint8_t* q = sb + 4;
+    for (int j = 0; j < 4; ++j) {
+      q[j] = static_cast<uint8_t>(sc[j] | (sc[4 + j] >> 4) << 6);
+      q[4 + j] = static_cast<uint8_t>(mn[j] | (mn[4 + j] >> 4) << 6);
+      q[8 + j] = static_cast<uint8_t>((sc[4 + j] & 15) | (mn[4 + j] & 15) << 4);
+    }
+    const uint8_t* quants = meta + detail::kRows16Q4_KQuantsAt + 4 * r;
+    for (int c = 0; c < 4; ++c) {  // chunk c: sub-block 2c low nibbles, 2c + 1 high
+      uint8_t* chunk = sb + 16 + 32 * c;
+      for (int i = 0; i < 4; ++i) {
+        const uint32_t a = load4(quants + 256 * (2 * c) + 64 * i);
+        const uint32_t b = load4(quants + 256 * (2 * c + 1) + 64 * i);
+        store4(chunk + 4 * i, (a & kNibbles32) | (b & kNibbles32) << 4);
+        store4(chunk + 16 + 4 * i, (a >> 4 & kNibbles32) | (b & ~kNibbles32));
+      }
+    }
+  }
+}
+
 // Row r of a strip from its GGUF blocks.
 void pack_rows16_row(TensorType t, const uint8_t* src, int64_t K, int r, uint8_t* strip) {
   if (t == TensorType::Q6_K) return pack_q6_k_row(src, K / 256, r, strip);
+  if (t == TensorType::Q4_K) return pack_q4_k_row(src, K / 256, r, strip);
   const Rows16Geometry geo(t);
   for (int64_t b = 0; b < K / 32; ++b) {
     const uint8_t* blk = src + b * geo.block_bytes;
@@ -317,6 +390,7 @@ PackedWeight pack_rows16(const WeightMatrix& W) {
 
 void unpack_rows16_row(TensorType t, const uint8_t* strip, int64_t K, int r, uint8_t* dst) {
   if (t == TensorType::Q6_K) return unpack_q6_k_row(strip, K / 256, r, dst);
+  if (t == TensorType::Q4_K) return unpack_q4_k_row(strip, K / 256, r, dst);
   const Rows16Geometry geo(t);
   for (int64_t b = 0; b < K / 32; ++b) {
     uint8_t* blk = dst + b * geo.block_bytes;

@@ -38,15 +38,14 @@
 // so that the 8 bytes at 576 + 16·k (and + 8) are a 64-bit mask over the sub-block vector's
 // bytes, low (high) nibble half.
 //
-// kLayoutRows16 (Q4_0 with K/32 even and Q6_K on AVX-512 targets, IQ4_NL on AVX-512 VNNI, which
-// then prefer it to kLayoutPacked4 or the file layout; in memory only, never in a file)
-// interleaves 16 rows per block so that one vector lane is one ROW: the decode GEMV then
+// kLayoutRows16 (Q4_0 with K/32 even and Q6_K on AVX-512 targets, IQ4_NL and Q4_K on AVX-512
+// VNNI, which then prefer it to kLayoutPacked4 or the file layout; in memory only, never in a
+// file) interleaves 16 rows per block so that one vector lane is one ROW: the decode GEMV then
 // broadcasts activations to all lanes and sums a whole block per lane, where the 4-row tiles
 // reduce quarter-block lanes per row (dot-inl.h, Rows16Tile). Q4_0 and IQ4_NL have 18-byte blocks
-// (fp16 d + 16 nibble bytes). Strip s
-// holds rows 16s … 16s+15 (the last strip repeats the last row past N) in 16 · row bytes, block
-// pairs of 2 · 16 · 18 = 576 bytes (64-byte aligned) in order; in pair p, for i = 0, 1 (block
-// 2p + i) and row r < 16:
+// (fp16 d + 16 nibble bytes). Strip s holds rows 16s … 16s+15 (the last strip repeats the last row
+// past N) in 16 · row bytes, block pairs of 2 · 16 · 18 = 576 bytes (64-byte aligned) in order; in
+// pair p, for i = 0, 1 (block 2p + i) and row r < 16:
 //     quant dword k (k < 4)  at 256·i + 64·k + 4·r  : the GGUF block's bytes 4k … 4k+3 of its 16
 //                                                    quant bytes (elements 4k… low, 16+4k… high)
 //     fp16 scale d           at 512 + 32·i + 2·r
@@ -65,6 +64,16 @@
 //     scale of sub-block t      at 16·t + r (int8), then d at 256 + 2r (fp16), in the scales
 // so that the GEMV reads each 768-byte run front to back (Rows16TileQ6_K) and one 16-byte load
 // gives a sub-block's 16 row scales.
+// Q4_K (K a multiple of 256, on AVX-512 VNNI, where it replaces the 4-row packed tile) has one
+// 2304-byte run per super-block s of the 16 rows: 256 bytes of scales, then the quants:
+//     at 4r + b (b < 4)        : sc_b & 15 | (m_b & 15) << 4 (the 6-bit scale and min of
+//                                sub-block b, low nibbles)
+//     at 64 + 4r + b           : the same for sub-block 4 + b
+//     at 128 + 4r + b          : bits 4-5 of sc_b, sc_4+b, m_b, m_4+b at bits 0, 2, 4, 6
+//     at 192 + 2r, 224 + 2r    : d and dmin (fp16)
+//     at 256 + 256k + 64i + 4r : dword i of sub-block k as Q4_0's block (elements 4i… low
+//                                nibbles, 16 + 4i… high)
+// (Rows16TileQ4_K).
 //
 // A type is packed at load only where the running target has a native packed tile for it
 // (detail::packed_layout_pays: AVX-512 and AArch64 for Q4_0 and Q8_0, AVX-512 for Q4_1,

@@ -250,11 +250,11 @@ TEST(Matmul, SharedInputEqualsSeparateCalls) {
 }
 
 // kLayoutPacked4 (Q4_0, Q8_0, Q4_1, IQ4_NL repacked at load where the target has their packed
-// tile) and kLayoutRows16 (Q4_0 and Q6_K on AVX-512, IQ4_NL on AVX-512 VNNI) on every target:
-// bit-identical to the plain GGUF layout on the same target (random scales; within float rounding
-// for the tiles that sum in another order), exactly the reference with unit scales, for N tails
-// that leave the last 4-row tile partly padded, 1 and 2 threads; the packed bytes unpack to the
-// plain ones. K whose block count is not a multiple of the packing group is left unpacked.
+// tile) and kLayoutRows16 (Q4_0 and Q6_K on AVX-512, IQ4_NL and Q4_K on AVX-512 VNNI) on every
+// target: bit-identical to the plain GGUF layout on the same target (random scales; within float
+// rounding for the tiles that sum in another order), exactly the reference with unit scales, for
+// N tails that leave the last 4-row tile partly padded, 1 and 2 threads; the packed bytes unpack
+// to the plain ones. K whose block count is not a multiple of the packing group is left unpacked.
 TEST(Matmul, PackedLayoutMatchesPlainOnEveryTarget) {
   std::mt19937 rng(15);
   std::uniform_int_distribution<int> small(-20, 20), pos(0, 31);
