@@ -127,6 +127,21 @@ NIBBLE_INT_ATTR HWY_INLINE void BuildPanelFromRows16Q6_K(const uint8_t* strip, i
   }
 }
 
+// The B area of kIntMinFormat for panel block b at `out` (blocks are built in order): the 16 rows'
+// integer min levels paired with the odd block's (even block's area: level | odd level << 16),
+// and in block 1 of each super-block the rows' −step.
+NIBBLE_INT_ATTR HWY_INLINE void StoreIntMins(uint8_t* out, int64_t b, __m512i level,
+                                             __m512 minus_step) {
+  if (b % 2 == 0) {
+    _mm512_store_si512(out + 12 * 64, level);
+  } else {
+    uint8_t* pair = out - kPanelBlockBytes + 12 * 64;  // the even block's
+    _mm512_store_si512(pair,
+                       _mm512_or_si512(_mm512_load_si512(pair), _mm512_slli_epi32(level, 16)));
+  }
+  if (b % 8 == 1) _mm512_store_ps(reinterpret_cast<float*>(out + 12 * 64), minus_step);
+}
+
 // Q4_K (kLayoutRows16, repack.h): block b is sub-block b % 8 of super-block b / 8, its quants a
 // Q4_0 block's; scale d·sc, and the min as the B area of kIntMinFormat (kIntMins) or as floats.
 template <bool kIntMins>
@@ -159,17 +174,8 @@ NIBBLE_INT_ATTR HWY_INLINE void BuildPanelFromRows16Q4_K(const uint8_t* strip, i
     _mm512_store_ps(reinterpret_cast<float*>(out + 10 * 64), scale);
     _mm512_store_ps(reinterpret_cast<float*>(out + 11 * 64), scale);
     const __m512i level = six.Min(k);
-    if constexpr (kIntMins) {  // the B layout of kIntMinFormat, as BuildPanelFromDecoder lays it
-      if (b % 2 == 0) {
-        _mm512_store_si512(out + 12 * 64, level);
-      } else {
-        uint8_t* pair = out - kPanelBlockBytes + 12 * 64;  // the even block's
-        _mm512_store_si512(pair,
-                           _mm512_or_si512(_mm512_load_si512(pair), _mm512_slli_epi32(level, 16)));
-      }
-      if (b % 8 == 1)
-        _mm512_store_ps(reinterpret_cast<float*>(out + 12 * 64),
-                        _mm512_sub_ps(_mm512_setzero_ps(), dmin));
+    if constexpr (kIntMins) {
+      StoreIntMins(out, b, level, _mm512_sub_ps(_mm512_setzero_ps(), dmin));
     } else {
       const __m512 bias =
           _mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(level)));
@@ -202,17 +208,8 @@ NIBBLE_INT_ATTR HWY_INLINE void BuildPanelFromDecoder(const Rows& rows, int64_t 
     alignas(64) float min_step[kPanelRows];
     DecodePanelBlock<Rows, kIntMins>(rows, b, v, reinterpret_cast<float*>(out + 10 * 64), min_level,
                                      min_step);
-    if constexpr (kIntMins) {  // the B layout of kIntMinFormat
-      const __m512i level = _mm512_load_si512(min_level);
-      if (b % 2 == 0) {
-        _mm512_store_si512(out + 12 * 64, level);
-      } else {
-        uint8_t* pair = out - kPanelBlockBytes + 12 * 64;  // the even block's
-        _mm512_store_si512(pair,
-                           _mm512_or_si512(_mm512_load_si512(pair), _mm512_slli_epi32(level, 16)));
-      }
-      if (b % 8 == 1) _mm512_store_ps(out + 12 * 64, _mm512_load_ps(min_step));
-    }
+    if constexpr (kIntMins)
+      StoreIntMins(out, b, _mm512_load_si512(min_level), _mm512_load_ps(min_step));
     __m512i E[4], F[4];
     for (int g = 0; g < 4; ++g) {
       const __m512i X = _mm512_inserti64x4(_mm512_castsi256_si512(v[g]), v[4 + g], 1);
