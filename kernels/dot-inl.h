@@ -990,15 +990,17 @@ struct Rows16K4Scales {
 // leave once per super-block as Σ_k m_k·Σa_k, 4 vpdpwssd of the rows' (m_2i, m_2i+1) pairs
 // against the activations' block-sum pairs. The 4-row packed tile (PackedTileQ45_K) reduces
 // 4 rows' lanes per sub-block with one more vpdpwssd each and sums lanes at the end.
-template <int MA>
-NIBBLE_INT_ATTR HWY_INLINE void Rows16TileQ4_K(const uint8_t* strip, const ActRow* a, float* out) {
+// Q5_K (kFive): each quant vector's two nibble halves get their fifth bit as +16 under a 64-bit
+// mask (the high nibbles are then shifted down first: 16·level would not leave room for it).
+template <int MA, bool kFive>
+NIBBLE_INT_ATTR HWY_INLINE void Rows16TileQ45_K(const uint8_t* strip, const ActRow* a, float* out) {
   const int64_t n_super = a[0].K / 256;
   const __m512i low4 = _mm512_set1_epi8(0x0F), high4 = _mm512_set1_epi8(static_cast<char>(0xF0));
+  [[maybe_unused]] const __m512i sixteen = _mm512_set1_epi8(16);
   __m512 acc[MA];
   for (int m = 0; m < MA; ++m) acc[m] = _mm512_setzero_ps();
   for (int64_t s = 0; s < n_super; ++s) {
-    const uint8_t* meta = strip + s * detail::kRows16Q4_KSuperBytes;
-    const uint8_t* quants = meta + detail::kRows16Q4_KQuantsAt;
+    const uint8_t* meta = strip + s * detail::rows16_k45_super_bytes(kFive);
     a[0].next.Fetch(8 * s, 8 * s + 2);
     const Rows16K4Scales six(meta);
     const __m512 d =
@@ -1025,11 +1027,20 @@ NIBBLE_INT_ATTR HWY_INLINE void Rows16TileQ4_K(const uint8_t* strip, const ActRo
     for (int m = 0; m < MA; ++m) sum[m] = _mm512_setzero_ps();
     for (int k = 0; k < 8; ++k) {
       if (k % 2 == 0 && k > 0) a[0].next.Fetch(8 * s + k, 8 * s + k + 2);
+      const uint8_t* sub = meta + detail::rows16_k45_sub_at(kFive, k);
       __m512i lo[4], hi[4];
       for (int i = 0; i < 4; ++i) {
-        const __m512i v = _mm512_load_si512(quants + 256 * k + 64 * i);
+        const __m512i v = _mm512_load_si512(sub + 64 * i);
         lo[i] = _mm512_and_si512(v, low4);
-        hi[i] = _mm512_and_si512(v, high4);
+        if constexpr (kFive) {
+          hi[i] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+          lo[i] = _mm512_mask_add_epi8(lo[i], _cvtu64_mask64(detail::load_u64(sub + 256 + 16 * i)),
+                                       lo[i], sixteen);
+          hi[i] = _mm512_mask_add_epi8(hi[i], _cvtu64_mask64(detail::load_u64(sub + 264 + 16 * i)),
+                                       hi[i], sixteen);
+        } else {
+          hi[i] = _mm512_and_si512(v, high4);
+        }
       }
       const __m512 scale = _mm512_mul_ps(d, _mm512_cvtepi32_ps(six.Scale(k)));
       for (int m = 0; m < MA; ++m) {
@@ -1041,7 +1052,7 @@ NIBBLE_INT_ATTR HWY_INLINE void Rows16TileQ4_K(const uint8_t* strip, const ActRo
           h = _mm512_dpbusd_epi32(
               h, hi[i], _mm512_set1_epi32(static_cast<int>(detail::load_u32(x + 16 + 4 * i))));
         }
-        const __m512i dot = _mm512_add_epi32(l, _mm512_srai_epi32(h, 4));
+        const __m512i dot = _mm512_add_epi32(l, kFive ? h : _mm512_srai_epi32(h, 4));
         sum[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, sum[m]);
       }
     }
@@ -2839,7 +2850,13 @@ struct Rows16Q6_KPerBlock {
 template <int MA>
 struct Rows16Q4_K {
   static NIBBLE_INT_ATTR HWY_INLINE void Run(const uint8_t* strip, const ActRow* a, float* out) {
-    Rows16TileQ4_K<MA>(strip, a, out);
+    Rows16TileQ45_K<MA, false>(strip, a, out);
+  }
+};
+template <int MA>
+struct Rows16Q5_K {
+  static NIBBLE_INT_ATTR HWY_INLINE void Run(const uint8_t* strip, const ActRow* a, float* out) {
+    Rows16TileQ45_K<MA, true>(strip, a, out);
   }
 };
 #endif
@@ -3016,6 +3033,18 @@ NIBBLE_INT_ATTR void MatmulRowsQ4_KPacked(const MatmulArgs& a, int64_t n0, int64
   UnpackingRowRange<KernelQ4_K>(a, TensorType::Q4_K, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsQ5_KPacked(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  if (a.w_tile_rows == detail::kRows16) {
+#if HWY_TARGET == HWY_AVX3_DL
+    if (a.M >= detail::kPanelMinM && a.qx->panel_M == a.M)
+      return PanelRowRange<Rows16PanelRows, DecodeRows16Q5_K>(a, n0, n1);
+    if (a.qx->group_blocks == 8) return Rows16RowRange<Rows16Q5_K>(a, n0, n1);
+#endif
+#if defined(NIBBLE_X86_512) || defined(NIBBLE_X86_256)
+    if (a.qx->group_blocks != 8)
+      return UnpackingRowRange<KernelQ5_KPerBlock>(a, TensorType::Q5_K, n0, n1);
+#endif
+    return UnpackingRowRange<KernelQ5_K>(a, TensorType::Q5_K, n0, n1);
+  }
   NIBBLE_TRY_PANEL(PackedPanelRows, DecodePackedQ5_K)
 #if HWY_TARGET == HWY_AVX3_DL
   if (a.qx->group_blocks == 8) return PackedRowRange<PackedQ5_K>(a, TensorType::Q5_K, n0, n1);
@@ -3050,7 +3079,7 @@ bool HasNativePackedTile(TensorType t) {
 bool HasNativeRows16Tile(TensorType t) {
 #if HWY_TARGET == HWY_AVX3_DL
   return t == TensorType::Q4_0 || t == TensorType::IQ4_NL || t == TensorType::Q4_K ||
-         t == TensorType::Q6_K;
+         t == TensorType::Q5_K || t == TensorType::Q6_K;
 #elif defined(NIBBLE_X86_512)
   return t == TensorType::Q4_0 || t == TensorType::Q6_K;
 #else

@@ -142,24 +142,32 @@ NIBBLE_INT_ATTR HWY_INLINE void StoreIntMins(uint8_t* out, int64_t b, __m512i le
   if (b % 8 == 1) _mm512_store_ps(reinterpret_cast<float*>(out + 12 * 64), minus_step);
 }
 
-// Q4_K (kLayoutRows16, repack.h): block b is sub-block b % 8 of super-block b / 8, its quants a
-// Q4_0 block's; scale d·sc, and the min as the B area of kIntMinFormat (kIntMins) or as floats.
-template <bool kIntMins>
-NIBBLE_INT_ATTR HWY_INLINE void BuildPanelFromRows16Q4_K(const uint8_t* strip, int64_t nb,
-                                                         uint8_t* panel) {
+// Q4_K and Q5_K (kLayoutRows16, repack.h): block b is sub-block b % 8 of super-block b / 8, its
+// quants a Q4_0 block's (Q5_K: + 16 under the fifth-bit masks); scale d·sc, and the min as the B
+// area of kIntMinFormat (kIntMins) or as floats.
+template <bool kFive, bool kIntMins>
+NIBBLE_INT_ATTR HWY_INLINE void BuildPanelFromRows16Q45_K(const uint8_t* strip, int64_t nb,
+                                                          uint8_t* panel) {
   const __m512i u128 = _mm512_set1_epi8(static_cast<char>(0x80));
   const __m512i low4 = _mm512_set1_epi8(0x0F);
+  [[maybe_unused]] const __m512i sixteen = _mm512_set1_epi8(16);
   for (int64_t b = 0; b < nb; ++b) {
     const int k = static_cast<int>(b % 8);
-    const uint8_t* meta = strip + (b / 8) * detail::kRows16Q4_KSuperBytes;
-    const uint8_t* quants = meta + detail::kRows16Q4_KQuantsAt + 256 * k;
+    const uint8_t* meta = strip + (b / 8) * detail::rows16_k45_super_bytes(kFive);
+    const uint8_t* quants = meta + detail::rows16_k45_sub_at(kFive, k);
     uint8_t* out = panel + b * kPanelBlockBytes;
     __m512i* W = reinterpret_cast<__m512i*>(out);
     __m512i sum = _mm512_setzero_si512();
     for (int i = 0; i < 4; ++i) {
       const __m512i v = _mm512_load_si512(quants + 64 * i);
-      const __m512i lo = _mm512_and_si512(v, low4);
-      const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+      __m512i lo = _mm512_and_si512(v, low4);
+      __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+      if constexpr (kFive) {  // + 16 where the fifth bit is set (repack.h)
+        lo = _mm512_mask_add_epi8(lo, _cvtu64_mask64(detail::load_u64(quants + 256 + 16 * i)), lo,
+                                  sixteen);
+        hi = _mm512_mask_add_epi8(hi, _cvtu64_mask64(detail::load_u64(quants + 264 + 16 * i)), hi,
+                                  sixteen);
+      }
       _mm512_store_si512(W + i, lo);
       _mm512_store_si512(W + 4 + i, hi);
       sum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(sum, u128, lo), u128, hi);
@@ -250,7 +258,9 @@ NIBBLE_INT_ATTR HWY_INLINE void BuildPanel(const Rows& rows, int64_t nb, uint8_t
     if constexpr (std::is_same_v<Dec, DecodeRows16Q6_K>) {
       BuildPanelFromRows16Q6_K(rows.strip, nb, panel);
     } else if constexpr (std::is_same_v<Dec, DecodeRows16Q4_K>) {
-      BuildPanelFromRows16Q4_K<kIntMins>(rows.strip, nb, panel);
+      BuildPanelFromRows16Q45_K<false, kIntMins>(rows.strip, nb, panel);
+    } else if constexpr (std::is_same_v<Dec, DecodeRows16Q5_K>) {
+      BuildPanelFromRows16Q45_K<true, kIntMins>(rows.strip, nb, panel);
     } else {
       BuildPanelFromRows16<std::is_same_v<Dec, DecodeRows16IQ4_NL>>(rows.strip, nb, panel);
     }
@@ -431,8 +441,8 @@ NIBBLE_INT_ATTR HWY_INLINE __m512i Broadcast4(const uint8_t* p) {
 template <class Dec>
 constexpr bool kIntMinFormat =
     std::is_same_v<Dec, DecodeQ4_K> || std::is_same_v<Dec, DecodePackedQ4_K> ||
-    std::is_same_v<Dec, DecodeRows16Q4_K> || std::is_same_v<Dec, DecodeQ5_K> ||
-    std::is_same_v<Dec, DecodePackedQ5_K>;
+    std::is_same_v<Dec, DecodeRows16Q4_K> || std::is_same_v<Dec, DecodeRows16Q5_K> ||
+    std::is_same_v<Dec, DecodeQ5_K> || std::is_same_v<Dec, DecodePackedQ5_K>;
 
 // NP panels (16·NP rows) × MA activation rows from m: y[(m+i)·ldy + n + 16p + lane] for the
 // `valid[p]` leading lanes of panel p.

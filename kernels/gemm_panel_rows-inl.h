@@ -94,6 +94,12 @@ struct DecodeRows16Q4_K {
   static constexpr int kOffset = 0;
 };
 
+// Q5_K: levels 0…31, as Q4_K.
+struct DecodeRows16Q5_K {
+  static constexpr bool kSigned = false, kBias = true, kHalves = false, kQ8_1Min = false;
+  static constexpr int kOffset = 0;
+};
+
 // Blocks ahead that BuildPanel prefetches its rows (GgufPanelRows::Prefetch).
 constexpr int64_t kBuildPrefetchBlocks = 8;
 

@@ -149,11 +149,23 @@ inline uint64_t rows16_q6_k_scales_at(int64_t s) {
 // Q4_0's blocks are (repack.h).
 constexpr int64_t kRows16Q4_KSuperBytes = kRows16 * 144;
 constexpr int64_t kRows16Q4_KQuantsAt = 256;
+// Q5_K: the same 256 bytes of scales, then per sub-block its 4 quant vectors and 64 bytes of
+// fifth bits (16 · 176 = 2816 bytes per super-block).
+constexpr int64_t kRows16Q5_KSuperBytes = kRows16 * 176;
+constexpr int64_t kRows16Q5_KSubBytes = 320;
+// Where sub-block k of a Q4_K (kFive = false) or Q5_K super-block's run starts, and the run's size.
+inline int64_t rows16_k45_sub_at(bool five, int k) {
+  return kRows16Q4_KQuantsAt + (five ? kRows16Q5_KSubBytes : 256) * k;
+}
+inline int64_t rows16_k45_super_bytes(bool five) {
+  return five ? kRows16Q5_KSuperBytes : kRows16Q4_KSuperBytes;
+}
 // Whether t has a kLayoutRows16 form for K columns (Q4_0 and IQ4_NL with K/32 even, Q4_K, Q6_K),
 // and whether the running target reads it natively (AVX-512: repack_for_matmul prefers it to
 // kLayoutPacked4 or the file layout there).
 inline bool rows16_layout_fits(TensorType t, int64_t K) {
-  if (t == TensorType::Q6_K || t == TensorType::Q4_K) return K > 0 && K % 256 == 0;
+  if (t == TensorType::Q6_K || t == TensorType::Q4_K || t == TensorType::Q5_K)
+    return K > 0 && K % 256 == 0;
   return (t == TensorType::Q4_0 || t == TensorType::IQ4_NL) && K > 0 && K % 64 == 0;
 }
 bool rows16_layout_pays(TensorType t);

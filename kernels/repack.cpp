@@ -265,16 +265,20 @@ void unpack_q6_k_row(const uint8_t* strip, int64_t n_super, int r, uint8_t* dst)
   }
 }
 
-// Q4_K in kLayoutRows16 (repack.h). GGUF's 12 scale bytes q hold sc_j = q[j] & 63 and
+// Q4_K and Q5_K in kLayoutRows16 (repack.h). GGUF's 12 scale bytes q hold sc_j = q[j] & 63 and
 // m_j = q[j + 4] & 63 for j < 4; for j = 4 + i, sc_j = (q[8 + i] & 15) | (q[i] >> 6) << 4 and
 // m_j = (q[8 + i] >> 4) | (q[4 + i] >> 6) << 4. The strip keeps, per row, 4 bytes sc_k | m_k << 4
 // (low nibbles) for k < 4 and k ≥ 4, and 4 bytes of high bit pairs: byte i = sc_i | sc_{4+i} << 2 |
 // m_i << 4 | m_{4+i} << 6 (their bits 4-5). Sub-block k's quants are a Q4_0 block's 16 bytes:
 // element e in the low nibble of byte e (e < 16) or the high nibble of byte e − 16.
-void pack_q4_k_row(const uint8_t* src, int64_t n_super, int r, uint8_t* strip) {
+// Q5_K: the same with qh (32 bytes: bit k of qh[e] is element e's fifth bit in sub-block k)
+// before the quants, and sub-block k's fifth bits after its quant vectors as 8 64-bit masks: mask
+// 2i (2i + 1) has bit 4r + j set where row r's element 4i + j (16 + 4i + j) has it.
+void pack_k45_rows16_row(bool five, const uint8_t* src, int64_t n_super, int r, uint8_t* strip) {
+  const int64_t super_bytes = five ? 176 : 144, qs = five ? 48 : 16;
   for (int64_t s = 0; s < n_super; ++s) {
-    const uint8_t* sb = src + 144 * s;
-    uint8_t* meta = strip + s * detail::kRows16Q4_KSuperBytes;
+    const uint8_t* sb = src + super_bytes * s;
+    uint8_t* meta = strip + s * detail::rows16_k45_super_bytes(five);
     const uint8_t* q = sb + 4;
     uint8_t sc[8], mn[8];
     for (int j = 0; j < 4; ++j) {
@@ -291,23 +295,32 @@ void pack_q4_k_row(const uint8_t* src, int64_t n_super, int r, uint8_t* strip) {
     }
     std::memcpy(meta + 192 + 2 * r, sb, 2);      // d
     std::memcpy(meta + 224 + 2 * r, sb + 2, 2);  // dmin
-    uint8_t* quants = meta + detail::kRows16Q4_KQuantsAt + 4 * r;
     for (int k = 0; k < 8; ++k) {  // sub-block k: nibble k % 2 of chunk k / 2
-      const uint8_t* chunk = sb + 16 + 32 * (k / 2);
+      const uint8_t* chunk = sb + qs + 32 * (k / 2);
+      uint8_t* sub = meta + detail::rows16_k45_sub_at(five, k);
       const unsigned shift = k % 2 ? 4 : 0;
       for (int i = 0; i < 4; ++i) {
         const uint32_t lo = (load4(chunk + 4 * i) >> shift) & kNibbles32;
         const uint32_t hi = (load4(chunk + 16 + 4 * i) >> shift) & kNibbles32;
-        store4(quants + 256 * k + 64 * i, lo | hi << 4);
+        store4(sub + 64 * i + 4 * r, lo | hi << 4);
+      }
+      if (!five) continue;
+      uint8_t* masks = sub + 256;
+      if (r == 0) std::memset(masks, 0, 64);  // rows are packed in order
+      for (int e = 0; e < 32; ++e) {
+        const int i = e % 16 / 4, half = e / 16, bit = 4 * r + e % 4;
+        if ((sb[16 + e] >> k) & 1)
+          masks[8 * (2 * i + half) + bit / 8] |= static_cast<uint8_t>(1 << (bit % 8));
       }
     }
   }
 }
 
-void unpack_q4_k_row(const uint8_t* strip, int64_t n_super, int r, uint8_t* dst) {
+void unpack_k45_rows16_row(bool five, const uint8_t* strip, int64_t n_super, int r, uint8_t* dst) {
+  const int64_t super_bytes = five ? 176 : 144, qs = five ? 48 : 16;
   for (int64_t s = 0; s < n_super; ++s) {
-    uint8_t* sb = dst + 144 * s;
-    const uint8_t* meta = strip + s * detail::kRows16Q4_KSuperBytes;
+    uint8_t* sb = dst + super_bytes * s;
+    const uint8_t* meta = strip + s * detail::rows16_k45_super_bytes(five);
     uint8_t sc[8], mn[8];
     for (int k = 0; k < 8; ++k) {
       const uint8_t low = meta[64 * (k / 4) + 4 * r + k % 4];
@@ -324,14 +337,25 @@ void unpack_q4_k_row(const uint8_t* strip, int64_t n_super, int r, uint8_t* dst)
       q[4 + j] = static_cast<uint8_t>(mn[j] | (mn[4 + j] >> 4) << 6);
       q[8 + j] = static_cast<uint8_t>((sc[4 + j] & 15) | (mn[4 + j] & 15) << 4);
     }
-    const uint8_t* quants = meta + detail::kRows16Q4_KQuantsAt + 4 * r;
     for (int c = 0; c < 4; ++c) {  // chunk c: sub-block 2c low nibbles, 2c + 1 high
-      uint8_t* chunk = sb + 16 + 32 * c;
+      uint8_t* chunk = sb + qs + 32 * c;
+      const uint8_t* even = meta + detail::rows16_k45_sub_at(five, 2 * c) + 4 * r;
+      const uint8_t* odd = meta + detail::rows16_k45_sub_at(five, 2 * c + 1) + 4 * r;
       for (int i = 0; i < 4; ++i) {
-        const uint32_t a = load4(quants + 256 * (2 * c) + 64 * i);
-        const uint32_t b = load4(quants + 256 * (2 * c + 1) + 64 * i);
+        const uint32_t a = load4(even + 64 * i), b = load4(odd + 64 * i);
         store4(chunk + 4 * i, (a & kNibbles32) | (b & kNibbles32) << 4);
         store4(chunk + 16 + 4 * i, (a >> 4 & kNibbles32) | (b & ~kNibbles32));
+      }
+    }
+    if (!five) continue;
+    uint8_t* qh = sb + 16;
+    std::memset(qh, 0, 32);
+    for (int k = 0; k < 8; ++k) {
+      const uint8_t* masks = meta + detail::rows16_k45_sub_at(true, k) + 256;
+      for (int e = 0; e < 32; ++e) {
+        const int i = e % 16 / 4, half = e / 16, bit = 4 * r + e % 4;
+        const int set = (masks[8 * (2 * i + half) + bit / 8] >> (bit % 8)) & 1;
+        qh[e] = static_cast<uint8_t>(qh[e] | set << k);
       }
     }
   }
@@ -340,7 +364,8 @@ void unpack_q4_k_row(const uint8_t* strip, int64_t n_super, int r, uint8_t* dst)
 // Row r of a strip from its GGUF blocks.
 void pack_rows16_row(TensorType t, const uint8_t* src, int64_t K, int r, uint8_t* strip) {
   if (t == TensorType::Q6_K) return pack_q6_k_row(src, K / 256, r, strip);
-  if (t == TensorType::Q4_K) return pack_q4_k_row(src, K / 256, r, strip);
+  if (t == TensorType::Q4_K || t == TensorType::Q5_K)
+    return pack_k45_rows16_row(t == TensorType::Q5_K, src, K / 256, r, strip);
   const Rows16Geometry geo(t);
   for (int64_t b = 0; b < K / 32; ++b) {
     const uint8_t* blk = src + b * geo.block_bytes;
@@ -390,7 +415,8 @@ PackedWeight pack_rows16(const WeightMatrix& W) {
 
 void unpack_rows16_row(TensorType t, const uint8_t* strip, int64_t K, int r, uint8_t* dst) {
   if (t == TensorType::Q6_K) return unpack_q6_k_row(strip, K / 256, r, dst);
-  if (t == TensorType::Q4_K) return unpack_q4_k_row(strip, K / 256, r, dst);
+  if (t == TensorType::Q4_K || t == TensorType::Q5_K)
+    return unpack_k45_rows16_row(t == TensorType::Q5_K, strip, K / 256, r, dst);
   const Rows16Geometry geo(t);
   for (int64_t b = 0; b < K / 32; ++b) {
     uint8_t* blk = dst + b * geo.block_bytes;

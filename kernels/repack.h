@@ -38,9 +38,9 @@
 // so that the 8 bytes at 576 + 16·k (and + 8) are a 64-bit mask over the sub-block vector's
 // bytes, low (high) nibble half.
 //
-// kLayoutRows16 (Q4_0 with K/32 even and Q6_K on AVX-512 targets, IQ4_NL and Q4_K on AVX-512
-// VNNI, which then prefer it to kLayoutPacked4 or the file layout; in memory only, never in a
-// file) interleaves 16 rows per block so that one vector lane is one ROW: the decode GEMV then
+// kLayoutRows16 (Q4_0 with K/32 even and Q6_K on AVX-512 targets, IQ4_NL, Q4_K and Q5_K on
+// AVX-512 VNNI, which then prefer it to kLayoutPacked4 or the file layout; in memory only, never in
+// a file) interleaves 16 rows per block so that one vector lane is one ROW: the decode GEMV then
 // broadcasts activations to all lanes and sums a whole block per lane, where the 4-row tiles
 // reduce quarter-block lanes per row (dot-inl.h, Rows16Tile). Q4_0 and IQ4_NL have 18-byte blocks
 // (fp16 d + 16 nibble bytes). Strip s holds rows 16s … 16s+15 (the last strip repeats the last row
@@ -73,7 +73,10 @@
 //     at 192 + 2r, 224 + 2r    : d and dmin (fp16)
 //     at 256 + 256k + 64i + 4r : dword i of sub-block k as Q4_0's block (elements 4i… low
 //                                nibbles, 16 + 4i… high)
-// (Rows16TileQ4_K).
+// (Rows16TileQ45_K). Q5_K (also AVX-512 VNNI) has the same 256 bytes of scales, then per
+// sub-block k at 256 + 320k its 4 quant vectors as Q4_K's and 64 bytes of fifth bits as 8 64-bit
+// masks over those vectors' bytes: at 256 + 16i (+ 8) the mask of vector i's low (high) nibbles,
+// bit 4r + j for row r's element 4i + j (16 + 4i + j); 2816 bytes per super-block.
 //
 // A type is packed at load only where the running target has a native packed tile for it
 // (detail::packed_layout_pays: AVX-512 and AArch64 for Q4_0 and Q8_0, AVX-512 for Q4_1,

@@ -250,7 +250,7 @@ TEST(Matmul, SharedInputEqualsSeparateCalls) {
 }
 
 // kLayoutPacked4 (Q4_0, Q8_0, Q4_1, IQ4_NL repacked at load where the target has their packed
-// tile) and kLayoutRows16 (Q4_0 and Q6_K on AVX-512, IQ4_NL and Q4_K on AVX-512 VNNI) on every
+// tile) and kLayoutRows16 (Q4_0 and Q6_K on AVX-512, IQ4_NL, Q4_K, Q5_K on AVX-512 VNNI) on every
 // target: bit-identical to the plain GGUF layout on the same target (random scales; within float
 // rounding for the tiles that sum in another order), exactly the reference with unit scales, for
 // N tails that leave the last 4-row tile partly padded, 1 and 2 threads; the packed bytes unpack
