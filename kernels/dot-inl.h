@@ -2820,45 +2820,18 @@ struct PackedQ5_K : PackedTileFn<MA, PackedTileQ45_K<MA, true>> {};
 #if defined(NIBBLE_X86_512)
 // A format's strip tile for MA activation rows, as TileOf<MA>::Run.
 template <int MA>
-struct Rows16Q4_0 {
-  static NIBBLE_INT_ATTR HWY_INLINE void Run(const uint8_t* strip, const ActRow* a, float* out) {
-    Rows16Tile<false, MA>(strip, a, out);
-  }
-};
+struct Rows16Q4_0 : PackedTileFn<MA, Rows16Tile<false, MA>> {};
+template <int MA>
+struct Rows16Q6_K : PackedTileFn<MA, Rows16TileQ6_K<MA, false>> {};
+template <int MA>
+struct Rows16Q6_KPerBlock : PackedTileFn<MA, Rows16TileQ6_K<MA, true>> {};
 #if HWY_TARGET == HWY_AVX3_DL
 template <int MA>
-struct Rows16IQ4_NL {
-  static NIBBLE_INT_ATTR HWY_INLINE void Run(const uint8_t* strip, const ActRow* a, float* out) {
-    Rows16Tile<true, MA>(strip, a, out);
-  }
-};
-#endif
+struct Rows16IQ4_NL : PackedTileFn<MA, Rows16Tile<true, MA>> {};
 template <int MA>
-struct Rows16Q6_K {
-  static NIBBLE_INT_ATTR HWY_INLINE void Run(const uint8_t* strip, const ActRow* a, float* out) {
-    Rows16TileQ6_K<MA, false>(strip, a, out);
-  }
-};
+struct Rows16Q4_K : PackedTileFn<MA, Rows16TileQ45_K<MA, false>> {};
 template <int MA>
-struct Rows16Q6_KPerBlock {
-  static NIBBLE_INT_ATTR HWY_INLINE void Run(const uint8_t* strip, const ActRow* a, float* out) {
-    Rows16TileQ6_K<MA, true>(strip, a, out);
-  }
-};
-
-#if HWY_TARGET == HWY_AVX3_DL
-template <int MA>
-struct Rows16Q4_K {
-  static NIBBLE_INT_ATTR HWY_INLINE void Run(const uint8_t* strip, const ActRow* a, float* out) {
-    Rows16TileQ45_K<MA, false>(strip, a, out);
-  }
-};
-template <int MA>
-struct Rows16Q5_K {
-  static NIBBLE_INT_ATTR HWY_INLINE void Run(const uint8_t* strip, const ActRow* a, float* out) {
-    Rows16TileQ45_K<MA, true>(strip, a, out);
-  }
-};
+struct Rows16Q5_K : PackedTileFn<MA, Rows16TileQ45_K<MA, true>> {};
 #endif
 
 template <template <int> class TileOf, int MA>
