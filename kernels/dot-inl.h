@@ -791,22 +791,33 @@ NIBBLE_INT_ATTR HWY_INLINE void PackedTileQ8_0(const uint8_t* tile, const ActRow
   StoreTile<MA>(acc, out);
 }
 
-// kLayoutRows16 Q4_0 and IQ4_NL (kernels/repack.h): one vector lane per weight ROW. A block of 16
-// rows is 4 vectors whose lane r holds 4 quant bytes of row r; their low nibbles meet activation
-// elements 4k..4k+3 and their high nibbles 16+4k..16+4k+3, each broadcast to every lane, so a
-// block is 8 vpdpbusd into one int32 per row and then one conversion and one FMA for all 16
-// rows. The 4-row tiles above spend, per 16 row-blocks, 4 subtractions, conversions, scale
+// kLayoutRows16 Q4_0, IQ4_NL and Q4_1 (kernels/repack.h): one vector lane per weight ROW. A block
+// of 16 rows is 4 vectors whose lane r holds 4 quant bytes of row r; their low nibbles meet
+// activation elements 4k..4k+3 and their high nibbles 16+4k..16+4k+3, each broadcast to every
+// lane, so a block is 8 vpdpbusd into one int32 per row and then one conversion and one FMA for
+// all 16 rows. The 4-row tiles above spend, per 16 row-blocks, 4 subtractions, conversions, scale
 // permutes and FMAs on 4 vectors whose lanes hold quarter-block sums; here that is one each, with
 // 12 nibble splits that the broadcasts make necessary (bench_matmul Q4_0 M = 1 from cache, 1
 // thread, Zen 4: 1.6× the GB/s of PackedTileQ4_0; docs/design.md).
-// Q4_0's high nibbles stay in place (v & 0xF0 = 16·level) where vpdpbusd sums without
+// Q4_0's and Q4_1's high nibbles stay in place (v & 0xF0 = 16·level) where vpdpbusd sums without
 // saturating, and their sum is shifted down once per block instead of every vector once per
 // block. IQ4_NL (AVX-512 VNNI only) looks its levels up as table value + 128, an unsigned operand
-// (up to 241, which maddubs's int16 pairs would saturate), and removes 128·Σq.
-constexpr int64_t kRows16PairBytes = detail::kRows16NibblePairBytes;
+// (up to 241, which maddubs's int16 pairs would saturate), and removes 128·Σq. Q4_1's levels have
+// no offset; its mins (16 per block, after the scales) take one more FMA per block for the 16
+// rows, against llama.cpp's q8_1 d·Σa as the other Q4_1 tiles.
+template <TensorType kType>
+struct Rows16NibbleFormat {
+  static constexpr bool kTable = kType == TensorType::IQ4_NL, kMin = kType == TensorType::Q4_1;
+  static constexpr int kOffset = kTable ? 128 : kMin ? 0 : 8;  // level = stored − kOffset
+  static constexpr int64_t kPairBytes =
+      kMin ? detail::kRows16Q4_1PairBytes : detail::kRows16NibblePairBytes;
+  static constexpr int64_t kScalesAt = 512;  // in a pair: block i's 16 fp16 d at + 32·i
+  static constexpr int64_t kMinsAt = 576;    // Q4_1: block i's 16 fp16 m at + 32·i
+};
 
-template <bool kIQ4, int MA>
+template <TensorType kType, int MA>
 NIBBLE_INT_ATTR HWY_INLINE void Rows16Tile(const uint8_t* strip, const ActRow* a, float* out) {
+  using Fmt = Rows16NibbleFormat<kType>;
   const int64_t nb = a[0].K / 32;
   const __m512i low4 = _mm512_set1_epi8(0x0F);
 #if HWY_TARGET == HWY_AVX3_DL
@@ -815,23 +826,27 @@ NIBBLE_INT_ATTR HWY_INLINE void Rows16Tile(const uint8_t* strip, const ActRow* a
       _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLValues))),
       _mm512_set1_epi8(static_cast<char>(0x80)));
 #else
-  static_assert(!kIQ4, "IQ4_NL strips need vpdpbusd");
+  static_assert(!Fmt::kTable, "IQ4_NL strips need vpdpbusd");
 #endif
-  constexpr int kOffset = kIQ4 ? 128 : 8;  // level = stored − kOffset
   __m512 acc[MA];
   for (int m = 0; m < MA; ++m) acc[m] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     if (b % 2 == 0) a[0].next.Fetch(b, b + 2);
-    const uint8_t* pair = strip + (b / 2) * kRows16PairBytes;
+    const uint8_t* pair = strip + (b / 2) * Fmt::kPairBytes;
     const uint8_t* quants = pair + (b % 2) * 256;
     const __m512 dw = _mm512_cvtph_ps(
-        _mm256_load_si256(reinterpret_cast<const __m256i*>(pair + 512 + 32 * (b % 2))));
+        _mm256_load_si256(reinterpret_cast<const __m256i*>(pair + Fmt::kScalesAt + 32 * (b % 2))));
+    __m512 mw = _mm512_setzero_ps();
+    if constexpr (Fmt::kMin) {
+      mw = _mm512_cvtph_ps(
+          _mm256_load_si256(reinterpret_cast<const __m256i*>(pair + Fmt::kMinsAt + 32 * (b % 2))));
+    }
     __m512i lo[4], hi[4];
     for (int k = 0; k < 4; ++k) {
       const __m512i v = _mm512_load_si512(quants + 64 * k);
       lo[k] = _mm512_and_si512(v, low4);
 #if HWY_TARGET == HWY_AVX3_DL
-      if constexpr (kIQ4) {
+      if constexpr (Fmt::kTable) {
         lo[k] = _mm512_shuffle_epi8(table, lo[k]);
         hi[k] = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(v, 4), low4));
       } else {
@@ -850,13 +865,16 @@ NIBBLE_INT_ATTR HWY_INLINE void Rows16Tile(const uint8_t* strip, const ActRow* a
                        _mm512_set1_epi32(static_cast<int>(detail::load_u32(x + 16 + 4 * k))));
       }
 #if HWY_TARGET == HWY_AVX3_DL
-      if constexpr (!kIQ4) h = _mm512_srai_epi32(h, 4);
+      if constexpr (!Fmt::kTable) h = _mm512_srai_epi32(h, 4);
 #endif
       // Σ(stored − kOffset)·q = Σ stored·q − kOffset·Σq.
-      const __m512i dot =
-          _mm512_sub_epi32(_mm512_add_epi32(l, h), _mm512_set1_epi32(kOffset * a[m].sum[b]));
+      __m512i dot = _mm512_add_epi32(l, h);
+      if constexpr (Fmt::kOffset != 0)
+        dot = _mm512_sub_epi32(dot, _mm512_set1_epi32(Fmt::kOffset * a[m].sum[b]));
       acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot),
                                _mm512_mul_ps(dw, _mm512_set1_ps(a[m].d[b])), acc[m]);
+      if constexpr (Fmt::kMin)
+        acc[m] = _mm512_fmadd_ps(mw, _mm512_set1_ps(a[m].dsum_q8_1[b]), acc[m]);
     }
   }
   for (int m = 0; m < MA; ++m) _mm512_storeu_ps(out + 16 * m, acc[m]);
@@ -2820,14 +2838,16 @@ struct PackedQ5_K : PackedTileFn<MA, PackedTileQ45_K<MA, true>> {};
 #if defined(NIBBLE_X86_512)
 // A format's strip tile for MA activation rows, as TileOf<MA>::Run.
 template <int MA>
-struct Rows16Q4_0 : PackedTileFn<MA, Rows16Tile<false, MA>> {};
+struct Rows16Q4_0 : PackedTileFn<MA, Rows16Tile<TensorType::Q4_0, MA>> {};
+template <int MA>
+struct Rows16Q4_1 : PackedTileFn<MA, Rows16Tile<TensorType::Q4_1, MA>> {};
 template <int MA>
 struct Rows16Q6_K : PackedTileFn<MA, Rows16TileQ6_K<MA, false>> {};
 template <int MA>
 struct Rows16Q6_KPerBlock : PackedTileFn<MA, Rows16TileQ6_K<MA, true>> {};
 #if HWY_TARGET == HWY_AVX3_DL
 template <int MA>
-struct Rows16IQ4_NL : PackedTileFn<MA, Rows16Tile<true, MA>> {};
+struct Rows16IQ4_NL : PackedTileFn<MA, Rows16Tile<TensorType::IQ4_NL, MA>> {};
 template <int MA>
 struct Rows16Q4_K : PackedTileFn<MA, Rows16TileQ45_K<MA, false>> {};
 template <int MA>
@@ -2941,6 +2961,17 @@ NIBBLE_INT_ATTR void MatmulRowsQ8_0Packed(const MatmulArgs& a, int64_t n0, int64
   NIBBLE_PACKED_RANGE(PackedQ8_0, KernelQ8_0)(a, TensorType::Q8_0, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsQ4_1Packed(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  if (a.w_tile_rows == detail::kRows16) {
+#if defined(NIBBLE_X86_512)
+#if defined(NIBBLE_PANEL_GEMM)
+    if (a.M >= detail::kPanelMinM && a.qx->panel_M == a.M)
+      return PanelRowRange<Rows16PanelRows, DecodeRows16Q4_1>(a, n0, n1);
+#endif
+    return Rows16RowRange<Rows16Q4_1>(a, n0, n1);
+#else
+    return UnpackingRowRange<KernelQ4_1>(a, TensorType::Q4_1, n0, n1);
+#endif
+  }
   NIBBLE_TRY_PANEL(PackedPanelRows, DecodePackedQ4_1)
 #if defined(NIBBLE_X86_512)
   PackedRowRange<PackedQ4_1>(a, TensorType::Q4_1, n0, n1);
@@ -3051,10 +3082,10 @@ bool HasNativePackedTile(TensorType t) {
 // Whether this target reads kLayoutRows16 natively for t (detail::rows16_layout_pays): AVX-512.
 bool HasNativeRows16Tile(TensorType t) {
 #if HWY_TARGET == HWY_AVX3_DL
-  return t == TensorType::Q4_0 || t == TensorType::IQ4_NL || t == TensorType::Q4_K ||
-         t == TensorType::Q5_K || t == TensorType::Q6_K;
+  return t == TensorType::Q4_0 || t == TensorType::Q4_1 || t == TensorType::IQ4_NL ||
+         t == TensorType::Q4_K || t == TensorType::Q5_K || t == TensorType::Q6_K;
 #elif defined(NIBBLE_X86_512)
-  return t == TensorType::Q4_0 || t == TensorType::Q6_K;
+  return t == TensorType::Q4_0 || t == TensorType::Q4_1 || t == TensorType::Q6_K;
 #else
   (void)t;
   return false;

@@ -52,19 +52,21 @@ constexpr int64_t kPanelSliceBlocks = 16;
 
 // A kLayoutRows16 strip is already one row per lane: block b's 4 quant vectors split into the 8
 // steps (low nibbles: elements 4k…, high: 16+4k…) without the transposes below.
-// IQ4_NL's levels are its table's values.
-template <bool kIQ4>
+// IQ4_NL's levels are its table's values; Q4_1's mins go to the B area as floats.
+template <TensorType kType>
 NIBBLE_INT_ATTR HWY_INLINE void BuildPanelFromRows16(const uint8_t* strip, int64_t nb,
                                                      uint8_t* panel) {
+  using Fmt = Rows16NibbleFormat<kType>;
   const __m512i u128 = _mm512_set1_epi8(static_cast<char>(0x80));
-  const __m512i low4 = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8);
+  const __m512i low4 = _mm512_set1_epi8(0x0F), offset = _mm512_set1_epi8(Fmt::kOffset);
   const __m512i table =
       _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLValues)));
   const auto level = [&](__m512i idx) HWY_ATTR {
-    return kIQ4 ? _mm512_shuffle_epi8(table, idx) : _mm512_sub_epi8(idx, eight);
+    if constexpr (Fmt::kTable) return _mm512_shuffle_epi8(table, idx);
+    return Fmt::kOffset == 0 ? idx : _mm512_sub_epi8(idx, offset);
   };
   for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* pair = strip + (b / 2) * kRows16PairBytes;
+    const uint8_t* pair = strip + (b / 2) * Fmt::kPairBytes;
     const uint8_t* quants = pair + (b % 2) * 256;
     uint8_t* out = panel + b * kPanelBlockBytes;
     __m512i* W = reinterpret_cast<__m512i*>(out);
@@ -78,10 +80,18 @@ NIBBLE_INT_ATTR HWY_INLINE void BuildPanelFromRows16(const uint8_t* strip, int64
       sum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(sum, u128, lo), u128, hi);
     }
     _mm512_store_si512(out + 8 * 64, _mm512_sub_epi32(_mm512_setzero_si512(), sum));
-    const __m512 scale = _mm512_cvtph_ps(
-        _mm256_load_si256(reinterpret_cast<const __m256i*>(pair + 512 + 32 * (b % 2))));
+    const auto halves = [&](int64_t at) HWY_ATTR {
+      return _mm512_cvtph_ps(
+          _mm256_load_si256(reinterpret_cast<const __m256i*>(pair + at + 32 * (b % 2))));
+    };
+    const __m512 scale = halves(Fmt::kScalesAt);
     _mm512_store_ps(reinterpret_cast<float*>(out + 10 * 64), scale);
     _mm512_store_ps(reinterpret_cast<float*>(out + 11 * 64), scale);
+    if constexpr (Fmt::kMin) {
+      const __m512 min = halves(Fmt::kMinsAt);
+      _mm512_store_ps(reinterpret_cast<float*>(out + 12 * 64), min);
+      _mm512_store_ps(reinterpret_cast<float*>(out + 13 * 64), min);
+    }
   }
 }
 
@@ -262,7 +272,7 @@ NIBBLE_INT_ATTR HWY_INLINE void BuildPanel(const Rows& rows, int64_t nb, uint8_t
     } else if constexpr (std::is_same_v<Dec, DecodeRows16Q5_K>) {
       BuildPanelFromRows16Q45_K<true, kIntMins>(rows.strip, nb, panel);
     } else {
-      BuildPanelFromRows16<std::is_same_v<Dec, DecodeRows16IQ4_NL>>(rows.strip, nb, panel);
+      BuildPanelFromRows16<Dec::kType>(rows.strip, nb, panel);
     }
   } else {
     BuildPanelFromDecoder<Rows, kIntMins>(rows, nb, panel);

@@ -73,12 +73,21 @@ struct DecodePackedQ8_0 {
 // kLayoutRows16 strips (kernels/repack.h): the formats' traits only — panels are built from
 // whole strips by BuildPanelFromRows16, never row by row.
 struct DecodeRows16Q4_0 {
+  static constexpr TensorType kType = TensorType::Q4_0;
   static constexpr bool kSigned = false, kBias = true, kHalves = false, kQ8_1Min = false;
   static constexpr int kOffset = 8;
 };
 
 struct DecodeRows16IQ4_NL {
+  static constexpr TensorType kType = TensorType::IQ4_NL;
   static constexpr bool kSigned = true, kBias = false, kHalves = false, kQ8_1Min = false;
+  static constexpr int kOffset = 0;
+};
+
+// Q4_1: levels 0…15 with a min per block (against llama.cpp's q8_1 d·Σa).
+struct DecodeRows16Q4_1 {
+  static constexpr TensorType kType = TensorType::Q4_1;
+  static constexpr bool kSigned = false, kBias = true, kHalves = false, kQ8_1Min = true;
   static constexpr int kOffset = 0;
 };
 
