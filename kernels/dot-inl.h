@@ -880,6 +880,41 @@ NIBBLE_INT_ATTR HWY_INLINE void Rows16Tile(const uint8_t* strip, const ActRow* a
   for (int m = 0; m < MA; ++m) _mm512_storeu_ps(out + 16 * m, acc[m]);
 }
 
+#if HWY_TARGET == HWY_AVX3_DL
+// kLayoutRows16 Q8_0 (kernels/repack.h): a block of 16 rows is 8 vectors whose lane r holds 4
+// int8 of row r (elements 4k…4k+3 in vector k), one vpdpbusd each against the activation dword
+// broadcast to every lane. The weight is the unsigned operand as w + 128 (one xor per vector,
+// shared by the activation rows) and 128·Σa comes off the block's sum; then one conversion and
+// one FMA for the 16 rows. PackedTileQ8_0 paid a scale permute, a conversion and an FMA per 2
+// vpdpbusd and row.
+template <int MA>
+NIBBLE_INT_ATTR HWY_INLINE void Rows16TileQ8_0(const uint8_t* strip, const ActRow* a, float* out) {
+  const int64_t nb = a[0].K / 32;
+  const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
+  __m512 acc[MA];
+  for (int m = 0; m < MA; ++m) acc[m] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    if (b % 2 == 0) a[0].next.Fetch(b, b + 2);
+    const uint8_t* pair = strip + (b / 2) * detail::kRows16Q8_0PairBytes;
+    const uint8_t* quants = pair + (b % 2) * 512;
+    const __m512 dw = _mm512_cvtph_ps(
+        _mm256_load_si256(reinterpret_cast<const __m256i*>(pair + 1024 + 32 * (b % 2))));
+    __m512i w[8];
+    for (int k = 0; k < 8; ++k) w[k] = _mm512_xor_si512(_mm512_load_si512(quants + 64 * k), bias);
+    for (int m = 0; m < MA; ++m) {
+      const uint8_t* x = reinterpret_cast<const uint8_t*>(a[m].q + 32 * b);
+      __m512i dot = _mm512_set1_epi32(-128 * a[m].sum[b]);
+      for (int k = 0; k < 8; ++k)
+        dot = _mm512_dpbusd_epi32(dot, w[k],
+                                  _mm512_set1_epi32(static_cast<int>(detail::load_u32(x + 4 * k))));
+      acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot),
+                               _mm512_mul_ps(dw, _mm512_set1_ps(a[m].d[b])), acc[m]);
+    }
+  }
+  for (int m = 0; m < MA; ++m) _mm512_storeu_ps(out + 16 * m, acc[m]);
+}
+#endif
+
 // kLayoutRows16 Q6_K (kernels/repack.h): 16 rows per lane as above, a super-block at a time. Quant
 // vector j < 32 holds in lane r row r's low nibbles of elements 4j… (low) and 128 + 4j… (high),
 // high-bit vector j < 16 the bit pairs of elements 64g + 4j… at bits 2g (g < 4): one high-bit
@@ -2849,6 +2884,8 @@ struct Rows16Q6_KPerBlock : PackedTileFn<MA, Rows16TileQ6_K<MA, true>> {};
 template <int MA>
 struct Rows16IQ4_NL : PackedTileFn<MA, Rows16Tile<TensorType::IQ4_NL, MA>> {};
 template <int MA>
+struct Rows16Q8_0 : PackedTileFn<MA, Rows16TileQ8_0<MA>> {};
+template <int MA>
 struct Rows16Q4_K : PackedTileFn<MA, Rows16TileQ45_K<MA, false>> {};
 template <int MA>
 struct Rows16Q5_K : PackedTileFn<MA, Rows16TileQ45_K<MA, true>> {};
@@ -2957,6 +2994,15 @@ NIBBLE_INT_ATTR void MatmulRowsQ4_0Packed(const MatmulArgs& a, int64_t n0, int64
   NIBBLE_PACKED_RANGE(PackedQ4_0, KernelQ4_0)(a, TensorType::Q4_0, n0, n1);
 }
 NIBBLE_INT_ATTR void MatmulRowsQ8_0Packed(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  if (a.w_tile_rows == detail::kRows16) {
+#if HWY_TARGET == HWY_AVX3_DL
+    if (a.M >= detail::kPanelMinM && a.qx->panel_M == a.M)
+      return PanelRowRange<Rows16PanelRows, DecodeRows16Q8_0>(a, n0, n1);
+    return Rows16RowRange<Rows16Q8_0>(a, n0, n1);
+#else
+    return UnpackingRowRange<KernelQ8_0>(a, TensorType::Q8_0, n0, n1);
+#endif
+  }
   NIBBLE_TRY_PANEL(PackedPanelRows, DecodePackedQ8_0)
   NIBBLE_PACKED_RANGE(PackedQ8_0, KernelQ8_0)(a, TensorType::Q8_0, n0, n1);
 }
@@ -3083,7 +3129,8 @@ bool HasNativePackedTile(TensorType t) {
 bool HasNativeRows16Tile(TensorType t) {
 #if HWY_TARGET == HWY_AVX3_DL
   return t == TensorType::Q4_0 || t == TensorType::Q4_1 || t == TensorType::IQ4_NL ||
-         t == TensorType::Q4_K || t == TensorType::Q5_K || t == TensorType::Q6_K;
+         t == TensorType::Q8_0 || t == TensorType::Q4_K || t == TensorType::Q5_K ||
+         t == TensorType::Q6_K;
 #elif defined(NIBBLE_X86_512)
   return t == TensorType::Q4_0 || t == TensorType::Q4_1 || t == TensorType::Q6_K;
 #else

@@ -95,6 +95,29 @@ NIBBLE_INT_ATTR HWY_INLINE void BuildPanelFromRows16(const uint8_t* strip, int64
   }
 }
 
+// Q8_0 (kLayoutRows16, repack.h): block b's 8 quant vectors are its 8 steps already.
+NIBBLE_INT_ATTR HWY_INLINE void BuildPanelFromRows16Q8_0(const uint8_t* strip, int64_t nb,
+                                                         uint8_t* panel) {
+  const __m512i u128 = _mm512_set1_epi8(static_cast<char>(0x80));
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* pair = strip + (b / 2) * detail::kRows16Q8_0PairBytes;
+    const uint8_t* quants = pair + (b % 2) * 512;
+    uint8_t* out = panel + b * kPanelBlockBytes;
+    __m512i* W = reinterpret_cast<__m512i*>(out);
+    __m512i sum = _mm512_setzero_si512();
+    for (int k = 0; k < 8; ++k) {
+      const __m512i v = _mm512_load_si512(quants + 64 * k);
+      _mm512_store_si512(W + k, v);
+      sum = _mm512_dpbusd_epi32(sum, u128, v);
+    }
+    _mm512_store_si512(out + 8 * 64, _mm512_sub_epi32(_mm512_setzero_si512(), sum));
+    const __m512 scale = _mm512_cvtph_ps(
+        _mm256_load_si256(reinterpret_cast<const __m256i*>(pair + 1024 + 32 * (b % 2))));
+    _mm512_store_ps(reinterpret_cast<float*>(out + 10 * 64), scale);
+    _mm512_store_ps(reinterpret_cast<float*>(out + 11 * 64), scale);
+  }
+}
+
 // Q6_K (kLayoutRows16, repack.h): block b is dwords j = 8(b % 2) … + 7 of element group
 // g = b % 8 / 2 (elements 64g + 4j…): the low (g < 2) or high nibbles of quant vector
 // 16(g % 2) + j, bit pair g of high-bit vector j; its halves are sub-blocks 2(b % 8) and + 1.
@@ -271,6 +294,8 @@ NIBBLE_INT_ATTR HWY_INLINE void BuildPanel(const Rows& rows, int64_t nb, uint8_t
       BuildPanelFromRows16Q45_K<false, kIntMins>(rows.strip, nb, panel);
     } else if constexpr (std::is_same_v<Dec, DecodeRows16Q5_K>) {
       BuildPanelFromRows16Q45_K<true, kIntMins>(rows.strip, nb, panel);
+    } else if constexpr (std::is_same_v<Dec, DecodeRows16Q8_0>) {
+      BuildPanelFromRows16Q8_0(rows.strip, nb, panel);
     } else {
       BuildPanelFromRows16<Dec::kType>(rows.strip, nb, panel);
     }

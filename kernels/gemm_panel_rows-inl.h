@@ -84,6 +84,12 @@ struct DecodeRows16IQ4_NL {
   static constexpr int kOffset = 0;
 };
 
+// Q8_0: the strip's 8 vectors are the panel's steps as they are.
+struct DecodeRows16Q8_0 {
+  static constexpr bool kSigned = true, kBias = false, kHalves = false, kQ8_1Min = false;
+  static constexpr int kOffset = 0;
+};
+
 // Q4_1: levels 0…15 with a min per block (against llama.cpp's q8_1 d·Σa).
 struct DecodeRows16Q4_1 {
   static constexpr TensorType kType = TensorType::Q4_1;

@@ -24,7 +24,7 @@ namespace nibble {
 //                  scales (and mins); Q4_K and Q5_K interleave each super-block's headers and
 //                  sub-blocks (and Q5_K's fifth bits). row_bytes stays
 //                  the GGUF row size; the layouts are documented in kernels/repack.h.
-//   kLayoutRows16  Q4_0, Q4_1 and Q6_K on AVX-512, IQ4_NL, Q4_K and Q5_K on AVX-512 VNNI
+//   kLayoutRows16  Q4_0, Q4_1 and Q6_K on AVX-512, IQ4_NL, Q8_0, Q4_K and Q5_K on AVX-512 VNNI
 //                  (repack_for_matmul, in memory only): rows in strips of 16, each block's quant
 //                  dwords interleaved so that one vector lane is one row (kernels/repack.h).
 //                  row_bytes stays the GGUF row size.

@@ -114,7 +114,7 @@ void unpack_packed_tile(TensorType t, const uint8_t* tile, int64_t K, int r0, in
 
 // kLayoutRows16 geometry (see kernels/repack.h): strips of 16 rows, each the 16 GGUF rows' bytes
 // rounded up to a multiple of 64 (only Q6_K with an odd number of super-blocks needs the
-// padding: Q4_0's, Q4_1's and IQ4_NL's K/32 is even).
+// padding: the 32-blocks' K/32 is even).
 constexpr int64_t kRows16 = 16;
 inline uint64_t rows16_strip_bytes(uint64_t gguf_row_bytes) {
   return (kRows16 * gguf_row_bytes + 63) / 64 * 64;
@@ -123,6 +123,8 @@ inline uint64_t rows16_strip_bytes(uint64_t gguf_row_bytes) {
 // then their scales (and Q4_1's mins).
 constexpr int64_t kRows16NibblePairBytes = 2 * kRows16 * 18;
 constexpr int64_t kRows16Q4_1PairBytes = 2 * kRows16 * 20;
+// Q8_0's: both blocks' 8 quant vectors, then their scales (2 · 16 · 34 bytes).
+constexpr int64_t kRows16Q8_0PairBytes = 2 * kRows16 * 34;
 // Q6_K: a super-block of 16 rows is 16 · 210 bytes, 3072 of quants (32 vectors of low nibbles
 // and 16 of high bit pairs, in the order the kernels read them) and 288 of scales (16 sub-blocks
 // × 16 rows int8, then 16 fp16 d). An even super-block has its quants first, an odd one its
@@ -161,15 +163,16 @@ inline int64_t rows16_k45_sub_at(bool five, int k) {
 inline int64_t rows16_k45_super_bytes(bool five) {
   return five ? kRows16Q5_KSuperBytes : kRows16Q4_KSuperBytes;
 }
-// Whether t has a kLayoutRows16 form for K columns (Q4_0, Q4_1 and IQ4_NL with K/32 even, Q4_K,
-// Q5_K and Q6_K with whole super-blocks),
+// Whether t has a kLayoutRows16 form for K columns (Q4_0, Q4_1, IQ4_NL and Q8_0 with K/32 even,
+// Q4_K, Q5_K and Q6_K with whole super-blocks),
 // and whether the running target reads it natively (AVX-512: repack_for_matmul prefers it to
 // kLayoutPacked4 or the file layout there).
 inline bool rows16_layout_fits(TensorType t, int64_t K) {
   if (t == TensorType::Q6_K || t == TensorType::Q4_K || t == TensorType::Q5_K)
     return K > 0 && K % 256 == 0;
-  return (t == TensorType::Q4_0 || t == TensorType::Q4_1 || t == TensorType::IQ4_NL) && K > 0 &&
-         K % 64 == 0;
+  return (t == TensorType::Q4_0 || t == TensorType::Q4_1 || t == TensorType::IQ4_NL ||
+          t == TensorType::Q8_0) &&
+         K > 0 && K % 64 == 0;
 }
 bool rows16_layout_pays(TensorType t);
 

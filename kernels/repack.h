@@ -38,22 +38,24 @@
 // so that the 8 bytes at 576 + 16·k (and + 8) are a 64-bit mask over the sub-block vector's
 // bytes, low (high) nibble half.
 //
-// kLayoutRows16 (Q4_0 and Q4_1 with K/32 even and Q6_K on AVX-512 targets, IQ4_NL, Q4_K and
-// Q5_K on AVX-512 VNNI, which then prefer it to kLayoutPacked4 or the file layout; in memory only,
-// never in a file) interleaves 16 rows per block so that one vector lane is one ROW: the decode
-// GEMV then broadcasts activations to all lanes and sums a whole block per lane, where the 4-row
-// tiles reduce quarter-block lanes per row (dot-inl.h, Rows16Tile). Q4_0 and IQ4_NL have 18-byte
-// blocks (fp16 d + 16 nibble bytes), Q4_1 20-byte ones (fp16 d, fp16 m + 16 nibble bytes). Strip
-// s holds rows 16s … 16s+15 (the last strip repeats the last row past N) in 16 · row bytes, block
-// pairs of 2 · 16 · 18 = 576 bytes (Q4_1: 640; 64-byte aligned) in order; in pair p, for i = 0, 1
-// (block 2p + i) and row r < 16:
+// kLayoutRows16 (Q4_0 and Q4_1 with K/32 even and Q6_K on AVX-512 targets, IQ4_NL, Q8_0, Q4_K
+// and Q5_K on AVX-512 VNNI, which then prefer it to kLayoutPacked4 or the file layout; in memory
+// only, never in a file) interleaves 16 rows per block so that one vector lane is one ROW: the
+// decode GEMV then broadcasts activations to all lanes and sums a whole block per lane, where the
+// 4-row tiles reduce quarter-block lanes per row (dot-inl.h, Rows16Tile). Q4_0 and IQ4_NL have
+// 18-byte blocks (fp16 d + 16 nibble bytes), Q4_1 20-byte ones (fp16 d, fp16 m + 16 nibble bytes).
+// Strip s holds rows 16s … 16s+15 (the last strip repeats the last row past N) in 16 · row bytes,
+// block pairs of 2 · 16 · 18 = 576 bytes (Q4_1: 640; 64-byte aligned) in order; in pair p, for i =
+// 0, 1 (block 2p + i) and row r < 16:
 //     quant dword k (k < 4)  at 256·i + 64·k + 4·r  : the GGUF block's bytes 4k … 4k+3 of its 16
 //                                                    quant bytes (elements 4k… low, 16+4k… high)
 //     fp16 scale d           at 512 + 32·i + 2·r
 //     fp16 min m (Q4_1)      at 576 + 32·i + 2·r
 // so that 4 aligned loads give the block's 16 rows with dword k of row r in lane r, and one
-// 32-byte load their 16 scales (mins). Same bytes as the GGUF rows (lossless, unpack_rows inverts
-// it).
+// 32-byte load their 16 scales (mins). Q8_0 (34-byte blocks: fp16 d + 32 int8) has the same pairs
+// with 8 quant dwords per block: 2 · 16 · 34 = 1088 bytes, block i's quant dword k (k < 8) at
+// 512·i + 64·k + 4·r and its d at 1024 + 32·i + 2·r. Same bytes as the GGUF rows (lossless,
+// unpack_rows inverts it).
 // Q6_K (K a multiple of 256, on AVX-512) has strips of the same kind, one 3360-byte run per
 // super-block s of the 16 rows (the strip padded to a multiple of 64): 3072 bytes of quants and
 // 288 of scales, the quants first for even s and the scales first for odd s, so that every quant

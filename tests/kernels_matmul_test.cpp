@@ -250,8 +250,8 @@ TEST(Matmul, SharedInputEqualsSeparateCalls) {
 }
 
 // kLayoutPacked4 (Q4_0, Q8_0, Q4_1, IQ4_NL repacked at load where the target has their packed
-// tile) and kLayoutRows16 (Q4_0, Q4_1, Q6_K on AVX-512, IQ4_NL, Q4_K, Q5_K on AVX-512 VNNI) on
-// every target: bit-identical to the plain GGUF layout on the same target (random scales; within
+// tile) and kLayoutRows16 (Q4_0, Q4_1, Q6_K on AVX-512, IQ4_NL, Q8_0, Q4_K, Q5_K on AVX-512 VNNI)
+// on every target: bit-identical to the plain GGUF layout on the same target (random scales; within
 // float rounding for the tiles that sum in another order), exactly the reference with unit scales,
 // for N tails that leave the last 4-row tile partly padded, 1 and 2 threads; the packed bytes
 // unpack to the plain ones. K whose block count is not a multiple of the packing group is left
@@ -267,8 +267,8 @@ TEST(Matmul, PackedLayoutMatchesPlainOnEveryTarget) {
     // The Q4_K / Q5_K packed tile sums each row's lanes in float in another order than the GGUF
     // tile: equal within float rounding (bit for bit on integer-exact inputs, `unit`). The others
     // do the same arithmetic in the same order on both layouts.
-    // Q4_0 and Q4_1 on AVX-512 pack into kLayoutRows16 instead (K a multiple of 64), whose
-    // tile sums whole blocks per row: another float order too.
+    // Q4_0 and Q4_1 on AVX-512 and Q8_0 on AVX-512 VNNI pack into kLayoutRows16 instead (K a
+    // multiple of 64), whose tile sums whole blocks per row: another float order too.
     const bool rows16 = detail::rows16_layout_pays(t);
     const bool same_order = !k_quant && !rows16;
     const bool packs = detail::packed_layout_pays(t) || rows16;

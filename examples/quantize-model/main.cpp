@@ -21,7 +21,7 @@ void usage(FILE* to) {
       "a vocabulary) or a Hugging Face LLaMA directory (config.json, *.safetensors,\n"
       "tokenizer.model). OUT's extension picks the container: .gguf writes GGUF with GGUF type\n"
       "names as recipes; any other name writes nibble's own file (docs/format.md), which loads\n"
-      "with no repacking (suggested extensions as listed).\n\n"
+      "as an mmap in the kernels' layout (suggested extensions as listed).\n\n"
       "  --tokenizer FILE  sentencepiece model to embed (replaces the input's vocabulary)\n"
       "  --report          per tensor MSE, SNR, cosine similarity and max |error| of the\n"
       "                    dequantized weights against the input, and a size summary\n"
