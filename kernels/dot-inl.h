@@ -26,17 +26,12 @@
 #include "kernels/fp16.h"
 #include "kernels/matmul_internal.h"
 #include "kernels/quant_tables.h"
+#include "kernels/unaligned.h"
 
 // Target-independent helpers (normal include guard).
 #ifndef NIBBLE_KERNELS_DOT_COMMON_
 #define NIBBLE_KERNELS_DOT_COMMON_
 namespace nibble::detail {
-
-inline uint16_t load_u16(const uint8_t* p) {
-  uint16_t v;
-  std::memcpy(&v, p, 2);
-  return v;
-}
 
 // Weights of one 32-block as integers plus the scale and bias of each 16-element half, for the
 // portable path: element e of half h is half_scale[h]·w[e] + half_bias[h] (the bias, a format's
@@ -47,18 +42,6 @@ struct UnpackedBlock {
   float half_bias[2] = {0.0f, 0.0f};
   bool q8_1_min = false;  // the bias multiplies QuantizedInput::dsum_q8_1 (Q4_1, Q5_1)
 };
-
-inline uint32_t load_u32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-
-inline uint64_t load_u64(const uint8_t* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  return v;
-}
 
 // Byte indices for vpermb (AVX-512 VBMI) in the Q4_K/Q5_K tile: int16 lane i of dot vector v
 // of row r takes byte 16r + sub-block of the scale vector (one row per 128-bit lane); the odd

@@ -14,20 +14,13 @@
 
 #include "kernels/fp16.h"
 #include "kernels/quant_tables.h"
+#include "kernels/unaligned.h"
 
 namespace nibble {
 namespace {
 
-uint16_t load_u16(const uint8_t* p) {
-  uint16_t v;
-  std::memcpy(&v, p, 2);
-  return v;
-}
-uint32_t load_u32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
+using detail::load_u16;
+using detail::load_u32;
 void store_f16(uint8_t* p, float f) {
   const uint16_t h = fp32_to_fp16(f);
   std::memcpy(p, &h, 2);

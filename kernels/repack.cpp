@@ -12,6 +12,7 @@
 
 #include "kernels/matmul_internal.h"
 #include "kernels/tensor_type.h"
+#include "kernels/unaligned.h"
 
 namespace nibble {
 
@@ -97,14 +98,6 @@ bool is_k45(TensorType t) { return t == TensorType::Q4_K || t == TensorType::Q5_
 // of each GGUF byte, elements e and e + 16 are 16 bytes apart.
 constexpr uint64_t kLowNibbles = 0x0F0F0F0F0F0F0F0Full;
 
-uint64_t load8(const uint8_t* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  return v;
-}
-
-void store8(uint8_t* p, uint64_t v) { std::memcpy(p, &v, 8); }
-
 void pack_k45_row(const K45Layout& L, const uint8_t* src, int64_t n_super, int r, uint8_t* tile) {
   for (int64_t s = 0; s < n_super; ++s) {
     const uint8_t* sb = src + s * L.super_bytes;
@@ -115,9 +108,9 @@ void pack_k45_row(const K45Layout& L, const uint8_t* src, int64_t n_super, int r
       uint8_t* dst = run + 64 + 64 * k + 16 * r;
       const unsigned shift = k % 2 ? 4 : 0;
       for (int e = 0; e < 16; e += 8) {
-        const uint64_t lo = (load8(chunk + e) >> shift) & kLowNibbles;
-        const uint64_t hi = (load8(chunk + e + 16) >> shift) & kLowNibbles;
-        store8(dst + e, lo | hi << 4);
+        const uint64_t lo = (detail::load_u64(chunk + e) >> shift) & kLowNibbles;
+        const uint64_t hi = (detail::load_u64(chunk + e + 16) >> shift) & kLowNibbles;
+        detail::store_u64(dst + e, lo | hi << 4);
       }
       if (L.five) {
         const uint8_t* qh = sb + 16;
@@ -141,9 +134,9 @@ void unpack_k45_row(const K45Layout& L, const uint8_t* tile, int64_t n_super, in
       const uint8_t* odd = even + 64;
       uint8_t* chunk = sb + L.qs + 32 * c;
       for (int e = 0; e < 16; e += 8) {
-        const uint64_t a = load8(even + e), b = load8(odd + e);
-        store8(chunk + e, (a & kLowNibbles) | (b & kLowNibbles) << 4);
-        store8(chunk + e + 16, (a >> 4 & kLowNibbles) | (b & ~kLowNibbles));
+        const uint64_t a = detail::load_u64(even + e), b = detail::load_u64(odd + e);
+        detail::store_u64(chunk + e, (a & kLowNibbles) | (b & kLowNibbles) << 4);
+        detail::store_u64(chunk + e + 16, (a >> 4 & kLowNibbles) | (b & ~kLowNibbles));
       }
     }
     if (L.five) {
@@ -196,25 +189,17 @@ struct Rows16Geometry {
 // ql[64h + 32(c % 2) + l] (the high nibble for c ≥ 2) and 2 high bits at bits 2c of qh[32h + l].
 constexpr uint32_t kNibbles32 = 0x0F0F0F0Fu, kPairs32 = 0x03030303u;
 
-uint32_t load4(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-
-void store4(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
-
 // Low nibbles of elements e … e+3 (e a multiple of 4), one per byte.
 uint32_t q6_k_low4(const uint8_t* sb, int e) {
   const int h = e / 128, c = e % 128 / 32, l = e % 32;
-  const uint32_t w = load4(sb + 64 * h + 32 * (c % 2) + l);
+  const uint32_t w = detail::load_u32(sb + 64 * h + 32 * (c % 2) + l);
   return (c >= 2 ? w >> 4 : w) & kNibbles32;
 }
 
 // High bit pairs of elements e … e+3, one per byte.
 uint32_t q6_k_high2(const uint8_t* sb, int e) {
   const int h = e / 128, c = e % 128 / 32, l = e % 32;
-  return (load4(sb + 128 + 32 * h + l) >> (2 * c)) & kPairs32;
+  return (detail::load_u32(sb + 128 + 32 * h + l) >> (2 * c)) & kPairs32;
 }
 
 void pack_q6_k_row(const uint8_t* src, int64_t n_super, int r, uint8_t* strip) {
@@ -224,12 +209,12 @@ void pack_q6_k_row(const uint8_t* src, int64_t n_super, int r, uint8_t* strip) {
     uint8_t* meta = strip + detail::rows16_q6_k_scales_at(s);
     for (int j = 0; j < 32; ++j) {  // elements 4j… low, 128 + 4j… high
       const uint32_t v = q6_k_low4(sb, 4 * j) | q6_k_low4(sb, 128 + 4 * j) << 4;
-      store4(q + detail::rows16_q6_k_low_at(j), v);
+      detail::store_u32(q + detail::rows16_q6_k_low_at(j), v);
     }
     for (int j = 0; j < 16; ++j) {  // elements 64g + 4j… at bits 2g
       uint32_t v = 0;
       for (int g = 0; g < 4; ++g) v |= q6_k_high2(sb, 64 * g + 4 * j) << (2 * g);
-      store4(q + detail::rows16_q6_k_high_at(j), v);
+      detail::store_u32(q + detail::rows16_q6_k_high_at(j), v);
     }
     for (int t = 0; t < 16; ++t) meta[16 * t + r] = sb[192 + t];
     std::memcpy(meta + 256 + 2 * r, sb + 208, 2);
@@ -243,21 +228,22 @@ void unpack_q6_k_row(const uint8_t* strip, int64_t n_super, int r, uint8_t* dst)
     const uint8_t* meta = strip + detail::rows16_q6_k_scales_at(s);
     // Elements e … e+3 back from the strip: low nibble and high pair.
     const auto low4 = [&](int e) {
-      const uint32_t w = load4(q + detail::rows16_q6_k_low_at(e % 128 / 4));
+      const uint32_t w = detail::load_u32(q + detail::rows16_q6_k_low_at(e % 128 / 4));
       return (e >= 128 ? w >> 4 : w) & kNibbles32;
     };
     const auto high2 = [&](int e) {
-      return (load4(q + detail::rows16_q6_k_high_at(e % 64 / 4)) >> (2 * (e / 64))) & kPairs32;
+      return (detail::load_u32(q + detail::rows16_q6_k_high_at(e % 64 / 4)) >> (2 * (e / 64))) &
+             kPairs32;
     };
     for (int h = 0; h < 2; ++h) {
       for (int l = 0; l < 32; l += 4) {
         for (int p = 0; p < 2; ++p) {  // ql[64h + 32p + l]: elements 128h + 32p + l and + 64
           const int e = 128 * h + 32 * p + l;
-          store4(sb + 64 * h + 32 * p + l, low4(e) | low4(e + 64) << 4);
+          detail::store_u32(sb + 64 * h + 32 * p + l, low4(e) | low4(e + 64) << 4);
         }
         uint32_t v = 0;
         for (int c = 0; c < 4; ++c) v |= high2(128 * h + 32 * c + l) << (2 * c);
-        store4(sb + 128 + 32 * h + l, v);
+        detail::store_u32(sb + 128 + 32 * h + l, v);
       }
     }
     for (int t = 0; t < 16; ++t) sb[192 + t] = meta[16 * t + r];
@@ -300,9 +286,9 @@ void pack_k45_rows16_row(bool five, const uint8_t* src, int64_t n_super, int r, 
       uint8_t* sub = meta + detail::rows16_k45_sub_at(five, k);
       const unsigned shift = k % 2 ? 4 : 0;
       for (int i = 0; i < 4; ++i) {
-        const uint32_t lo = (load4(chunk + 4 * i) >> shift) & kNibbles32;
-        const uint32_t hi = (load4(chunk + 16 + 4 * i) >> shift) & kNibbles32;
-        store4(sub + 64 * i + 4 * r, lo | hi << 4);
+        const uint32_t lo = (detail::load_u32(chunk + 4 * i) >> shift) & kNibbles32;
+        const uint32_t hi = (detail::load_u32(chunk + 16 + 4 * i) >> shift) & kNibbles32;
+        detail::store_u32(sub + 64 * i + 4 * r, lo | hi << 4);
       }
       if (!five) continue;
       uint8_t* masks = sub + 256;
@@ -342,9 +328,9 @@ void unpack_k45_rows16_row(bool five, const uint8_t* strip, int64_t n_super, int
       const uint8_t* even = meta + detail::rows16_k45_sub_at(five, 2 * c) + 4 * r;
       const uint8_t* odd = meta + detail::rows16_k45_sub_at(five, 2 * c + 1) + 4 * r;
       for (int i = 0; i < 4; ++i) {
-        const uint32_t a = load4(even + 64 * i), b = load4(odd + 64 * i);
-        store4(chunk + 4 * i, (a & kNibbles32) | (b & kNibbles32) << 4);
-        store4(chunk + 16 + 4 * i, (a >> 4 & kNibbles32) | (b & ~kNibbles32));
+        const uint32_t a = detail::load_u32(even + 64 * i), b = detail::load_u32(odd + 64 * i);
+        detail::store_u32(chunk + 4 * i, (a & kNibbles32) | (b & kNibbles32) << 4);
+        detail::store_u32(chunk + 16 + 4 * i, (a >> 4 & kNibbles32) | (b & ~kNibbles32));
       }
     }
     if (!five) continue;
