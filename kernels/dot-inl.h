@@ -880,8 +880,8 @@ NIBBLE_INT_ATTR HWY_INLINE void Rows16TileQ8_0(const uint8_t* strip, const ActRo
     if (b % 2 == 0) a[0].next.Fetch(b, b + 2);
     const uint8_t* pair = strip + (b / 2) * detail::kRows16Q8_0PairBytes;
     const uint8_t* quants = pair + (b % 2) * 512;
-    const __m512 dw = _mm512_cvtph_ps(
-        _mm256_load_si256(reinterpret_cast<const __m256i*>(pair + 1024 + 32 * (b % 2))));
+    const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(
+        reinterpret_cast<const __m256i*>(pair + detail::kRows16Q8_0ScalesAt + 32 * (b % 2))));
     __m512i w[8];
     for (int k = 0; k < 8; ++k) w[k] = _mm512_xor_si512(_mm512_load_si512(quants + 64 * k), bias);
     for (int m = 0; m < MA; ++m) {

@@ -111,8 +111,8 @@ NIBBLE_INT_ATTR HWY_INLINE void BuildPanelFromRows16Q8_0(const uint8_t* strip, i
       sum = _mm512_dpbusd_epi32(sum, u128, v);
     }
     _mm512_store_si512(out + 8 * 64, _mm512_sub_epi32(_mm512_setzero_si512(), sum));
-    const __m512 scale = _mm512_cvtph_ps(
-        _mm256_load_si256(reinterpret_cast<const __m256i*>(pair + 1024 + 32 * (b % 2))));
+    const __m512 scale = _mm512_cvtph_ps(_mm256_load_si256(
+        reinterpret_cast<const __m256i*>(pair + detail::kRows16Q8_0ScalesAt + 32 * (b % 2))));
     _mm512_store_ps(reinterpret_cast<float*>(out + 10 * 64), scale);
     _mm512_store_ps(reinterpret_cast<float*>(out + 11 * 64), scale);
   }

@@ -123,8 +123,10 @@ inline uint64_t rows16_strip_bytes(uint64_t gguf_row_bytes) {
 // then their scales (and Q4_1's mins).
 constexpr int64_t kRows16NibblePairBytes = 2 * kRows16 * 18;
 constexpr int64_t kRows16Q4_1PairBytes = 2 * kRows16 * 20;
-// Q8_0's: both blocks' 8 quant vectors, then their scales (2 · 16 · 34 bytes).
+// Q8_0's: both blocks' 8 quant vectors (512 bytes each), then their scales (2 · 16 · 34 bytes;
+// block i's 16 fp16 d at kRows16Q8_0ScalesAt + 32·i).
 constexpr int64_t kRows16Q8_0PairBytes = 2 * kRows16 * 34;
+constexpr int64_t kRows16Q8_0ScalesAt = 2 * kRows16 * 32;
 // Q6_K: a super-block of 16 rows is 16 · 210 bytes, 3072 of quants (32 vectors of low nibbles
 // and 16 of high bit pairs, in the order the kernels read them) and 288 of scales (16 sub-blocks
 // × 16 rows int8, then 16 fp16 d). An even super-block has its quants first, an odd one its
