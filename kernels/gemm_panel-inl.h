@@ -620,13 +620,27 @@ NIBBLE_INT_ATTR HWY_INLINE void TailTile(int64_t rows, const uint8_t* const* pan
   }
 }
 
+// The output lines of rows [m0, m1) for writing, a tile ahead of the tile that stores them. In
+// the last K slice the tiles store to y, whose rows are N floats apart: each row's first store
+// waited on its line's read-for-ownership (perf annotate: the stores after the tile loop,
+// ~3–4 % of the Q4_0 and Q8_C GEMM's samples at N = 5632).
+NIBBLE_INT_ATTR HWY_INLINE void PrefetchOutRows(const PanelOut& y, int64_t m0, int64_t m1) {
+  for (int64_t m = m0; m < m1; ++m) {
+    for (int p = 0; p < kPanelGroup; ++p)
+      __builtin_prefetch(y.out + m * y.ld_out + kPanelRows * p, 1, 3);
+  }
+}
+
 template <class Tiles>
 NIBBLE_INT_ATTR HWY_INLINE void RowTiles(const uint8_t* const* panels, const QuantizedInput& qx,
                                          int64_t M, int64_t b0, int64_t b1, const PanelOut& y,
                                          const __mmask16* valid) {
   constexpr int MA = Tiles::kRows;
   int64_t m = 0;
-  for (; m + MA <= M; m += MA) Tiles::template Run<MA>(panels, qx, m, b0, b1, y, valid);
+  for (; m + MA <= M; m += MA) {
+    PrefetchOutRows(y, m + MA, std::min(M, m + 2 * MA));
+    Tiles::template Run<MA>(panels, qx, m, b0, b1, y, valid);
+  }
   TailTile<Tiles, MA - 1>(M - m, panels, qx, m, b0, b1, y, valid);
 }
 
@@ -645,14 +659,30 @@ struct ScaledTiles {
 // QuantizedInput::static_step): neither scale changes along K, so a tile sums the integer
 // products of a whole K slice and converts once per slice — the loop is vpdpbusd and loads only,
 // none of the per-block float work that caps the other formats at 8/10 of the int8 peak. With no
-// float accumulators live, 8 activation rows fit (16 int32 accumulators, 8 broadcasts, 1 weight).
+// float accumulators live, up to 8 activation rows would fit (16 int32 accumulators); at 8 GCC
+// still moved accumulators between registers every block and spilled one (perf annotate), and 6
+// rows ran 1.03–1.06× faster (bench_matmul Q8_C_static M = 512, 1 thread, Zen 4; 7 the same as 6).
 template <class Dec>
 constexpr bool kRowScaleFormat = std::is_same_v<Dec, DecodeQ8_C>;
-constexpr int kRowScaledTileRows = 8;
+constexpr int kRowScaledTileRows = 6;
 // Its K slices are twice the others': the loop reads only the 512 weight bytes of a panel block
 // (not the scales), so 32 blocks of 2 panels still fit L1, and the tile's start and drain come
 // half as often (bench_matmul Q8_C_static, M = 512: 0.70 → 0.75–0.80 of the int8 peak).
 constexpr int64_t kRowScaledSliceBlocks = 32;
+// Where the offset correction of a whole K slice (Σ of its blocks' C, −128·Σw) sits: the B area
+// of the slice's first block, which Q8_C (no mins) leaves unused. SumSliceCorrections writes it
+// once per panel; each tile summed its slice's C itself, 4.6 % of the samples of Q8_C_static's
+// GEMM (K = 2048, perf annotate).
+constexpr int64_t kSliceCorrAt = 12 * 64;
+
+NIBBLE_INT_ATTR HWY_INLINE void SumSliceCorrections(uint8_t* panel, int64_t nb, int64_t slice) {
+  for (int64_t b0 = 0; b0 < nb; b0 += slice) {
+    __m512i corr = _mm512_setzero_si512();
+    for (int64_t b = b0; b < std::min(nb, b0 + slice); ++b)
+      corr = _mm512_add_epi32(corr, _mm512_load_si512(panel + b * kPanelBlockBytes + 8 * 64));
+    _mm512_store_si512(panel + b0 * kPanelBlockBytes + kSliceCorrAt, corr);
+  }
+}
 
 template <int NP, int MA>
 NIBBLE_INT_ATTR HWY_INLINE void PanelTileRowScaled(const uint8_t* const* panels,
@@ -660,31 +690,26 @@ NIBBLE_INT_ATTR HWY_INLINE void PanelTileRowScaled(const uint8_t* const* panels,
                                                    int64_t b1, const PanelOut& y,
                                                    const __mmask16* valid) {
   const int64_t M = qx.M;
-  // The offset correction (−128·Σw of each block) for the whole slice, once per panel.
-  __m512i corr[NP];
-  for (int p = 0; p < NP; ++p) {
-    corr[p] = _mm512_setzero_si512();
-    for (int64_t b = b0; b < b1; ++b) {
-      corr[p] =
-          _mm512_add_epi32(corr[p], _mm512_load_si512(panels[p] + b * kPanelBlockBytes + 8 * 64));
-    }
-  }
   __m512i dot[NP][MA];
   for (int p = 0; p < NP; ++p) {
-    for (int i = 0; i < MA; ++i) dot[p][i] = corr[p];
+    const __m512i corr = _mm512_load_si512(panels[p] + b0 * kPanelBlockBytes + kSliceCorrAt);
+    for (int i = 0; i < MA; ++i) dot[p][i] = corr;
   }
   const uint8_t* qa = qx.panel_q.data() + (b0 * M + m) * 32;
   for (int64_t b = b0; b < b1; ++b, qa += 32 * M) {
     const __m512i* W[NP];
-    for (int p = 0; p < NP; ++p)
+    for (int p = 0; p < NP; ++p) {
       W[p] = reinterpret_cast<const __m512i*>(panels[p] + b * kPanelBlockBytes);
+    }
+    // Weights outer: NP weight vectors and one broadcast live instead of MA broadcasts and one
+    // weight, fewer registers besides the accumulators.
 #pragma GCC unroll 8
     for (int j = 0; j < 8; ++j) {
-      __m512i a[MA];
-      for (int i = 0; i < MA; ++i) a[i] = Broadcast4(qa + 32 * i + 4 * j);
-      for (int p = 0; p < NP; ++p) {
-        const __m512i w = _mm512_load_si512(W[p] + j);
-        for (int i = 0; i < MA; ++i) dot[p][i] = _mm512_dpbusd_epi32(dot[p][i], a[i], w);
+      __m512i w[NP];
+      for (int p = 0; p < NP; ++p) w[p] = _mm512_load_si512(W[p] + j);
+      for (int i = 0; i < MA; ++i) {
+        const __m512i a = Broadcast4(qa + 32 * i + 4 * j);
+        for (int p = 0; p < NP; ++p) dot[p][i] = _mm512_dpbusd_epi32(dot[p][i], a, w[p]);
       }
     }
   }
@@ -773,6 +798,7 @@ NIBBLE_INT_ATTR void PanelRowRange(const MatmulArgs& args, int64_t n0, int64_t n
         BuildPanel<RowsOf<Dec>, false>(RowsOf<Dec>(args, first, n1), nb,
                                        const_cast<uint8_t*>(panel[p]));
       }
+      if (RowScaled<Dec>(qx)) SumSliceCorrections(const_cast<uint8_t*>(panel[p]), nb, slice);
       const int64_t rows = std::min<int64_t>(kPanelRows, n1 - first);
       valid[p] = static_cast<__mmask16>((1u << rows) - 1);
     }
