@@ -624,10 +624,10 @@ NIBBLE_INT_ATTR HWY_INLINE void TailTile(int64_t rows, const uint8_t* const* pan
 // the last K slice the tiles store to y, whose rows are N floats apart: each row's first store
 // waited on its line's read-for-ownership (perf annotate: the stores after the tile loop,
 // ~3–4 % of the Q4_0 and Q8_C GEMM's samples at N = 5632).
+template <int NP>
 NIBBLE_INT_ATTR HWY_INLINE void PrefetchOutRows(const PanelOut& y, int64_t m0, int64_t m1) {
   for (int64_t m = m0; m < m1; ++m) {
-    for (int p = 0; p < kPanelGroup; ++p)
-      __builtin_prefetch(y.out + m * y.ld_out + kPanelRows * p, 1, 3);
+    for (int p = 0; p < NP; ++p) __builtin_prefetch(y.out + m * y.ld_out + kPanelRows * p, 1, 3);
   }
 }
 
@@ -638,7 +638,7 @@ NIBBLE_INT_ATTR HWY_INLINE void RowTiles(const uint8_t* const* panels, const Qua
   constexpr int MA = Tiles::kRows;
   int64_t m = 0;
   for (; m + MA <= M; m += MA) {
-    PrefetchOutRows(y, m + MA, std::min(M, m + 2 * MA));
+    PrefetchOutRows<Tiles::kPanels>(y, m + MA, std::min(M, m + 2 * MA));
     Tiles::template Run<MA>(panels, qx, m, b0, b1, y, valid);
   }
   TailTile<Tiles, MA - 1>(M - m, panels, qx, m, b0, b1, y, valid);
@@ -646,6 +646,7 @@ NIBBLE_INT_ATTR HWY_INLINE void RowTiles(const uint8_t* const* panels, const Qua
 
 template <int NP, class Dec, bool kGrouped, bool kIntMins = false>
 struct ScaledTiles {
+  static constexpr int kPanels = NP;
   static constexpr int kRows = kGrouped ? kGroupedTileRows<NP> : kPanelTileRows<NP, Dec::kHalves>;
   template <int MA>
   static NIBBLE_INT_ATTR HWY_INLINE void Run(const uint8_t* const* panels, const QuantizedInput& qx,
@@ -730,6 +731,7 @@ NIBBLE_INT_ATTR HWY_INLINE void PanelTileRowScaled(const uint8_t* const* panels,
 
 template <int NP>
 struct RowScaledTiles {
+  static constexpr int kPanels = NP;
   static constexpr int kRows = kRowScaledTileRows;
   template <int MA>
   static NIBBLE_INT_ATTR HWY_INLINE void Run(const uint8_t* const* panels, const QuantizedInput& qx,
